@@ -1,0 +1,52 @@
+"""brainxr: functional connectivity of the brain at cohort scale.
+
+fMRI images become labeled :class:`xarray.DataArray` objects with ``time``,
+``voxel`` and ``region`` dimensions; cohorts live in one Zarr store; masking,
+cleaning, extraction and connectivity run as lazy, chunked Dask computations.
+
+The top-level names below are shortcuts to the modules that define them. They
+are imported on first use so that ``import brainxr`` stays fast.
+"""
+
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_SHORTCUTS = {
+    "open_nifti": "brainxr.nifti",
+    "to_nifti": "brainxr.nifti",
+    "apply_mask": "brainxr.masking",
+    "unmask": "brainxr.masking",
+    "ingest": "brainxr.ingest",
+    "open_cohort": "brainxr.cohort",
+    "Cohort": "brainxr.cohort",
+}
+
+_SUBMODULES = {
+    "connectome",
+    "datasets",
+    "interfaces",
+    "maskers",
+    "plotting",
+    "regions",
+    "reporting",
+    "signal",
+    "image",
+    "masking",
+    "nifti",
+}
+
+__all__ = sorted(_SHORTCUTS) + sorted(_SUBMODULES)
+
+
+def __getattr__(name):
+    if name in _SHORTCUTS:
+        return getattr(import_module(_SHORTCUTS[name]), name)
+    if name in _SUBMODULES:
+        return import_module(f"brainxr.{name}")
+    raise AttributeError(f"module 'brainxr' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__
