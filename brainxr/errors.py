@@ -1,0 +1,55 @@
+"""Exceptions raised by brainxr.
+
+Every error about user input says which file, run or parameter is wrong and
+what was expected, so a failure in a cohort of thousands of runs can be traced
+to its cause without a debugger.
+"""
+
+from __future__ import annotations
+
+
+class BrainxrError(Exception):
+    """Base class of brainxr's own errors."""
+
+
+class InputFileError(BrainxrError, ValueError):
+    """A file given as input cannot be used.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file at fault.
+    problem : str
+        What is wrong and what was expected.
+    """
+
+    def __init__(self, path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+    def __reduce__(self):
+        # keep the (path, problem) signature when errors cross process boundaries
+        return (type(self), (self.path, self.problem))
+
+
+class StoreError(BrainxrError, ValueError):
+    """A cohort store cannot be opened or written as asked."""
+
+
+class IngestError(BrainxrError):
+    """Some runs of an ingest failed; the others completed.
+
+    Attributes
+    ----------
+    failures : dict
+        Run name -> the exception that stopped it.
+    """
+
+    def __init__(self, failures: dict):
+        self.failures = dict(failures)
+        lines = "\n".join(f"  - {name}: {err}" for name, err in self.failures.items())
+        super().__init__(f"{len(self.failures)} run(s) failed to ingest:\n{lines}")
+
+    def __reduce__(self):
+        return (type(self), (self.failures,))
