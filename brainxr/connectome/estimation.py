@@ -1,0 +1,515 @@
+"""Connectivity matrices of region signals, per run and over cohorts.
+
+One numpy kernel estimates the connectivity of one run's ``(time, region)``
+signals (covariance estimator, z-scoring for correlations, inversion for
+precision and partial correlation). :func:`connectivity` applies it to a
+``(time, region)`` DataArray, eagerly for numpy data and lazily for dask data,
+and to cohorts: a ``(run, time, region)`` DataArray (mapped block by block
+over runs) or a list of ``(time, region)`` DataArrays of different lengths.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+from scipy import linalg
+from sklearn.base import clone
+from sklearn.covariance import EmpiricalCovariance, LedoitWolf
+
+from brainxr.connectome.matrices import _is_dask, cov_to_corr, prec_to_partial
+
+__all__ = ["KINDS", "NotPositiveDefiniteError", "connectivity", "resolve_estimator"]
+
+KINDS = ("covariance", "correlation", "partial correlation", "tangent", "precision")
+_PER_RUN_KINDS = ("covariance", "correlation", "partial correlation", "precision")
+_INVERTING_KINDS = ("partial correlation", "precision", "tangent")
+_ESTIMATOR_SHORTCUTS = {
+    "ledoit_wolf": lambda: LedoitWolf(store_precision=False),
+    "empirical": lambda: EmpiricalCovariance(store_precision=False),
+}
+
+
+class NotPositiveDefiniteError(ValueError):
+    """A covariance matrix that must be positive definite is not."""
+
+
+def resolve_estimator(cov_estimator):
+    """Covariance estimator from the ``cov_estimator`` parameter.
+
+    Parameters
+    ----------
+    cov_estimator : None, str or estimator
+        None or ``"ledoit_wolf"``: ``LedoitWolf(store_precision=False)``
+        (nilearn's default); ``"empirical"``: ``EmpiricalCovariance`` (plain
+        sample covariance, giving Pearson correlations); or any object with
+        ``fit(X)`` and a ``covariance_`` attribute (scikit-learn covariance
+        estimators, brainxr's GraphicalLasso), cloned before use.
+
+    Returns
+    -------
+    estimator
+        An unfitted estimator.
+    """
+    if cov_estimator is None:
+        return _ESTIMATOR_SHORTCUTS["ledoit_wolf"]()
+    if isinstance(cov_estimator, str):
+        if cov_estimator not in _ESTIMATOR_SHORTCUTS:
+            raise ValueError(
+                f"cov_estimator={cov_estimator!r} is not a known shortcut; "
+                f"expected one of {sorted(_ESTIMATOR_SHORTCUTS)}, None or an "
+                "estimator with fit() and covariance_."
+            )
+        return _ESTIMATOR_SHORTCUTS[cov_estimator]()
+    if not hasattr(cov_estimator, "fit"):
+        raise ValueError(
+            "'cov_estimator' must be an estimator with '.fit()' and "
+            "'.covariance_' (e.g. from sklearn.covariance); got "
+            f"`{type(cov_estimator).__name__}`."
+        )
+    return clone(cov_estimator)
+
+
+def check_kind(kind: str, allowed=KINDS) -> str:
+    """Raise a clear error for an unknown connectivity kind."""
+    if kind not in allowed:
+        raise ValueError(
+            f"kind={kind!r} is not a connectivity kind; expected one of {list(allowed)}."
+        )
+    return kind
+
+
+def check_standardize(standardize) -> bool:
+    """Whether signals are z-scored before a correlation is estimated.
+
+    ``True`` and ``"zscore_sample"`` z-score (ddof=1); ``False`` and ``None``
+    do not.
+    """
+    if standardize is True or standardize == "zscore_sample":
+        return True
+    if standardize is False or standardize is None:
+        return False
+    raise ValueError(
+        f"standardize={standardize!r} is not supported; expected True or "
+        "'zscore_sample' (z-score each region, ddof=1), or False or None."
+    )
+
+
+def zscore_sample(signals: np.ndarray) -> np.ndarray:
+    """Center columns and scale them to unit sample std (ddof=1), like nilearn.
+
+    Columns whose std is below machine epsilon are only centered.
+    """
+    centered = signals - signals.mean(axis=0)
+    std = centered.std(axis=0, ddof=1)
+    std[std < np.finfo(np.float64).eps] = 1.0
+    return centered / std
+
+
+def _check_positive_definite(covariance, run_name, n_samples, estimator, kind):
+    try:
+        np.linalg.cholesky(covariance)
+    except np.linalg.LinAlgError:
+        n_regions = covariance.shape[0]
+        hint = ""
+        if n_samples <= n_regions:
+            hint = (
+                f" There are fewer samples ({n_samples}) than regions "
+                f"({n_regions}): use a shrunk estimator such as LedoitWolf "
+                "(the default) or GraphicalLasso, or more samples."
+            )
+        raise NotPositiveDefiniteError(
+            f"The covariance of {run_name} estimated with "
+            f"{type(estimator).__name__} is not positive definite, so "
+            f"kind={kind!r} (which needs its inverse or logarithm) is undefined."
+            + hint
+        ) from None
+
+
+def run_connectivity(
+    signals: np.ndarray,
+    kind: str,
+    estimator,
+    standardize: bool,
+    run_name: str = "the run",
+) -> np.ndarray:
+    """Connectivity matrix of one run: the kernel shared by every code path.
+
+    Parameters
+    ----------
+    signals : numpy.ndarray, shape (n_samples, n_regions)
+        Finite region signals.
+    kind : str
+        One of ``covariance``, ``correlation``, ``partial correlation``,
+        ``precision``; ``tangent`` returns the covariance (the tangent map is
+        a group operation).
+    estimator : covariance estimator
+        Cloned before fitting.
+    standardize : bool
+        Z-score the signals (ddof=1) before estimating a correlation.
+    run_name : str
+        Used in error messages.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_regions, n_regions), float64
+    """
+    signals = np.asarray(signals, dtype=np.float64)
+    n_samples = signals.shape[0]
+    if n_samples < 2:
+        raise ValueError(
+            f"kind={kind!r} needs at least 2 samples (time points) per run; "
+            f"{run_name} has {n_samples}."
+        )
+    if kind == "correlation" and standardize:
+        signals = zscore_sample(signals)
+    covariance = np.asarray(clone(estimator).fit(signals).covariance_, dtype=np.float64)
+    if kind == "correlation":
+        return cov_to_corr(covariance)
+    if kind in ("covariance", "tangent"):
+        return covariance
+    _check_positive_definite(covariance, run_name, n_samples, estimator, kind)
+    precision = linalg.inv(covariance)
+    if kind == "precision":
+        return precision
+    return prec_to_partial(precision)
+
+
+def _region_list(indices, region_names) -> str:
+    names = [str(region_names[i]) for i in indices[:10]]
+    more = f" and {len(indices) - 10} more" if len(indices) > 10 else ""
+    return ", ".join(names) + more
+
+
+def _connectivity_with_missing(
+    signals, run_name, region_names, kind, estimator, standardize, empty_regions
+):
+    """The kernel on a run that may hold padding rows and empty regions.
+
+    Time points where no region is finite are padding (runs shorter than the
+    cohort's longest) and are dropped. Regions with no finite value are
+    excluded (NaN rows and columns, with a warning) or an error. Any other
+    non-finite value is an error.
+    """
+    finite = np.isfinite(signals)
+    present_rows = finite.any(axis=1)
+    signals, finite = signals[present_rows], finite[present_rows]
+    n_regions = signals.shape[1]
+    empty = ~finite.any(axis=0)
+    if empty.all():
+        raise ValueError(f"{run_name} has no finite signal in any region.")
+    if empty.any():
+        listed = _region_list(np.flatnonzero(empty), region_names)
+        if empty_regions == "error":
+            raise ValueError(
+                f"{run_name}: region(s) {listed} have no finite signal (no "
+                "coverage in this run); pass empty_regions='exclude' to leave "
+                "them out of its connectome."
+            )
+        warnings.warn(
+            f"{run_name}: region(s) {listed} have no finite signal (no coverage "
+            "in this run) and are excluded from its connectome.",
+            UserWarning,
+            stacklevel=2,
+        )
+    kept = ~empty
+    partial = ~finite[:, kept].all(axis=0)
+    if partial.any():
+        listed = _region_list(np.flatnonzero(kept)[partial], region_names)
+        raise ValueError(
+            f"{run_name}: region(s) {listed} have non-finite values at some "
+            "time points only; censor those samples or clean the signals "
+            "first (only regions missing for the whole run can be excluded)."
+        )
+    matrix = run_connectivity(signals[:, kept], kind, estimator, standardize, run_name)
+    if not empty.any():
+        return matrix
+    full = np.full((n_regions, n_regions), np.nan)
+    full[np.ix_(kept, kept)] = matrix
+    return full
+
+
+def _connectivity_blocks(
+    signals, run_names, *, region_names, kind, estimator, standardize, empty_regions
+):
+    """``(run, time, region)`` block -> ``(run, region, region_)`` block."""
+    return np.stack(
+        [
+            _connectivity_with_missing(
+                run_signals,
+                str(run_name),
+                region_names,
+                kind,
+                estimator,
+                standardize,
+                empty_regions,
+            )
+            for run_signals, run_name in zip(signals, run_names)
+        ]
+    ).reshape(len(run_names), signals.shape[-1], signals.shape[-1])
+
+
+def _check_signals_dataarray(signals, what="signals"):
+    if not isinstance(signals, xr.DataArray):
+        raise TypeError(
+            f"{what} must be an xarray.DataArray with dims ('time', 'region') "
+            f"(or a cohort with a run dim); got {type(signals).__name__}. "
+            "For plain arrays use brainxr.connectome.ConnectivityMeasure."
+        )
+    missing = {"time", "region"} - set(signals.dims)
+    if missing:
+        raise ValueError(
+            f"{what} must have 'time' and 'region' dims; got dims "
+            f"{signals.dims} (missing {sorted(missing)})."
+        )
+    if signals.ndim > 3:
+        raise ValueError(
+            f"{what} must be (time, region) or (run, time, region); got dims "
+            f"{signals.dims}."
+        )
+
+
+def _region_coords(signals: xr.DataArray, run_dim: str | None) -> dict:
+    """Output coordinates: region coords twice (second copy suffixed ``_``)."""
+    coords = {}
+    for name, coord in signals.coords.items():
+        if coord.dims == ("region",):
+            coords[name] = coord.variable
+            coords[f"{name}_"] = xr.Variable(("region_",), coord.values, coord.attrs)
+        elif coord.dims == () or (run_dim is not None and coord.dims == (run_dim,)):
+            coords[name] = coord.variable
+    return coords
+
+
+def _region_names(signals: xr.DataArray) -> tuple:
+    if "region" in signals.coords:
+        return tuple(str(name) for name in signals["region"].values)
+    return tuple(f"#{index}" for index in range(signals.sizes["region"]))
+
+
+def _check_sample_counts(n_samples, n_regions, kind, estimator, what):
+    if n_samples < 2:
+        raise ValueError(
+            f"kind={kind!r} needs at least 2 samples (time points) per run; "
+            f"{what} has {n_samples}."
+        )
+    if (
+        kind in _INVERTING_KINDS
+        and type(estimator) is EmpiricalCovariance
+        and n_samples <= n_regions
+    ):
+        raise ValueError(
+            f"kind={kind!r} with the empirical covariance needs more samples "
+            f"than regions (its covariance is singular otherwise); {what} has "
+            f"{n_samples} samples for {n_regions} regions. Use a shrunk "
+            "estimator (LedoitWolf, the default, or GraphicalLasso)."
+        )
+
+
+def connectivity(
+    signals,
+    kind: str = "correlation",
+    *,
+    cov_estimator=None,
+    standardize=True,
+    empty_regions: str = "exclude",
+):
+    """Connectivity matrices of region signals, labeled by region.
+
+    Parameters
+    ----------
+    signals : xarray.DataArray or sequence of xarray.DataArray
+        ``(time, region)`` signals of one run; a cohort as a
+        ``(run, time, region)`` DataArray (any name for the run dim; time
+        points where every region is NaN are padding and are dropped per
+        run); or a list of ``(time, region)`` DataArrays, possibly of
+        different lengths, with the same regions. Dask-backed data gives a
+        lazy result mapped over runs (each chunk of runs is one task); numpy
+        data is computed now.
+    kind : {"correlation", "partial correlation", "covariance", "precision", \
+            "tangent"}, default="correlation"
+        As nilearn's ``ConnectivityMeasure``. ``"tangent"`` needs a cohort of
+        at least 2 runs; it computes the group geometric mean now and returns
+        the tangent vectors (see :func:`tangent_space` to also get the mean).
+    cov_estimator : None, "ledoit_wolf", "empirical" or estimator, optional
+        Covariance estimator; default ``LedoitWolf(store_precision=False)``
+        (nilearn's default: correlations are slightly shrunk). Use
+        ``"empirical"`` for Pearson correlations.
+    standardize : bool or "zscore_sample", default=True
+        Z-score each region (ddof=1) before estimating a correlation, as
+        nilearn does; only used for ``kind="correlation"``.
+    empty_regions : {"exclude", "error"}, default="exclude"
+        What to do with a region that has no finite value in a run (no
+        coverage). ``"exclude"`` warns and leaves it out: it is dropped from
+        a single run's result, and its row and column are NaN in that run of
+        a cohort. ``"error"`` raises.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(region, region_)``, or ``(run, region, region_)`` for a cohort,
+        float64, with the region coordinates duplicated (``region_``,
+        ``label_``, ``x_``, ...) and attrs ``kind``, ``cov_estimator`` and
+        ``standardize``.
+
+    Raises
+    ------
+    ValueError
+        Fewer than 2 samples, singular covariances for the kinds that invert
+        them (:class:`NotPositiveDefiniteError`, naming the run), regions
+        missing at some time points only, or bad parameters.
+    """
+    check_kind(kind)
+    if empty_regions not in ("exclude", "error"):
+        raise ValueError(
+            f"empty_regions={empty_regions!r}; expected 'exclude' or 'error'."
+        )
+    standardize = check_standardize(standardize)
+    estimator = resolve_estimator(cov_estimator)
+
+    if isinstance(signals, Sequence) and not isinstance(signals, (str, bytes)):
+        cohort = _stack_runs(
+            signals, kind, estimator, standardize, empty_regions
+        )
+    else:
+        _check_signals_dataarray(signals)
+        if signals.ndim == 2:
+            if kind == "tangent":
+                raise ValueError(
+                    "kind='tangent' can only be applied to a group of runs, as "
+                    "it returns deviations to the group mean; got one run."
+                )
+            return _single_run(signals, kind, estimator, standardize, empty_regions)
+        cohort = _cohort_connectivity(signals, kind, estimator, standardize, empty_regions)
+
+    if kind == "tangent":
+        from brainxr.connectome.group import tangent_space
+
+        return tangent_space(cohort)["tangent"]
+    return cohort
+
+
+def _attrs(kind, estimator, standardize) -> dict:
+    return {
+        "kind": kind,
+        "cov_estimator": repr(estimator),
+        "standardize": bool(standardize) if kind == "correlation" else False,
+    }
+
+
+def _single_run(signals, kind, estimator, standardize, empty_regions):
+    """``(time, region)`` -> ``(region, region_)``, eager or lazy."""
+    signals = signals.transpose("time", "region")
+    cohort = _cohort_connectivity(
+        signals.expand_dims("run"), kind, estimator, standardize, empty_regions
+    ).isel(run=0, drop=True)
+    if not _is_dask(cohort.data):
+        excluded = np.isnan(np.diagonal(cohort.values))
+        if excluded.any():
+            cohort = cohort.isel(region=~excluded, region_=~excluded)
+    return cohort
+
+
+def _cohort_connectivity(signals, kind, estimator, standardize, empty_regions):
+    """``(run, time, region)`` -> ``(run, region, region_)``, one task per run chunk."""
+    (run_dim,) = [dim for dim in signals.dims if dim not in ("time", "region")]
+    signals = signals.transpose(run_dim, "time", "region")
+    n_runs, n_samples, n_regions = signals.shape
+    if run_dim in signals.coords:
+        run_names = [f"{run_dim} {label!r}" for label in signals[run_dim].values.tolist()]
+    elif n_runs == 1:
+        run_names = ["the run"]
+    else:
+        run_names = [f"{run_dim} {index}" for index in range(n_runs)]
+    what = run_names[0] if n_runs == 1 else f"each {run_dim}"
+    _check_sample_counts(n_samples, n_regions, kind, estimator, what)
+    run_names = np.asarray(run_names, dtype=object)
+    kernel_kwargs = dict(
+        region_names=_region_names(signals),
+        kind=kind,
+        estimator=estimator,
+        standardize=standardize,
+        empty_regions=empty_regions,
+    )
+    data = signals.data
+    if _is_dask(data):
+        import dask.array as da
+
+        data = data.rechunk({2: -1})
+        names = da.from_array(run_names, chunks=(data.chunks[0],))
+        matrices = da.blockwise(
+            _connectivity_blocks,
+            "rij",
+            data,
+            "rti",
+            names,
+            "r",
+            new_axes={"j": n_regions},
+            concatenate=True,
+            dtype=np.float64,
+            meta=np.empty((0, 0, 0)),
+            **kernel_kwargs,
+        )
+    else:
+        matrices = _connectivity_blocks(np.asarray(data), run_names, **kernel_kwargs)
+    return xr.DataArray(
+        matrices,
+        dims=(run_dim, "region", "region_"),
+        coords=_region_coords(signals, run_dim),
+        attrs=_attrs(kind, estimator, standardize),
+    )
+
+
+def _stack_runs(runs, kind, estimator, standardize, empty_regions):
+    """A list of ``(time, region)`` runs -> ``(run, region, region_)``."""
+    if len(runs) == 0:
+        raise ValueError("signals is an empty list; expected at least one run.")
+    for index, run in enumerate(runs):
+        _check_signals_dataarray(run, what=f"signals[{index}]")
+        if run.ndim != 2:
+            raise ValueError(
+                f"signals[{index}] must be a (time, region) DataArray; got dims {run.dims}."
+            )
+    first = runs[0]
+    for index, run in enumerate(runs[1:], start=1):
+        if run.sizes["region"] != first.sizes["region"] or (
+            "region" in first.coords
+            and "region" in run.coords
+            and not np.array_equal(run["region"].values, first["region"].values)
+        ):
+            raise ValueError(
+                f"signals[{index}] has different regions from signals[0]; "
+                "every run of a cohort must have the same regions in the same order."
+            )
+    if all("run" in run.coords and run["run"].ndim == 0 for run in runs):
+        run_labels = [run["run"].item() for run in runs]
+    else:
+        run_labels = list(range(len(runs)))
+    per_run = [
+        _cohort_connectivity(
+            run.drop_vars("run", errors="ignore")
+            .transpose("time", "region")
+            .expand_dims(run=[label]),
+            kind,
+            estimator,
+            standardize,
+            empty_regions,
+        )
+        for run, label in zip(runs, run_labels)
+    ]
+    if any(_is_dask(matrix.data) for matrix in per_run):
+        import dask.array as da
+
+        data = da.concatenate([da.asarray(matrix.data) for matrix in per_run], axis=0)
+    else:
+        data = np.concatenate([matrix.data for matrix in per_run], axis=0)
+    coords = _region_coords(first.drop_vars("run", errors="ignore"), None)
+    coords["run"] = ("run", np.asarray(run_labels))
+    return xr.DataArray(
+        data,
+        dims=("run", "region", "region_"),
+        coords=coords,
+        attrs=_attrs(kind, estimator, standardize),
+    )
