@@ -1,0 +1,288 @@
+"""``clean``: nilearn-equal signal cleaning of numpy, xarray and dask signals."""
+
+from __future__ import annotations
+
+import warnings
+
+import dask
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from brainxr.signal.kernel import clean_block, finish_psc, output_dtype, psc_adds_original_mean
+from brainxr.signal.plan import CleaningPlan, make_cleaning_plan
+from brainxr.signal.validation import (
+    check_confounds,
+    check_filter,
+    check_run_sample_masks,
+    check_runs,
+    check_standardize,
+    split_butterworth_kwargs,
+)
+
+TIME_DIM = "time"
+
+
+class _DefaultTR(float):
+    """nilearn's default ``t_r`` (2.5 s), recognisable when it was not passed."""
+
+    def __repr__(self):
+        return "2.5"
+
+
+NILEARN_DEFAULT_T_R = _DefaultTR(2.5)
+
+
+def clean(
+    signals,
+    runs=None,
+    detrend: bool = True,
+    standardize="zscore_sample",
+    sample_mask=None,
+    confounds=None,
+    standardize_confounds: bool = True,
+    filter="butterworth",
+    low_pass: float | None = None,
+    high_pass: float | None = None,
+    t_r: float | None = NILEARN_DEFAULT_T_R,
+    ensure_finite: bool = False,
+    extrapolate: bool = False,
+    **kwargs,
+):
+    """Clean signals: detrend, filter, remove confounds, standardize.
+
+    Same parameters, defaults, order of operations and results as
+    :func:`nilearn.signal.clean` (0.14), on numpy arrays, xarray DataArrays
+    and dask arrays. With Butterworth filtering and a ``sample_mask``,
+    censored volumes are replaced by a cubic spline through the kept ones,
+    the signals and confounds are detrended and filtered, then the censored
+    volumes are dropped before the confounds are projected out; with
+    ``filter='cosine'`` or no filter, censored volumes are dropped first.
+
+    Parameters
+    ----------
+    signals : numpy.ndarray, dask.array.Array or xarray.DataArray
+        ``(time, n)`` signals. A DataArray needs a ``time`` dim (its other
+        dim is kept with its coordinates; the result is labeled with the
+        kept time points). Dask-backed signals give a lazy result, cleaned
+        blockwise over the chunks of the non-time dim; time is put in one
+        chunk if it is not already, the other dim is never rechunked.
+    runs : array-like or str, optional
+        Run label of each time point; each run is cleaned on its own and the
+        runs are returned in sorted label order, as in nilearn. For a
+        DataArray, the name of a coordinate along ``time`` also works.
+        Unlike nilearn 0.14, ``standardize_confounds``, ``extrapolate`` and
+        the ``butterworth__*`` options apply to every run (nilearn drops
+        them when ``runs`` is given).
+    detrend : bool, default=True
+        Remove the linear trend (and mean) of signals and confounds.
+    standardize : {'zscore_sample', 'psc', None}, default='zscore_sample'
+        'zscore_sample': unit sample variance (ddof=1); 'psc': percent signal
+        change, relative to the mean before cleaning when cleaning removed the
+        mean. True and False mean 'zscore_sample' and None.
+    sample_mask : array-like or list of array-like, optional
+        Volumes to keep: a boolean mask (True keeps) or increasing integer
+        indices; with ``runs``, a list with one mask per run, relative to the
+        run.
+    confounds : array-like, DataFrame, DataArray, path, or a list of those
+        ``(time, k)`` regressors to remove (lists are stacked as columns).
+        A path names a CSV/TSV file, with or without a header line. Must be
+        finite.
+    standardize_confounds : bool, default=True
+        z-score the confounds before the projection (else only rescale them).
+    filter : {'butterworth', 'cosine', False}, default='butterworth'
+        'butterworth': zero-phase Butterworth filter with ``low_pass`` and/or
+        ``high_pass``; 'cosine': discrete cosine drift regressors up to
+        ``high_pass`` added to the confounds; False: no filtering.
+    low_pass, high_pass : float, optional
+        Cutoff frequencies in Hz.
+    t_r : float, optional
+        Repetition time in seconds (default 2.5 as in nilearn). When
+        ``signals`` is a DataArray with a ``t_r`` attribute and ``t_r`` is not
+        passed, the attribute is used: the data know their own sampling rate,
+        and filtering a 0.72 s acquisition as if it were 2.5 s would silently
+        shift every cutoff.
+    ensure_finite : bool, default=False
+        Replace non-finite values of the signals by zeros first.
+    extrapolate : bool, default=False
+        With Butterworth filtering and a ``sample_mask``, also extrapolate the
+        censored volumes before the first and after the last kept one
+        (otherwise they are left out of the filtering).
+    **kwargs
+        ``butterworth__order`` (default 5), ``butterworth__padtype``
+        (``'odd'``), ``butterworth__padlen`` (scipy's default) for the
+        Butterworth filter.
+
+    Returns
+    -------
+    numpy.ndarray, dask.array.Array or xarray.DataArray
+        Cleaned signals, same type as ``signals``, one row per kept volume,
+        float (the input's float dtype, or float32/float64 for integers).
+
+    Notes
+    -----
+    Censored volumes are interpolated as nilearn intends (its 0.14.1
+    ``_interpolate_volumes`` indexes with ``~sample_mask`` on integer
+    indices, which replaces the mirror images of the kept volumes instead of
+    the censored ones; when censored volumes sit at both ends this also
+    shifts nilearn's output by the number of dropped leading volumes).
+    Signals that are constant over the kept volumes come out as exact zeros
+    whenever detrending or standardization removes their mean.
+    """
+    butterworth_options = split_butterworth_kwargs(kwargs)
+    standardize = check_standardize(standardize)
+    label_source = signals if isinstance(signals, xr.DataArray) else None
+    data, runs = _unpack_signals(signals, runs)
+    t_r = _resolve_t_r(t_r, label_source)
+    filter_type = check_filter(filter, low_pass, high_pass, t_r)
+    if extrapolate not in (True, False):
+        raise ValueError(f"extrapolate must be True or False, got {extrapolate!r}")
+    if ensure_finite not in (True, False):
+        raise ValueError(f"ensure_finite must be True or False, got {ensure_finite!r}")
+
+    n_time = data.shape[0]
+    runs = check_runs(runs, n_time)
+    run_rows = _run_rows(runs, n_time)
+    masks = check_run_sample_masks(sample_mask, [_length(rows, n_time) for rows in run_rows])
+    confounds, _ = check_confounds(confounds, n_time)
+    if confounds is not None and not detrend and not standardize_confounds:
+        warnings.warn(
+            "When confounds are provided, one must perform detrend and/or standardize confounds. "
+            f"You provided detrend={detrend}, standardize_confounds={standardize_confounds}. If "
+            "confounds were not standardized or demeaned before passing to signal.clean signal "
+            "will not be correctly cleaned. ",
+            stacklevel=2,
+        )
+
+    plans = [
+        make_cleaning_plan(
+            _length(rows, n_time),
+            confounds=None if confounds is None else confounds[rows],
+            sample_mask=mask,
+            detrend=detrend,
+            standardize=standardize,
+            standardize_confounds=standardize_confounds,
+            filter=filter_type,
+            low_pass=low_pass,
+            high_pass=high_pass,
+            t_r=t_r,
+            ensure_finite=ensure_finite,
+            extrapolate=extrapolate,
+            butterworth_options=butterworth_options,
+        )
+        for rows, mask in zip(run_rows, masks)
+    ]
+
+    clean_run = _clean_dask_run if isinstance(data, da.Array) else _clean_numpy_run
+    cleaned = [clean_run(data[rows], plan) for rows, plan in zip(run_rows, plans)]
+    if len(cleaned) == 1:
+        cleaned = cleaned[0]
+    else:
+        cleaned = (da if isinstance(data, da.Array) else np).concatenate(cleaned, axis=0)
+
+    if label_source is None:
+        return cleaned
+    frames = np.concatenate([np.arange(n_time)[rows][plan.output_frames] for rows, plan in zip(run_rows, plans)])
+    return _labeled(cleaned, label_source, frames)
+
+
+def _unpack_signals(signals, runs):
+    """Return the ``(time, n)`` array behind ``signals`` and the run labels."""
+    if isinstance(signals, xr.DataArray):
+        if TIME_DIM not in signals.dims or signals.ndim != 2:
+            raise ValueError(
+                f"signals: expected a 2D DataArray with a {TIME_DIM!r} dim, got dims {signals.dims}"
+            )
+        if isinstance(runs, str):
+            if runs not in signals.coords or signals[runs].dims != (TIME_DIM,):
+                raise ValueError(f"runs: {runs!r} is not a coordinate along {TIME_DIM!r} of signals")
+            runs = signals[runs].values
+        data = signals.transpose(TIME_DIM, ...).data
+    elif isinstance(signals, da.Array):
+        data = signals
+    else:
+        data = np.asarray(signals)
+    if data.ndim != 2:
+        raise ValueError(f"signals must be 2D (time, features), got shape {data.shape}")
+    if data.dtype.kind not in "biuf":
+        raise ValueError(f"signals must hold numbers, got dtype {data.dtype}")
+    if isinstance(data, da.Array) and data.numblocks[0] > 1:
+        # the kernel needs whole time series; voxel chunks are left as they are
+        data = data.rechunk({0: -1})
+    return data, runs
+
+
+def _resolve_t_r(t_r, label_source):
+    """The repetition time to use: explicit, else the DataArray's, else 2.5 s."""
+    attr = None if label_source is None else label_source.attrs.get("t_r")
+    if attr is not None:
+        if t_r is NILEARN_DEFAULT_T_R:
+            return float(attr)
+        if isinstance(t_r, (int, float)) and not isinstance(t_r, bool) and not np.isclose(t_r, float(attr)):
+            warnings.warn(f"t_r={t_r} differs from signals.attrs['t_r']={attr}; using t_r={t_r}", stacklevel=3)
+    return float(t_r) if t_r is NILEARN_DEFAULT_T_R else t_r
+
+
+def _run_rows(runs, n_time: int) -> list:
+    """Rows of each run, in sorted label order (slices when contiguous)."""
+    if runs is None:
+        return [slice(0, n_time)]
+    rows = []
+    for label in np.unique(runs):
+        index = np.flatnonzero(runs == label)
+        contiguous = index[-1] - index[0] + 1 == len(index)
+        rows.append(slice(int(index[0]), int(index[-1]) + 1) if contiguous else index)
+    return rows
+
+
+def _length(rows, n_time: int) -> int:
+    return len(range(n_time)[rows]) if isinstance(rows, slice) else len(rows)
+
+
+def _clean_numpy_run(block: np.ndarray, plan: CleaningPlan) -> np.ndarray:
+    cleaned = clean_block(block, plan)
+    if plan.standardize != "psc":
+        return cleaned
+    n = plan.n_output
+    add_mean = psc_adds_original_mean(cleaned[n], cleaned[n + 1])
+    return finish_psc(cleaned, add_mean, inplace=True)
+
+
+def _clean_dask_run(block: da.Array, plan: CleaningPlan) -> da.Array:
+    dtype = output_dtype(block.dtype)
+    meta = np.empty((0, 0), dtype=dtype)
+    # one graph key holds the plan; every voxel chunk depends on it
+    plan_key = dask.delayed(plan, pure=True)
+    n = plan.n_output
+    if plan.standardize != "psc":
+        return block.map_blocks(
+            clean_block, plan_key, chunks=((n,), block.chunks[1]), dtype=dtype, meta=meta, name="clean"
+        )
+    parts = block.map_blocks(
+        clean_block, plan_key, chunks=((n + 2,), block.chunks[1]), dtype=dtype, meta=meta, name="clean-psc-parts"
+    )
+    add_mean = da.blockwise(
+        psc_adds_original_mean,
+        "",
+        parts[n],
+        "v",
+        parts[n + 1],
+        "v",
+        concatenate=True,
+        dtype=bool,
+        meta=np.empty((), bool),
+    )
+    return da.blockwise(
+        finish_psc, "tv", parts, "tv", add_mean, "", adjust_chunks={"t": n}, dtype=dtype, meta=meta, name="clean-psc"
+    )
+
+
+def _labeled(cleaned, source: xr.DataArray, frames: np.ndarray) -> xr.DataArray:
+    """Wrap cleaned ``(time, n)`` data with the coordinates of ``source``."""
+    ordered = source.transpose(TIME_DIM, ...)
+    coords = {
+        name: coord.isel({TIME_DIM: frames}) if TIME_DIM in coord.dims else coord
+        for name, coord in ordered.coords.items()
+    }
+    result = xr.DataArray(cleaned, dims=ordered.dims, coords=coords, attrs=dict(source.attrs), name=source.name)
+    return result.transpose(*source.dims)

@@ -1,0 +1,308 @@
+"""Temporal filters: Butterworth band-pass (zero phase) and cosine drift terms.
+
+The Butterworth filter is :func:`scipy.signal.sosfiltfilt` with nilearn's
+design (``butter(N=order, output="sos")``, critical frequencies nudged inside
+``(0, Nyquist)``). scipy filters one column at a time along ``axis=0``; here a
+numba kernel runs the same direct-form II transposed recursion over all the
+columns of a ``(time, n)`` block at once, row by row, which is several times
+faster on voxel tables and gives the same numbers (the arithmetic is the same,
+term for term).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from scipy import signal as sp_signal
+
+PADTYPES = ("odd", "even", "constant", None)
+
+
+@dataclass(frozen=True)
+class ButterworthFilter:
+    """A designed zero-phase Butterworth filter, ready to run on blocks.
+
+    Attributes
+    ----------
+    sos : numpy.ndarray, shape (n_sections, 6)
+        Second-order sections (float64).
+    zi : numpy.ndarray, shape (n_sections, 2)
+        Steady-state initial conditions for a unit step (``sosfilt_zi``).
+    padtype : {"odd", "even", "constant", None}
+        Extension added at both ends before filtering.
+    padlen : int
+        Number of samples added at each end (0 when ``padtype`` is None).
+    """
+
+    sos: np.ndarray
+    zi: np.ndarray
+    padtype: str | None
+    padlen: int
+
+    def check_length(self, n_time: int) -> None:
+        """Raise if a signal of ``n_time`` samples is too short to be padded."""
+        if n_time <= self.padlen:
+            raise ValueError(
+                f"Butterworth filtering needs more than padlen={self.padlen} time points "
+                f"(padtype={self.padtype!r}), the signal has {n_time}; use a shorter "
+                "butterworth__padlen or fewer censored volumes"
+            )
+
+
+def _nudge_critical_frequency(btype: str, freq: float, nyquist: float) -> float:
+    """Keep a critical frequency strictly inside (0, Nyquist), as nilearn does."""
+    eps = np.finfo(np.float32).eps
+    if freq >= nyquist:
+        freq = nyquist - (nyquist * 10 * eps)
+        warnings.warn(
+            f"The frequency specified for the {btype} pass filter is too high to be handled "
+            "by a digital filter (superior to Nyquist frequency). "
+            f"It has been lowered to {freq} (Nyquist frequency).",
+            stacklevel=3,
+        )
+    elif freq < 0.0:
+        freq = nyquist * eps
+        warnings.warn(
+            f"The frequency specified for the {btype} pass filter is too low to be handled "
+            f"by a digital filter (must be non-negative). It has been set to eps: {freq}.",
+            stacklevel=3,
+        )
+    return freq
+
+
+def design_butterworth(
+    sampling_rate: float,
+    low_pass: float | None = None,
+    high_pass: float | None = None,
+    order: int = 5,
+    padtype: str | None = "odd",
+    padlen: int | None = None,
+) -> ButterworthFilter | None:
+    """Design nilearn's Butterworth filter.
+
+    Parameters
+    ----------
+    sampling_rate : float
+        Samples per second (``1 / t_r``).
+    low_pass, high_pass : float or None
+        Cutoff frequencies in Hz; both None means no filtering.
+    order : int, default=5
+        Butterworth order.
+    padtype : {"odd", "even", "constant", None}, default="odd"
+        Padding, as in :func:`scipy.signal.sosfiltfilt`.
+    padlen : int or None
+        Padding length; None uses scipy's default for second-order sections.
+
+    Returns
+    -------
+    ButterworthFilter or None
+        None when there is nothing to filter: no cutoff, or a band whose two
+        cutoffs were both moved to the same frequency (nilearn then returns the
+        signals unfiltered, with a warning).
+    """
+    if low_pass is None and high_pass is None:
+        return None
+    if low_pass is not None and high_pass is not None and high_pass >= low_pass:
+        raise ValueError(
+            f"high_pass ({high_pass}) must be lower than low_pass ({low_pass}): "
+            "a band-pass filter keeps the frequencies between them"
+        )
+    if padtype not in PADTYPES:
+        raise ValueError(f"butterworth__padtype must be one of {PADTYPES}, got {padtype!r}")
+    if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:
+        raise ValueError(f"butterworth__order must be a positive integer, got {order!r}")
+    if padlen is not None and (
+        isinstance(padlen, bool) or not isinstance(padlen, (int, np.integer)) or padlen < 0
+    ):
+        raise ValueError(f"butterworth__padlen must be None or a non-negative integer, got {padlen!r}")
+
+    nyquist = sampling_rate * 0.5
+    critical = []
+    if high_pass is not None:
+        btype = "high"
+        critical.append(_nudge_critical_frequency(btype, high_pass, nyquist))
+    if low_pass is not None:
+        btype = "low"
+        critical.append(_nudge_critical_frequency(btype, low_pass, nyquist))
+    if len(critical) == 2:
+        btype = "band"
+        if critical[0] == critical[1]:
+            warnings.warn(
+                "Signals are returned unfiltered because band-pass critical frequencies are "
+                "equal. Please check that inputs for sampling_rate, low_pass, and high_pass "
+                "are valid.",
+                stacklevel=2,
+            )
+            return None
+        wn = critical
+    else:
+        wn = critical[0]
+    sos = sp_signal.butter(N=int(order), Wn=wn, btype=btype, output="sos", fs=sampling_rate)
+    sos = np.ascontiguousarray(sos, dtype=np.float64)
+
+    # scipy.signal.sosfiltfilt's default padding length
+    n_taps = 2 * len(sos) + 1 - min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum()))
+    if padtype is None:
+        edge = 0
+    elif padlen is None:
+        edge = 3 * n_taps
+    else:
+        edge = int(padlen)
+    zi = np.ascontiguousarray(sp_signal.sosfilt_zi(sos), dtype=np.float64)
+    return ButterworthFilter(sos=sos, zi=zi, padtype=padtype, padlen=edge)
+
+
+@numba.njit(nogil=True, cache=True)
+def _sosfilt_rows(sos, values, state, backward):
+    """Run the cascade over the rows of ``values`` in place, all columns at once.
+
+    ``state`` (n_sections, 2, n_columns) holds the filter delays and is updated.
+    """
+    n_time, n_columns = values.shape
+    n_sections = sos.shape[0]
+    for step in range(n_time):
+        t = n_time - 1 - step if backward else step
+        row = values[t]
+        for s in range(n_sections):
+            b0 = sos[s, 0]
+            b1 = sos[s, 1]
+            b2 = sos[s, 2]
+            a1 = sos[s, 4]
+            a2 = sos[s, 5]
+            z0 = state[s, 0]
+            z1 = state[s, 1]
+            for c in range(n_columns):
+                x = row[c]
+                y = b0 * x + z0[c]
+                z0[c] = b1 * x - a1 * y + z1[c]
+                z1[c] = b2 * x - a2 * y
+                row[c] = y
+
+
+def _padded(values: np.ndarray, padtype: str | None, edge: int) -> np.ndarray:
+    """Return a new float64 array with ``edge`` extension rows at both ends."""
+    n_time = values.shape[0]
+    out = np.empty((n_time + 2 * edge,) + values.shape[1:], dtype=np.float64)
+    out[edge : edge + n_time] = values
+    if edge == 0:
+        return out
+    first, last = values[0], values[-1]
+    head = values[edge:0:-1]  # x[edge], ..., x[1]
+    tail = values[-2 : -edge - 2 : -1]  # x[-2], ..., x[-edge-1]
+    if padtype == "odd":
+        out[:edge] = 2 * first - head
+        out[edge + n_time :] = 2 * last - tail
+    elif padtype == "even":
+        out[:edge] = head
+        out[edge + n_time :] = tail
+    else:  # constant
+        out[:edge] = first
+        out[edge + n_time :] = last
+    return out
+
+
+def filtfilt_columns(butter: ButterworthFilter, values: np.ndarray) -> np.ndarray:
+    """Zero-phase filter every column of a ``(time, n)`` array.
+
+    Equals ``scipy.signal.sosfiltfilt(butter.sos, values, axis=0,
+    padtype=butter.padtype, padlen=butter.padlen)``.
+
+    Parameters
+    ----------
+    butter : ButterworthFilter
+    values : numpy.ndarray, shape (n_time, n)
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 array of the same shape (a new array).
+    """
+    butter.check_length(values.shape[0])
+    edge = butter.padlen
+    work = _padded(values, butter.padtype, edge)
+    flat = work.reshape(work.shape[0], -1)
+    state = butter.zi[:, :, None] * flat[0][None, None, :]
+    _sosfilt_rows(butter.sos, flat, state, False)
+    state = butter.zi[:, :, None] * flat[-1][None, None, :]
+    _sosfilt_rows(butter.sos, flat, state, True)
+    return work[edge : work.shape[0] - edge]
+
+
+def butterworth(
+    signals,
+    sampling_rate: float,
+    low_pass: float | None = None,
+    high_pass: float | None = None,
+    order: int = 5,
+    padtype: str | None = "odd",
+    padlen: int | None = None,
+    copy: bool = False,
+) -> np.ndarray:
+    """Apply a low-, high- or band-pass Butterworth filter (zero phase).
+
+    Same parameters and results as :func:`nilearn.signal.butterworth`.
+
+    Parameters
+    ----------
+    signals : numpy.ndarray, shape (n_time,) or (n_time, n)
+        A signal is a column.
+    sampling_rate : float
+        Samples per second, in Hz.
+    low_pass, high_pass : float or None
+        Cutoff frequencies in Hz.
+    order : int, default=5
+    padtype : {"odd", "even", "constant", None}, default="odd"
+    padlen : int or None
+    copy : bool, default=False
+        If False, ``signals`` is filtered in place (and returned).
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    signals = np.asarray(signals)
+    design = design_butterworth(sampling_rate, low_pass, high_pass, order, padtype, padlen)
+    if design is None:
+        return signals.copy() if copy else signals
+    filtered = filtfilt_columns(design, signals.reshape(signals.shape[0], -1)).reshape(signals.shape)
+    if copy:
+        return filtered
+    signals[...] = filtered
+    return signals
+
+
+def cosine_drift(high_pass: float, frame_times: np.ndarray) -> np.ndarray:
+    """Discrete cosine (DCT-II) drift regressors up to ``high_pass`` Hz.
+
+    Same as :func:`nilearn.glm.first_level.design_matrix.create_cosine_drift`
+    without its final constant column.
+
+    Parameters
+    ----------
+    high_pass : float
+        Cutoff frequency in Hz.
+    frame_times : numpy.ndarray, shape (n_time,)
+        Acquisition times in seconds.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_time, n_drifts)
+    """
+    n_frames = len(frame_times)
+    times = np.arange(n_frames)
+    dt = (frame_times[-1] - frame_times[0]) / (n_frames - 1)
+    if high_pass * dt >= 0.5:
+        warnings.warn(
+            "High-pass filter will span all accessible frequencies and saturate the design "
+            f"matrix. You may want to reduce the high_pass value.The provided value is {high_pass} Hz",
+            stacklevel=3,
+        )
+    order = min(n_frames - 1, int(np.floor(2 * n_frames * high_pass * dt)))
+    drifts = np.zeros((n_frames, order))
+    normalizer = np.sqrt(2.0 / n_frames)
+    for k in range(1, order + 1):
+        drifts[:, k - 1] = normalizer * np.cos((np.pi / n_frames) * (times + 0.5) * k)
+    return drifts
