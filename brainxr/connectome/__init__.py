@@ -7,6 +7,12 @@
   cohorts, lazily) into labeled ``(region, region_)`` matrices; group
   reductions :func:`mean_connectome`, :func:`geometric_mean`,
   :func:`tangent_space` are tree reductions over runs.
+- voxel-wise: :func:`seed_to_voxel_correlation` (correlation / Fisher z maps,
+  lazily over voxel chunks) and :func:`global_connectivity` (blocked, never
+  forming the voxel x voxel matrix).
+- files: :func:`write_relmat` / :func:`read_relmat` (BIDS-derivative
+  ``relmat.tsv``), :func:`write_connectomes` / :func:`open_connectomes`
+  (Zarr groups of the cohort store).
 """
 
 from brainxr.connectome.estimation import (
@@ -14,7 +20,16 @@ from brainxr.connectome.estimation import (
     NotPositiveDefiniteError,
     connectivity,
 )
+from brainxr.connectome.global_connectivity import global_connectivity
 from brainxr.connectome.group import geometric_mean, mean_connectome, tangent_space
+from brainxr.connectome.io import (
+    open_connectomes,
+    read_relmat,
+    relmat_filename,
+    write_connectomes,
+    write_relmat,
+    write_relmats,
+)
 from brainxr.connectome.matrices import (
     cov_to_corr,
     fisher_z,
@@ -25,6 +40,7 @@ from brainxr.connectome.matrices import (
     vec_to_sym_matrix,
 )
 from brainxr.connectome.measure import ConnectivityMeasure
+from brainxr.connectome.seed import seed_to_voxel_correlation
 
 __all__ = [
     "KINDS",
@@ -34,11 +50,19 @@ __all__ = [
     "cov_to_corr",
     "fisher_z",
     "geometric_mean",
+    "global_connectivity",
     "inverse_fisher_z",
     "map_eigenvalues",
     "mean_connectome",
+    "open_connectomes",
     "prec_to_partial",
+    "read_relmat",
+    "relmat_filename",
+    "seed_to_voxel_correlation",
     "sym_matrix_to_vec",
     "tangent_space",
     "vec_to_sym_matrix",
+    "write_connectomes",
+    "write_relmat",
+    "write_relmats",
 ]
