@@ -50,7 +50,7 @@ def as_volume(img, name: str = "img", chunks="auto") -> xr.DataArray:
     raise TypeError(f"{name}: expected a NIfTI path, a nibabel image or a DataArray, got {type(img).__name__}")
 
 
-def load_mask(mask, name: str = "mask", affine=None) -> tuple[np.ndarray, np.ndarray]:
+def load_mask(mask, name: str = "mask", affine=None, allow_empty: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Read a mask into a boolean ``(I, J, K)`` array and its affine.
 
     Parameters
@@ -61,6 +61,8 @@ def load_mask(mask, name: str = "mask", affine=None) -> tuple[np.ndarray, np.nda
         Parameter name used in error messages.
     affine : array, optional
         The affine of a numpy ``mask`` (required for numpy input).
+    allow_empty : bool, default=False
+        Accept a mask without any voxel (otherwise a ValueError).
     """
     if isinstance(mask, np.ndarray):
         if affine is None:
@@ -74,7 +76,7 @@ def load_mask(mask, name: str = "mask", affine=None) -> tuple[np.ndarray, np.nda
     if values.ndim != 3:
         raise ValueError(f"{name}: expected a 3D mask, got shape {values.shape}")
     values = np.nan_to_num(values, nan=0.0) != 0
-    if not values.any():
+    if not allow_empty and not values.any():
         raise ValueError(f"{name}: the mask is empty (no non-zero voxel)")
     return values, np.asarray(mask_affine, dtype=np.float64)
 
@@ -227,3 +229,258 @@ def unmask(masked: xr.DataArray, fill_value=0, grid_shape=None, affine=None) -> 
     attrs = {key: value for key, value in masked.attrs.items() if key != "grid_shape"}
     attrs["affine"] = affine
     return xr.DataArray(values, dims=SPATIAL_DIMS + tuple(other_dims), coords=coords, attrs=attrs, name=masked.name)
+
+
+# ---------------------------------------------------------------------------
+# Mask computation (strategies of nilearn's NiftiMasker)
+# ---------------------------------------------------------------------------
+
+
+def mask_to_dataarray(mask: np.ndarray, affine, name: str = "mask") -> xr.DataArray:
+    """A boolean ``(i, j, k)`` mask DataArray on the grid given by ``affine``."""
+    mask = np.asarray(mask, dtype=bool)
+    return xr.DataArray(
+        mask,
+        dims=SPATIAL_DIMS,
+        coords=world_coords(affine, mask.shape),
+        attrs={"affine": np.asarray(affine, dtype=np.float64)},
+        name=name,
+    )
+
+
+def largest_connected_component(volume: np.ndarray) -> np.ndarray:
+    """The largest connected component (6-connectivity) of a 3D boolean array.
+
+    Raises a ValueError when the volume is empty.
+    """
+    from scipy import ndimage
+
+    labels, n_labels = ndimage.label(np.asarray(volume))
+    if not n_labels:
+        raise ValueError("No non-zero values: no connected components")
+    if n_labels == 1:
+        return np.asarray(volume).astype(bool)
+    counts = np.bincount(labels.ravel().astype(int))
+    counts[0] = 0
+    return labels == counts.argmax()
+
+
+def _post_process_mask(mask: np.ndarray, opening=2, connected=True, warning_msg="") -> np.ndarray:
+    """Opening and largest connected component, as nilearn's ``_post_process_mask``."""
+    import warnings
+
+    from scipy import ndimage
+
+    if opening:
+        opening = int(opening)
+        mask = ndimage.binary_erosion(mask, iterations=opening)
+    mask_any = mask.any()
+    if not mask_any:
+        warnings.warn(f"Computed an empty mask. {warning_msg}", UserWarning, stacklevel=3)
+    if connected and mask_any:
+        mask = largest_connected_component(mask)
+    if opening:
+        mask = ndimage.binary_dilation(mask, iterations=2 * opening)
+        mask = ndimage.binary_erosion(mask, iterations=opening)
+    return mask
+
+
+def _mean_volume(img, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The mean volume of a 3D/4D image as numpy (one pass over a lazy run)."""
+    from brainxr.image import mean_img
+
+    volume = as_volume(img, name=name)
+    mean = mean_img(volume)
+    return np.array(mean.transpose(*SPATIAL_DIMS).values), np.asarray(volume.attrs["affine"], dtype=np.float64)
+
+
+def _border_values(data: np.ndarray, border_size: int) -> np.ndarray:
+    return np.concatenate(
+        [
+            data[:border_size, :, :].ravel(),
+            data[-border_size:, :, :].ravel(),
+            data[:, :border_size, :].ravel(),
+            data[:, -border_size:, :].ravel(),
+            data[:, :, :border_size].ravel(),
+            data[:, :, -border_size:].ravel(),
+        ]
+    )
+
+
+def compute_background_mask(img, border_size: int = 2, connected: bool = False, opening=False) -> xr.DataArray:
+    """Brain mask from the background value found on the border of the image.
+
+    The background is the median of the mean image's values within
+    ``border_size`` voxels of its faces (NaN if any border voxel is NaN);
+    the mask holds every voxel whose mean differs from it. Equal to
+    ``nilearn.masking.compute_background_mask``.
+
+    Parameters
+    ----------
+    img : path, nibabel image or volume DataArray
+        3D or 4D; a lazy 4D image is averaged in one streaming pass.
+    border_size : int, default=2
+    connected : bool, default=False
+        Keep only the largest connected component.
+    opening : bool or int, default=False
+        Morphological opening iterations.
+
+    Returns
+    -------
+    xarray.DataArray
+        Boolean ``(i, j, k)`` mask on the image's grid.
+    """
+    data, affine = _mean_volume(img, "img")
+    border = _border_values(data, border_size)
+    if np.isnan(border).any():
+        # SPM-style images use NaN as background
+        mask = np.logical_not(np.isnan(data))
+    else:
+        mask = data != np.median(border)
+    mask = _post_process_mask(
+        mask, opening=opening, connected=connected,
+        warning_msg="Are you sure that input images have a homogeneous background.",
+    )
+    return mask_to_dataarray(mask, affine)
+
+
+def compute_epi_mask(
+    img,
+    lower_cutoff: float = 0.2,
+    upper_cutoff: float = 0.85,
+    connected: bool = True,
+    opening=2,
+    exclude_zeros: bool = False,
+    ensure_finite: bool = True,
+) -> xr.DataArray:
+    """Brain mask of an EPI run by T. Nichols' histogram heuristic.
+
+    The threshold is the middle of the widest gap between consecutive sorted
+    values of the (lightly smoothed) mean image, between the
+    ``lower_cutoff`` and ``upper_cutoff`` fractions of its histogram. Equal
+    to ``nilearn.masking.compute_epi_mask``.
+
+    Parameters
+    ----------
+    img : path, nibabel image or volume DataArray
+        3D or 4D EPI image (not detrended); a lazy 4D image is averaged in one
+        streaming pass.
+    lower_cutoff, upper_cutoff : float
+        Fractions of the histogram where the gap is looked for.
+    connected : bool, default=True
+        Keep only the largest connected component.
+    opening : bool or int, default=2
+        Morphological opening iterations (also enables a 1-voxel FWHM
+        smoothing of the mean image).
+    exclude_zeros : bool, default=False
+        Leave zeros out of the histogram (zero-padded images).
+    ensure_finite : bool, default=True
+        Treat non-finite values as 0.
+
+    Returns
+    -------
+    xarray.DataArray
+        Boolean ``(i, j, k)`` mask on the image's grid.
+    """
+    from brainxr.image import smooth_array
+
+    if not 0 <= lower_cutoff < upper_cutoff <= 1:
+        raise ValueError(
+            f"lower_cutoff and upper_cutoff must satisfy 0 <= lower_cutoff < upper_cutoff <= 1, "
+            f"got {lower_cutoff} and {upper_cutoff}"
+        )
+    mean, affine = _mean_volume(img, "img")
+    if opening:
+        nan_mask = np.isnan(mean)
+        mean = smooth_array(mean, np.eye(4), 1, ensure_finite=True, copy=False)
+        mean[nan_mask] = np.nan
+    if ensure_finite:
+        mean[~np.isfinite(mean)] = 0
+    sorted_values = np.sort(np.ravel(mean))
+    if exclude_zeros:
+        sorted_values = sorted_values[sorted_values != 0]
+    lower = int(np.floor(lower_cutoff * len(sorted_values)))
+    upper = min(int(np.floor(upper_cutoff * len(sorted_values))), len(sorted_values) - 1)
+    delta = sorted_values[lower + 1 : upper + 1] - sorted_values[lower:upper]
+    if delta.size == 0:
+        raise ValueError(f"img: too few voxels ({len(sorted_values)}) to find an EPI mask threshold")
+    widest = delta.argmax()
+    threshold = 0.5 * (sorted_values[widest + lower] + sorted_values[widest + lower + 1])
+    mask = _post_process_mask(
+        mean >= threshold, opening=opening, connected=connected,
+        warning_msg="Are you sure that input data are EPI images not detrended. ",
+    )
+    return mask_to_dataarray(mask, affine)
+
+
+def compute_brain_mask(img, threshold: float = 0.5, connected: bool = True, opening=2) -> xr.DataArray:
+    """Whole-brain mask from the MNI152 template, on the image's grid.
+
+    brainxr's template brain mask (:func:`brainxr.datasets.load_mni152_brain_mask`,
+    built at the image's voxel size, at least 1 mm) is resampled onto the
+    image's grid with cubic interpolation and thresholded at ``threshold``,
+    then opened and reduced to its largest connected component, as
+    ``nilearn.masking.compute_brain_mask`` does with nilearn's template.
+    Only the image's grid is used, not its values.
+
+    Parameters
+    ----------
+    img : path, nibabel image or volume DataArray
+    threshold : float, default=0.5
+    connected : bool, default=True
+    opening : bool or int, default=2
+
+    Returns
+    -------
+    xarray.DataArray
+        Boolean ``(i, j, k)`` mask on the image's grid.
+    """
+    from brainxr.datasets import load_mni152_brain_mask
+    from brainxr.image import grid_of, resample_img
+
+    shape, affine = grid_of(img, "img")
+    voxel_size = float(np.sqrt((affine[:3, :3] ** 2).sum(axis=0)).min())
+    template = load_mni152_brain_mask(resolution=max(1.0, round(voxel_size, 3)))
+    template = from_nibabel(template).astype(np.float32)
+    resampled = resample_img(template, affine, shape, interpolation="continuous", clip=False)
+    mask = np.asarray(resampled.values) >= threshold
+    mask = _post_process_mask(
+        mask, opening=opening, connected=connected,
+        warning_msg="whole-brain mask is empty, lower the threshold or check your input FOV",
+    )
+    return mask_to_dataarray(mask, affine)
+
+
+def intersect_masks(masks, threshold: float = 0.5, connected: bool = True) -> xr.DataArray:
+    """Voxels in more than ``threshold`` of the masks (nilearn's ``intersect_masks``).
+
+    Parameters
+    ----------
+    masks : list of masks (paths, nibabel images, DataArrays) on one grid
+    threshold : float in [0, 1]
+        1 keeps the intersection, 0 the union.
+    connected : bool, default=True
+        Keep only the largest connected component.
+
+    Returns
+    -------
+    xarray.DataArray
+        Boolean ``(i, j, k)`` mask.
+    """
+    if not 0 <= threshold <= 1:
+        raise ValueError(f"threshold must be within [0, 1], got {threshold}")
+    if len(masks) == 0:
+        raise ValueError("masks: no mask provided for intersection")
+    threshold = min(threshold, 1 - 1.0e-7)
+    count = None
+    for position, mask in enumerate(masks):
+        values, affine = load_mask(mask, name=f"masks[{position}]", allow_empty=True)
+        if count is None:
+            count, reference_affine = values.astype(int), affine
+        else:
+            check_same_grid(values.shape, affine, count.shape, reference_affine, f"masks[{position}]", "masks[0]")
+            count += values
+    group = count > threshold * len(masks)
+    if connected and group.any():
+        group = largest_connected_component(group)
+    return mask_to_dataarray(group, reference_affine)
