@@ -14,9 +14,7 @@ from __future__ import annotations
 from math import sqrt
 
 import numpy as np
-import pandas as pd
 import xarray as xr
-from scipy import linalg
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
@@ -33,6 +31,7 @@ from brainxr.connectome.matrices import (
     sym_matrix_to_vec,
     vec_to_sym_matrix,
 )
+from brainxr.signal import clean
 
 __all__ = ["ConnectivityMeasure"]
 
@@ -192,7 +191,8 @@ class ConnectivityMeasure(TransformerMixin, BaseEstimator):
                 connectivities, discard_diagonal=self.discard_diagonal
             )
             if confounds is not None:
-                connectivities = _regress_out_confounds(connectivities, confounds)
+                # second-level regression, as nilearn: signal.clean's defaults
+                connectivities = clean(connectivities, confounds=confounds)
         return connectivities
 
     def fit(self, X, y=None):
@@ -291,50 +291,3 @@ class ConnectivityMeasure(TransformerMixin, BaseEstimator):
                 ]
             )
         return connectivities
-
-
-def _linear_detrend(values: np.ndarray) -> np.ndarray:
-    """Remove the mean and the linear trend of each column (nilearn's ``_detrend``)."""
-    values = values - values.mean(axis=0)
-    regressor = np.arange(values.shape[0], dtype=values.dtype)
-    regressor -= regressor.mean()
-    norm = np.sqrt((regressor**2).sum())
-    if not norm < np.finfo(np.float64).eps:
-        regressor /= norm
-    return values - np.outer(regressor, regressor @ values)
-
-
-def _as_confound_matrix(confounds, n_subjects: int) -> np.ndarray:
-    parts = confounds if isinstance(confounds, (list, tuple)) else [confounds]
-    matrices = []
-    for part in parts:
-        if isinstance(part, pd.DataFrame):
-            part = part.to_numpy()
-        part = np.asarray(part, dtype=np.float64)
-        if part.ndim == 1:
-            part = part[:, None]
-        if part.ndim != 2 or part.shape[0] != n_subjects:
-            raise ValueError(
-                f"confounds must have one row per subject ({n_subjects}); got "
-                f"shape {part.shape}."
-            )
-        matrices.append(part)
-    return np.hstack(matrices)
-
-
-def _regress_out_confounds(features: np.ndarray, confounds) -> np.ndarray:
-    """Second-level confound regression, as nilearn's ``signal.clean`` defaults.
-
-    Features and confounds are linearly detrended over subjects, confounds
-    z-scored, their span (pivoted QR, rank-revealing) projected out of the
-    features, and the features z-scored (ddof=1).
-    """
-    from brainxr.connectome.estimation import zscore_sample
-
-    confounds = _as_confound_matrix(confounds, features.shape[0])
-    features = _linear_detrend(np.asarray(features, dtype=np.float64))
-    confounds = zscore_sample(_linear_detrend(confounds))
-    q, r, _ = linalg.qr(confounds, mode="economic", pivoting=True)
-    q = q[:, np.abs(np.diag(r)) > np.finfo(np.float64).eps * 100.0]
-    features = features - q @ (q.T @ features)
-    return zscore_sample(features)
