@@ -18,10 +18,12 @@ from brainxr.plotting.find_cuts import (
 )
 from brainxr.plotting.images import MNI152TEMPLATE, plot_anat, plot_glass_brain, plot_prob_atlas, plot_stat_map
 from brainxr.plotting.matrix import plot_matrix
+from brainxr.plotting.view import ConnectomeView, view_connectome, view_markers
 
 __all__ = [
     "MNI152TEMPLATE",
     "BaseDisplay",
+    "ConnectomeView",
     "ProjectorDisplay",
     "SlicerDisplay",
     "find_cut_slices",
@@ -36,4 +38,6 @@ __all__ = [
     "plot_matrix",
     "plot_prob_atlas",
     "plot_stat_map",
+    "view_connectome",
+    "view_markers",
 ]
