@@ -256,10 +256,10 @@ def _clean_dask_run(block: da.Array, plan: CleaningPlan) -> da.Array:
     n = plan.n_output
     if plan.standardize != "psc":
         return block.map_blocks(
-            clean_block, plan_key, chunks=((n,), block.chunks[1]), dtype=dtype, meta=meta, name="clean"
+            clean_block, plan_key, chunks=((n,), block.chunks[1]), dtype=dtype, meta=meta, token="clean"
         )
     parts = block.map_blocks(
-        clean_block, plan_key, chunks=((n + 2,), block.chunks[1]), dtype=dtype, meta=meta, name="clean-psc-parts"
+        clean_block, plan_key, chunks=((n + 2,), block.chunks[1]), dtype=dtype, meta=meta, token="clean-psc-parts"
     )
     add_mean = da.blockwise(
         psc_adds_original_mean,
@@ -273,7 +273,7 @@ def _clean_dask_run(block: da.Array, plan: CleaningPlan) -> da.Array:
         meta=np.empty((), bool),
     )
     return da.blockwise(
-        finish_psc, "tv", parts, "tv", add_mean, "", adjust_chunks={"t": n}, dtype=dtype, meta=meta, name="clean-psc"
+        finish_psc, "tv", parts, "tv", add_mean, "", adjust_chunks={"t": n}, dtype=dtype, meta=meta, token="clean-psc"
     )
 
 

@@ -47,8 +47,8 @@ class ButterworthFilter:
         if n_time <= self.padlen:
             raise ValueError(
                 f"Butterworth filtering needs more than padlen={self.padlen} time points "
-                f"(padtype={self.padtype!r}), the signal has {n_time}; use a shorter "
-                "butterworth__padlen or fewer censored volumes"
+                f"(padtype={self.padtype!r}) but the run has {n_time} to filter; use a "
+                "shorter butterworth__padlen, or censor fewer volumes at the run's edges"
             )
 
 

@@ -12,8 +12,8 @@ order of operations:
    volumes are dropped now;
 3. linear detrending of signals and confounds;
 4. Butterworth filtering of signals and confounds, then censoring;
-5. confounds standardized, orthonormalised by pivoted QR (columns with
-   ``|R_ii| <= 100 eps`` dropped) and projected out of the signals;
+5. confounds standardized, orthonormalised by pivoted QR (numerically
+   dependent columns dropped) and projected out of the signals;
 6. standardization of the signals.
 
 Every step before 6 is linear in the signals; the spline interpolation is
@@ -156,7 +156,13 @@ def _confound_basis(confounds: np.ndarray, standardize_confounds: bool) -> np.nd
         largest[largest == 0] = 1
         confounds = confounds / largest
     q, r, _ = linalg.qr(confounds, mode="economic", pivoting=True)
-    basis = q[:, np.abs(np.diag(r)) > EPS * 100.0]
+    diagonal = np.abs(np.diag(r))
+    # nilearn keeps |R_ii| > 100 eps; a column that depends on the others
+    # exactly leaves |R_ii| at rounding level (~1e-14 for z-scored columns),
+    # which can pass that absolute bar and project out a noise direction. The
+    # bar here also scales with the problem, as numpy.linalg.matrix_rank does.
+    tolerance = max(EPS * 100.0, (diagonal[0] if diagonal.size else 0.0) * max(confounds.shape) * EPS)
+    basis = q[:, diagonal > tolerance]
     return np.ascontiguousarray(basis) if basis.shape[1] else None
 
 
