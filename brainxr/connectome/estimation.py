@@ -277,7 +277,8 @@ def _region_coords(signals: xr.DataArray, run_dim: str | None) -> dict:
     for name, coord in signals.coords.items():
         if coord.dims == ("region",):
             coords[name] = coord.variable
-            coords[f"{name}_"] = xr.Variable(("region_",), coord.values, coord.attrs)
+            # .data, not .values: a dask-backed coordinate stays lazy
+            coords[f"{name}_"] = xr.Variable(("region_",), coord.variable.data, coord.attrs)
         elif coord.dims == () or (run_dim is not None and coord.dims == (run_dim,)):
             coords[name] = coord.variable
     return coords

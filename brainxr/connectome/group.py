@@ -23,6 +23,7 @@ from brainxr.connectome.matrices import (
     _form_symmetric,
     _is_dask,
     fisher_z as _fisher_z,
+    inverse_fisher_z,
     map_eigenvalues,
 )
 
@@ -95,7 +96,7 @@ def mean_connectome(
             warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
             mean = np.nanmean(np.asarray(data, dtype=np.float64), axis=0)
     if back_transform:
-        mean = np.tanh(mean)
+        mean = inverse_fisher_z(mean)
     statistic = "fisher z" if fisher_z and not back_transform else "value"
     if back_transform:
         statistic = "tanh of the mean fisher z"

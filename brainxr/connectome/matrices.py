@@ -28,6 +28,8 @@ __all__ = [
 
 # Largest float64 below 1: arctanh of it is finite (about 18.7).
 _BELOW_ONE = np.nextafter(1.0, 0.0)
+# Fisher z of a perfect correlation; averages of it may round a hair below.
+_Z_OF_ONE = float(np.arctanh(_BELOW_ONE))
 
 
 def _is_dask(array) -> bool:
@@ -269,8 +271,12 @@ def fisher_z(correlation):
 
 
 def inverse_fisher_z(z):
-    """Inverse Fisher transform, ``tanh(z)``, back to correlation values."""
-    return np.tanh(z)
+    """Inverse Fisher transform, ``tanh(z)``, back to correlation values.
+
+    The inverse of :func:`fisher_z` at ``|r| = 1`` too: z at (or within 1e-9
+    of) the clipped value of a perfect correlation gives exactly +/-1.
+    """
+    return np.where(np.abs(z) >= _Z_OF_ONE - 1e-9, np.sign(z), np.tanh(z))
 
 
 def _form_symmetric(function, eigenvalues, eigenvectors):
