@@ -1,0 +1,5 @@
+"""Interfaces to the outputs of other neuroimaging tools (fMRIPrep)."""
+
+from brainxr.interfaces import fmriprep
+
+__all__ = ["fmriprep"]
