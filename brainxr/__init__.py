@@ -18,7 +18,7 @@ _SHORTCUTS = {
     "to_nifti": "brainxr.nifti",
     "apply_mask": "brainxr.masking",
     "unmask": "brainxr.masking",
-    "ingest": "brainxr.ingest",
+    "ingest": "brainxr.ingestion",
     "open_cohort": "brainxr.cohort",
     "Cohort": "brainxr.cohort",
 }

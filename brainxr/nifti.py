@@ -165,7 +165,28 @@ def _read_exactly(fileobj, n_bytes: int, layout: NiftiLayout, what: str) -> byte
     return raw
 
 
-def iter_volume_blocks(path, block_size: int = 16, dtype=None, layout: NiftiLayout | None = None):
+class _HashingReader:
+    """A raw file wrapper that feeds every byte read to a hash (one pass: read and checksum)."""
+
+    def __init__(self, raw, hasher):
+        self.raw = raw
+        self.hasher = hasher
+
+    def read(self, size=-1):
+        data = self.raw.read(size)
+        self.hasher.update(data)
+        return data
+
+    def readinto(self, buffer):
+        n = self.raw.readinto(buffer)
+        self.hasher.update(memoryview(buffer)[:n])
+        return n
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
+
+
+def iter_volume_blocks(path, block_size: int = 16, dtype=None, layout: NiftiLayout | None = None, hasher=None):
     """Stream a NIfTI file once, a block of volumes at a time.
 
     Parameters
@@ -178,6 +199,9 @@ def iter_volume_blocks(path, block_size: int = 16, dtype=None, layout: NiftiLayo
         stored dtype otherwise).
     layout : NiftiLayout, optional
         Already read header, to avoid reading it again.
+    hasher : hashlib hash object, optional
+        Updated with every byte of the file as stored (e.g. ``hashlib.sha256()``),
+        so a checksum costs no second read.
 
     Yields
     ------
@@ -185,20 +209,40 @@ def iter_volume_blocks(path, block_size: int = 16, dtype=None, layout: NiftiLayo
         Index of the first volume of the block.
     block : numpy.ndarray
         ``(I, J, K, n)`` values of volumes ``start`` to ``start + n``.
+
+    Raises
+    ------
+    InputFileError
+        If the file is truncated or its compressed data is corrupt (the gzip
+        checksum is verified at the end).
     """
     layout = layout or read_layout(path)
-    if layout.compressed:
-        from isal import igzip
+    with open(layout.path, "rb") as raw_file:
+        raw = _HashingReader(raw_file, hasher) if hasher is not None else raw_file
+        if layout.compressed:
+            from isal import igzip
 
-        opener = igzip.open
-    else:
-        opener = open
-    with opener(layout.path, "rb") as f:
-        _read_exactly(f, layout.data_offset, layout, "the header")
-        for start in range(0, layout.n_volumes, block_size):
-            n = min(block_size, layout.n_volumes - start)
-            raw = _read_exactly(f, n * layout.volume_nbytes, layout, f"volumes {start}-{start + n - 1}")
-            yield start, _decode_volumes(raw, layout, n, dtype)
+            stream = igzip.GzipFile(fileobj=raw, mode="rb")
+        else:
+            stream = raw
+        try:
+            _read_exactly(stream, layout.data_offset, layout, "the header")
+            for start in range(0, layout.n_volumes, block_size):
+                n = min(block_size, layout.n_volumes - start)
+                data = _read_exactly(stream, n * layout.volume_nbytes, layout, f"volumes {start}-{start + n - 1}")
+                yield start, _decode_volumes(data, layout, n, dtype)
+            # reading to the end verifies the gzip CRC and completes the hash
+            try:
+                while stream.read(2**20):
+                    pass
+            except (EOFError, OSError, ValueError) as err:
+                raise InputFileError(layout.path, f"corrupt compressed data ({err})") from err
+            if hasher is not None:
+                while raw.read(2**20):
+                    pass
+        finally:
+            if stream is not raw:
+                stream.close()
 
 
 class _RandomAccessReaders:

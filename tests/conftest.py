@@ -8,3 +8,53 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import matplotlib
 
 matplotlib.use("Agg")
+
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+TINY_AFFINE = np.array([[-4.0, 0, 0, 90], [0, 4, 0, -126], [0, 0, 4, -72], [0, 0, 0, 1]])
+
+
+def write_tiny_run(folder, sub, n_volumes=30, shape=(20, 24, 20), seed=0, affine=TINY_AFFINE,
+                   task="rest", sidecar=True, confounds=True, brain_mask=True, dtype=np.float32):
+    """Write one small fMRIPrep-like run (BOLD + sidecar + mask + confounds); return the BOLD path."""
+    rng = np.random.default_rng(seed)
+    func = Path(folder) / f"sub-{sub}" / "func"
+    func.mkdir(parents=True, exist_ok=True)
+    mask = np.zeros(shape, bool)
+    mask[3:-3, 3:-3, 2:-2] = True
+    data = (rng.normal(size=shape + (n_volumes,)) * 10 + 500).astype(np.float32) * mask[..., None]
+    img = nib.Nifti1Image(data.astype(dtype), affine)
+    img.header.set_zooms((4.0, 4.0, 4.0, 2.0))
+    img.header.set_xyzt_units("mm", "sec")
+    stem = f"sub-{sub}_task-{task}_space-MNI152NLin2009cAsym_res-4"
+    bold = func / f"{stem}_desc-preproc_bold.nii.gz"
+    nib.save(img, str(bold))
+    if sidecar:
+        (func / f"{stem}_desc-preproc_bold.json").write_text(json.dumps({"RepetitionTime": 2.0, "TaskName": task}))
+    if brain_mask:
+        nib.save(nib.Nifti1Image(mask.astype(np.uint8), affine), str(func / f"{stem}_desc-brain_mask.nii.gz"))
+    if confounds:
+        table = pd.DataFrame(rng.normal(size=(n_volumes, 4)), columns=["trans_x", "csf", "white_matter", "framewise_displacement"])
+        table.iloc[0, 3] = np.nan
+        path = func / f"sub-{sub}_task-{task}_desc-confounds_timeseries.tsv"
+        table.to_csv(path, sep="\t", index=False, na_rep="n/a")
+        (func / f"sub-{sub}_task-{task}_desc-confounds_timeseries.json").write_text(
+            json.dumps({"csf": {"Method": "Mean"}})
+        )
+    return bold
+
+
+@pytest.fixture
+def tiny_derivatives(tmp_path):
+    """A derivatives folder of 3 small runs (4 mm, 30 volumes)."""
+    root = tmp_path / "derivatives"
+    for n, sub in enumerate(["01", "02", "03"]):
+        write_tiny_run(root, sub, seed=n)
+    return root

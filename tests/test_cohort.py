@@ -1,0 +1,105 @@
+"""Opening a cohort store: selection, lazy runs, DataTree, scale."""
+
+import json
+import time
+
+import numpy as np
+import pytest
+import xarray as xr
+import zarr
+
+import brainxr
+from brainxr.testing import raise_if_dask_computes
+from conftest import write_tiny_run
+
+
+@pytest.fixture
+def store(tmp_path):
+    root = tmp_path / "derivatives"
+    for n, (sub, task) in enumerate([("01", "rest"), ("01", "nback"), ("02", "rest"), ("03", "rest")]):
+        write_tiny_run(root, sub, seed=n, task=task, n_volumes=20 + n)
+    brainxr.ingest(root, tmp_path / "c.zarr", progress=False)
+    return tmp_path / "c.zarr"
+
+
+def test_select_runs_by_entities(store):
+    cohort = brainxr.open_cohort(store)
+    assert len(cohort) == 4
+    assert list(cohort.sel(sub="01")) == ["sub-01_task-nback", "sub-01_task-rest"]
+    assert list(cohort.sel(task="rest", sub=["02", "03"])) == ["sub-02_task-rest", "sub-03_task-rest"]
+    assert len(cohort.sel(sub="99")) == 0
+    table = cohort.runs
+    assert list(table.columns[:2]) == ["sub", "task"]
+    assert table.loc["sub-03_task-rest", "n_volumes"] == 23
+    assert "sub: 3 (01, 02, 03)" in repr(cohort)
+    with pytest.raises(KeyError, match="no complete run 'sub-09_task-rest'"):
+        cohort["sub-09_task-rest"]
+
+
+def test_runs_are_lazy_and_labeled(store):
+    cohort = brainxr.open_cohort(store)
+    with raise_if_dask_computes():
+        ds = cohort["sub-02_task-rest"]
+        bold = cohort.bold("sub-02_task-rest")
+        centred = bold - bold.mean("time")
+    assert ds["bold"].dims == ("time", "voxel")
+    assert set("ijkxyz") <= set(bold.coords)
+    assert bold.attrs["grid_shape"] == cohort.grid.shape
+    np.testing.assert_array_equal(bold.attrs["affine"], cohort.grid.affine)
+    assert centred.shape == (22, cohort.grid.n_voxels)
+    # unmasking a run restores its volume
+    volume = brainxr.unmask(bold)
+    assert volume.shape == cohort.grid.shape + (22,)
+
+
+def test_cohort_as_datatree(store):
+    cohort = brainxr.open_cohort(store)
+    tree = cohort.to_datatree()
+    assert sorted(tree["runs"].children) == sorted(cohort)
+    np.testing.assert_array_equal(tree["mask"].values, cohort.grid.mask)
+    run = tree["runs/sub-01_task-rest"].to_dataset()
+    assert run["bold"].dims == ("time", "voxel")
+    # xarray's own zarr backend reads the store as well
+    opened = xr.open_datatree(store, engine="zarr", chunks={}, consolidated=False)
+    np.testing.assert_array_equal(
+        opened["runs/sub-03_task-rest/bold"].values, cohort["sub-03_task-rest"]["bold"].values
+    )
+
+
+def test_opening_ten_thousand_runs_reads_no_array_data(store, monkeypatch):
+    # 10,000 more runs: their metadata only (any attempt to read their arrays would fail loudly)
+    meta = json.loads((store / "runs" / "sub-02_task-rest" / "zarr.json").read_text())
+    for n in range(10_000):
+        run_dir = store / "runs" / f"sub-{n:05d}_task-big"
+        run_dir.mkdir()
+        meta["attributes"]["entities"] = {"sub": f"{n:05d}", "task": "big"}
+        (run_dir / "zarr.json").write_text(json.dumps(meta))
+
+    opened_files = []
+    real_open = open
+
+    def spying_open(path, *args, **kwargs):
+        opened_files.append(str(path))
+        return real_open(path, *args, **kwargs)
+
+    import brainxr.store as store_module
+
+    monkeypatch.setattr(store_module, "open", spying_open, raising=False)
+    zarr_keys = []
+    real_get = zarr.storage.LocalStore.get
+
+    async def spying_get(self, key, *args, **kwargs):
+        zarr_keys.append(key)
+        return await real_get(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(zarr.storage.LocalStore, "get", spying_get)
+    started = time.perf_counter()
+    cohort = brainxr.open_cohort(store)
+    seconds = time.perf_counter() - started
+    assert len(cohort) == 10_004
+    assert len(cohort.sel(task="big")) == 10_000
+    assert all(p.endswith("zarr.json") for p in opened_files)
+    assert not any("/bold/" in p for p in opened_files)
+    assert not any("bold" in key for key in zarr_keys)  # zarr read only the root and the cohort mask
+    assert zarr_keys
+    assert seconds < 30  # metadata only (about 1 s here)
