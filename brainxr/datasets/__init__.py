@@ -4,6 +4,7 @@ data sets of nilearn's example workflows.
 """
 
 from brainxr.datasets.atlas import load_synthetic_labels_atlas, load_synthetic_maps_atlas
+from brainxr.datasets.synthetic import SyntheticCohort, SyntheticRun, make_synthetic_cohort
 from brainxr.datasets.template import (
     load_mni152_brain_mask,
     load_mni152_template,
@@ -12,6 +13,9 @@ from brainxr.datasets.template import (
 )
 
 __all__ = [
+    "SyntheticCohort",
+    "SyntheticRun",
+    "make_synthetic_cohort",
     "load_mni152_brain_mask",
     "load_mni152_template",
     "load_mni152_tissue_maps",

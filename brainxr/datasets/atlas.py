@@ -25,6 +25,7 @@ import numbers
 import numpy as np
 import pandas as pd
 from scipy import ndimage
+from scipy.spatial.distance import cdist
 from sklearn.utils import Bunch
 
 from brainxr.datasets import template as _template
@@ -48,6 +49,9 @@ _NETWORK_ANCHORS = {
 # fixed reference resolution (mm) at which the parcel centroids are computed
 _REFERENCE_RESOLUTION = 4.0
 _KMEANS_ITERATIONS = 40
+# probabilistic maps: Gaussian width (mm) and the value below which a map is 0
+_MAP_SIGMA = 9.0
+_MAP_FLOOR = 0.05
 
 
 def _check_count(value, name, minimum):
@@ -103,8 +107,7 @@ def _nearest(points, centroids):
     block = 65536
     for start in range(0, len(points), block):
         chunk = points[start : start + block]
-        d2 = ((chunk[:, None, :] - centroids[None, :, :]) ** 2).sum(-1)
-        out[start : start + block] = np.argmin(d2, axis=1)
+        out[start : start + block] = np.argmin(cdist(chunk, centroids, "sqeuclidean"), axis=1)
     return out
 
 
@@ -247,10 +250,11 @@ def _maps_array(resolution, n_maps):
     cortex = tissues["gm"] + 0.3 * tissues["wm"]
     n_pairs = n_maps // 2
     centroids, networks = _left_centroids(n_pairs)
-    xyz = _template.grid_world_coordinates(shape, affine).reshape((*shape, 3))
     maps = np.zeros((*shape, n_maps), dtype=np.float32)
     centres = np.zeros((n_maps, 3))
     owners = np.zeros(n_maps, dtype=int)
+    inverse = np.linalg.inv(affine)
+    reach = _MAP_SIGMA * np.sqrt(-2 * np.log(_MAP_FLOOR))  # beyond it the blob is below the floor
     for index in range(n_maps):
         pair, side = index // 2, index % 2
         if pair >= n_pairs:  # odd count: the last map is bilateral
@@ -258,13 +262,18 @@ def _maps_array(resolution, n_maps):
         centre = centroids[pair].copy()
         mirrored = centre * (-1, 1, 1)
         sides = [centre, mirrored] if side is None else [(centre, mirrored)[side]]
-        value = np.zeros(shape)
+        value = maps[..., index]
         for seed in sides:
-            d2 = ((xyz - seed) ** 2).sum(-1)
-            value = np.maximum(value, np.exp(-d2 / (2 * 9.0**2)))
-        value *= cortex
-        value[value < 0.05] = 0
-        maps[..., index] = value / max(value.max(), 1e-12)
+            # evaluate the Gaussian only in the box where it can exceed the floor
+            lo = np.floor((inverse[:3, :3] @ (seed - reach) + inverse[:3, 3])).astype(int).clip(0, None)
+            hi = np.ceil((inverse[:3, :3] @ (seed + reach) + inverse[:3, 3])).astype(int) + 1
+            box = tuple(slice(a, min(b, n)) for a, b, n in zip(lo, hi, shape))
+            ijk = np.stack(np.meshgrid(*[np.arange(b.start, b.stop) for b in box], indexing="ij"), -1)
+            xyz = ijk @ affine[:3, :3].T + affine[:3, 3]
+            blob = np.exp(-((xyz - seed) ** 2).sum(-1) / (2 * _MAP_SIGMA**2)) * cortex[box]
+            value[box] = np.maximum(value[box], blob)
+        value[value < _MAP_FLOOR] = 0
+        value /= max(float(value.max()), 1e-12)
         centres[index] = np.mean(sides, axis=0)
         owners[index] = networks[pair]
     maps[~brain] = 0
@@ -276,7 +285,7 @@ def load_synthetic_maps_atlas(resolution=2, n_maps=32):
     """An MSDL-like probabilistic atlas of the synthetic template.
 
     Each map is a smooth blob on the cortex (a Gaussian of 9 mm sigma weighted
-    by gray matter, peak 1, cut below 0.05) around one parcel centroid of the
+    by gray and some white matter, peak 1, cut below 0.05) around one parcel centroid of the
     ``n_maps``-parcel labels atlas; maps come in left-right pairs and overlap
     their neighbours.
 
