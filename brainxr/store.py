@@ -42,7 +42,7 @@ from brainxr.masking import VOXEL_DIM, voxel_coords
 
 FORMAT_VERSION = 1
 RUNS = "runs"
-BOLD_COMPRESSOR = BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")
+BOLD_COMPRESSOR = BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle")
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def root_attrs(store) -> dict:
 def read_grid(store) -> Grid:
     """The cohort grid of a store."""
     attrs = root_attrs(store)
-    root = zarr.open_group(str(store), mode="r")
+    root = zarr.open_group(str(store), mode="r", zarr_format=3, use_consolidated=False)
     return Grid(affine=np.asarray(attrs["affine"], dtype=np.float64), mask=np.asarray(root["mask"][...], dtype=bool))
 
 
@@ -132,7 +132,7 @@ def init_store(store, grid: Grid) -> Grid:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have a Zarr V3 specification.*")
         root.to_zarr(str(store), mode="w-", consolidated=False, zarr_format=3)
-    group = zarr.open_group(str(store), mode="r+")
+    group = zarr.open_group(str(store), mode="r+", zarr_format=3, use_consolidated=False)
     group.create_group(RUNS)
     # the format marker goes last: a store without it is not a brainxr store
     group.attrs.update(
@@ -213,7 +213,7 @@ def begin_run(store, key: str, n_volumes: int, n_voxels: int, voxel_chunk: int,
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have a Zarr V3 specification.*")
         small.to_zarr(str(store), group=f"{RUNS}/{key}", mode="w", consolidated=False, zarr_format=3)
-    group = zarr.open_group(str(store), path=f"{RUNS}/{key}", mode="r+")
+    group = _open_run_group(store, key)
     group.attrs.update(dict(attrs, complete=False))
     return group.create_array(
         "bold",
@@ -231,10 +231,13 @@ def write_bold_chunk(bold: zarr.Array, start: int, values: np.ndarray) -> None:
     bold[:, start : start + values.shape[1]] = values
 
 
+def _open_run_group(store, key: str) -> zarr.Group:
+    return zarr.open_group(str(store), path=f"{RUNS}/{key}", mode="r+", zarr_format=3, use_consolidated=False)
+
+
 def finish_run(store, key: str, attrs: dict) -> None:
     """Mark a run complete: its attributes, with ``complete=True``, written last."""
-    group = zarr.open_group(str(store), path=f"{RUNS}/{key}", mode="r+")
-    group.attrs.update(dict(attrs, complete=True))
+    _open_run_group(store, key).attrs.update(dict(attrs, complete=True))
 
 
 def open_run(store, key: str, grid: Grid, attrs: dict | None = None) -> xr.Dataset:
