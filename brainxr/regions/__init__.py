@@ -1,0 +1,33 @@
+"""Region signals: labels, probabilistic maps and spheres as chunked reductions.
+
+Every extraction reads ``(time, voxel)`` signals (numpy or dask; the layout of
+:func:`brainxr.apply_mask` and of cohort runs) or a 4D image, and returns
+``(time, region)`` signals labeled with region names, label values, centres
+and coverage, lazily for dask inputs. :func:`extract_cohort` does the same
+for many runs at once, optionally followed by cleaning.
+"""
+
+from brainxr.regions.atlas import LabelsAtlas, MapsAtlas, load_labels_atlas, load_maps_atlas, look_up_table
+from brainxr.regions.cohort import extract, extract_cohort
+from brainxr.regions.labels import STRATEGIES, extract_labels, labels_to_volume
+from brainxr.regions.maps import extract_maps, maps_to_volume
+from brainxr.regions.spheres import Spheres, extract_spheres, sphere_adjacency, spheres_to_volume
+
+__all__ = [
+    "STRATEGIES",
+    "LabelsAtlas",
+    "MapsAtlas",
+    "Spheres",
+    "extract",
+    "extract_cohort",
+    "extract_labels",
+    "extract_maps",
+    "extract_spheres",
+    "labels_to_volume",
+    "load_labels_atlas",
+    "load_maps_atlas",
+    "look_up_table",
+    "maps_to_volume",
+    "sphere_adjacency",
+    "spheres_to_volume",
+]

@@ -1,0 +1,164 @@
+"""Region signals of many runs at once: lazy ``(run, time, region)`` results.
+
+:func:`extract_cohort` applies one extraction (labels, maps or spheres) to
+every run, optionally followed by :func:`brainxr.signal.clean`, and stacks
+the results along a ``run`` dim. The atlas is resampled once per grid (runs
+of a cohort share one), every step stays lazy, and the graph is made of
+module-level functions and plain arrays, so it runs unchanged on the threaded
+scheduler or on a ``distributed.Client`` with worker processes.
+
+Runs of different lengths (or censored by different ``sample_mask``) are
+padded with NaN at the end; the ``n_volumes`` coordinate gives each run's
+length and ``onset`` (``run, time``) the time of each kept volume.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import xarray as xr
+
+from brainxr.nifti import TIME_DIM
+from brainxr.regions._signals import REGION_DIM
+from brainxr.regions.atlas import LabelsAtlas, MapsAtlas, load_labels_atlas
+from brainxr.regions.labels import extract_labels
+from brainxr.regions.maps import extract_maps
+from brainxr.regions.spheres import Spheres, extract_spheres
+
+RUN_DIM = "run"
+
+
+def extract(signals, regions, strategy: str = "mean", mask=None, min_coverage=None, ensure_finite: bool = False) -> xr.DataArray:
+    """Region signals of one run for any kind of regions.
+
+    Parameters
+    ----------
+    signals : DataArray, Dataset or volume image
+        ``(time, voxel)`` signals, a cohort run (a Dataset with ``bold`` and
+        optionally ``valid``), or a 4D image.
+    regions : LabelsAtlas, MapsAtlas, Spheres, or a labels image
+    strategy : str
+        For labels atlases (see :func:`brainxr.regions.extract_labels`).
+    mask, min_coverage, ensure_finite
+        As in the extraction functions.
+    """
+    signals = _run_signals(signals)
+    if isinstance(regions, Spheres):
+        return extract_spheres(signals, regions, mask=mask, ensure_finite=ensure_finite, min_coverage=min_coverage)
+    if isinstance(regions, MapsAtlas):
+        return extract_maps(signals, regions, mask=mask, min_coverage=min_coverage, ensure_finite=ensure_finite)
+    if not isinstance(regions, LabelsAtlas):
+        regions = load_labels_atlas(regions)
+    return extract_labels(signals, regions, strategy=strategy, mask=mask, min_coverage=min_coverage, ensure_finite=ensure_finite)
+
+
+def _run_signals(run):
+    """The ``(time, voxel)`` signals of a cohort run, invalid voxels as NaN."""
+    if not isinstance(run, xr.Dataset):
+        return run
+    if "bold" not in run:
+        raise ValueError(f"run: expected a Dataset with a 'bold' variable, got variables {list(run.data_vars)}")
+    bold = run["bold"]
+    bold.attrs = {**run.attrs, **bold.attrs}
+    if "valid" in run:
+        bold = bold.where(run["valid"])
+    return bold
+
+
+def _per_run(value, name: str, run_names):
+    """A per-run option: a mapping run -> value, or None."""
+    if value is None:
+        return dict.fromkeys(run_names)
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name}: expected a mapping from run name to value, got {type(value).__name__}")
+    unknown = sorted(set(value) - set(run_names))
+    if unknown:
+        raise ValueError(f"{name}: no run named {unknown}; runs are {list(run_names)[:5]}...")
+    return {run: value.get(run) for run in run_names}
+
+
+def extract_cohort(
+    runs: Mapping,
+    regions,
+    strategy: str = "mean",
+    mask=None,
+    min_coverage: float | None = None,
+    ensure_finite: bool = False,
+    clean: bool | dict | None = None,
+    confounds: Mapping | None = None,
+    sample_mask: Mapping | None = None,
+) -> xr.DataArray:
+    """Region signals of every run of a cohort, lazily, as one ``(run, time, region)`` array.
+
+    Parameters
+    ----------
+    runs : mapping of run name -> signals
+        ``(time, voxel)`` DataArrays (dask-backed stays lazy), cohort run
+        Datasets (``bold`` and ``valid``) or 4D images.
+    regions : LabelsAtlas, MapsAtlas, Spheres, or a labels image
+        Loaded and resampled once for all runs on a grid.
+    strategy, mask, min_coverage, ensure_finite
+        As in :func:`brainxr.regions.extract_labels`.
+    clean : bool or dict, optional
+        Clean each run's region signals with :func:`brainxr.signal.clean`:
+        True for its defaults, a dict for its keyword arguments (``detrend``,
+        ``standardize``, ``low_pass``, ``high_pass``, ``t_r``...; ``t_r``
+        defaults to each run's own). Implied by ``confounds`` or
+        ``sample_mask``.
+    confounds, sample_mask : mapping of run name -> value, optional
+        Per-run confounds (arrays, DataFrames, TSV paths) and volume masks,
+        passed to the cleaning.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(run, time, region)``, NaN-padded at the end of shorter runs, with
+        coords ``run``, ``n_volumes (run)``, ``onset (run, time)`` (seconds,
+        NaN in the padding), ``coverage (run, region)`` and the region coords.
+    """
+    if not isinstance(runs, Mapping) or not runs:
+        raise ValueError("runs: expected a non-empty mapping from run name to signals")
+    run_names = list(runs)
+    confounds = _per_run(confounds, "confounds", run_names)
+    sample_mask = _per_run(sample_mask, "sample_mask", run_names)
+    if clean is None and (any(v is not None for v in confounds.values()) or any(v is not None for v in sample_mask.values())):
+        clean = True
+    if not isinstance(regions, (LabelsAtlas, MapsAtlas, Spheres)):
+        regions = load_labels_atlas(regions)
+    clean_kwargs = {} if clean in (None, False, True) else dict(clean)
+
+    results = []
+    for name in run_names:
+        signals = extract(runs[name], regions, strategy=strategy, mask=mask, min_coverage=min_coverage, ensure_finite=ensure_finite)
+        if clean:
+            from brainxr.signal import clean as clean_signals
+
+            signals = clean_signals(signals, confounds=confounds[name], sample_mask=sample_mask[name], **clean_kwargs)
+        results.append(signals)
+    n_volumes = [result.sizes[TIME_DIM] for result in results]
+    longest = max(n_volumes)
+    # per-run coords (coverage, onset) carry the run dim; region coords are shared
+    for position, result in enumerate(results):
+        result = _positional(result, longest)
+        per_run = {key: result[key].expand_dims({RUN_DIM: [run_names[position]]}) for key in ("coverage", "onset") if key in result.coords}
+        results[position] = result.expand_dims({RUN_DIM: [run_names[position]]}).assign_coords(per_run)
+    stacked = xr.concat(
+        results, dim=RUN_DIM, join="outer", fill_value=np.nan, coords="minimal", compat="override", combine_attrs="drop_conflicts"
+    )
+    stacked = stacked.assign_coords({"n_volumes": (RUN_DIM, np.asarray(n_volumes))})
+    return stacked.transpose(RUN_DIM, TIME_DIM, REGION_DIM)
+
+
+def _positional(signals: xr.DataArray, length: int) -> xr.DataArray:
+    """NaN-pad to ``length`` volumes, index time by position, keep the times as ``onset``."""
+    n_time = signals.sizes[TIME_DIM]
+    onset = signals[TIME_DIM].values if TIME_DIM in signals.coords else np.arange(n_time, dtype=float)
+    onset = np.concatenate([np.asarray(onset, dtype=float), np.full(length - n_time, np.nan)])
+    signals = signals.drop_vars([name for name, coord in signals.coords.items() if coord.dims == (TIME_DIM,)])
+    if length > n_time:
+        signals = signals.pad({TIME_DIM: (0, length - n_time)}, constant_values=np.nan)
+    return signals.assign_coords({TIME_DIM: np.arange(length), "onset": (TIME_DIM, onset)})
+
+
+__all__ = ["RUN_DIM", "extract", "extract_cohort"]

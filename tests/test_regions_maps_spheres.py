@@ -1,0 +1,145 @@
+"""brainxr.regions maps and spheres extraction against nilearn, numpy and dask, bad input."""
+
+import warnings
+
+import dask.array as dsa
+import nibabel as nib
+import numpy as np
+import pytest
+from nilearn.maskers.nifti_spheres_masker import _ExtractionFunctor as NilearnSpheresExtraction
+from nilearn.maskers.nifti_spheres_masker import apply_mask_and_get_affinity
+from nilearn.regions import img_to_signals_maps, signals_to_img_maps
+
+import brainxr
+from brainxr import regions
+from brainxr.datasets import load_mni152_brain_mask, load_synthetic_labels_atlas, load_synthetic_maps_atlas
+from brainxr.nifti import from_nibabel
+from brainxr.testing import raise_if_dask_computes
+
+
+@pytest.fixture(scope="module")
+def maps():
+    return load_synthetic_maps_atlas(resolution=4, n_maps=8)
+
+
+@pytest.fixture(scope="module")
+def brain_mask():
+    return load_mni152_brain_mask(resolution=4)
+
+
+@pytest.fixture(scope="module")
+def seeds():
+    return load_synthetic_labels_atlas(resolution=4, n_regions=20).coords[["x", "y", "z"]].to_numpy()[:6]
+
+
+@pytest.fixture(scope="module")
+def bold(brain_mask):
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=brain_mask.shape + (7,)).astype(np.float32) + 10
+    return nib.Nifti1Image(values, brain_mask.affine)
+
+
+def lazy_masked(img, mask, voxel_chunks=2000):
+    return brainxr.apply_mask(from_nibabel(img).chunk({"time": 3}), mask, voxel_chunks=voxel_chunks)
+
+
+def test_maps_equal_nilearn_numpy_and_dask(bold, maps, brain_mask):
+    expected, _ = img_to_signals_maps(bold, maps.maps)
+    eager = regions.extract_maps(bold, maps.maps, names=maps.labels)
+    np.testing.assert_allclose(eager.values, expected, rtol=1e-5, atol=1e-5)
+    assert list(eager["region"].values) == maps.labels
+    with raise_if_dask_computes():
+        lazy = regions.extract_maps(lazy_masked(bold, brain_mask), maps.maps)
+    assert isinstance(lazy.data, dsa.Array)
+    np.testing.assert_allclose(lazy.values, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(lazy["label"].values, np.arange(8))
+
+
+def test_maps_with_mask_and_invalid_voxels(bold, maps, brain_mask):
+    mask = np.zeros(bold.shape[:3], np.uint8)
+    mask[:23] = 1
+    mask_img = nib.Nifti1Image(mask, bold.affine)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected, kept = img_to_signals_maps(bold, maps.maps, mask_img=mask_img)
+    result = regions.extract_maps(bold, maps.maps, mask=mask_img)
+    present = np.flatnonzero(result.coverage.values > 0)
+    np.testing.assert_array_equal(present, kept)
+    np.testing.assert_allclose(result.isel(region=present).values, expected, rtol=1e-5, atol=1e-5)
+    assert np.isnan(result.isel(region=np.setdiff1d(np.arange(8), kept)).values).all()
+
+    # a voxel with a NaN is left out of the fit: same as fitting without it
+    values = np.asarray(bold.dataobj).copy()
+    support = np.argwhere(np.asarray(maps.maps.dataobj)[..., 0] > 0.5)[:5]
+    values[tuple(support.T) + (1,)] = np.nan
+    with_nan = nib.Nifti1Image(values, bold.affine)
+    without = np.asarray(brain_mask.dataobj).astype(bool)
+    without[tuple(support.T)] = False
+    expected = regions.extract_maps(lazy_masked(bold, nib.Nifti1Image(without.astype(np.uint8), bold.affine)), maps.maps)
+    result = regions.extract_maps(lazy_masked(with_nan, brain_mask), maps.maps)
+    np.testing.assert_allclose(result.values, expected.values, rtol=1e-5, atol=1e-5)
+    assert result.coverage.values[0] < 1
+
+
+def test_maps_to_volume_equals_nilearn(maps):
+    signals = np.random.default_rng(2).normal(size=(3, 8))
+    expected = signals_to_img_maps(signals, maps.maps).get_fdata()
+    np.testing.assert_allclose(regions.maps_to_volume(signals, maps.maps).values, expected, rtol=1e-6, atol=1e-9)
+
+
+def test_maps_bad_input(bold, maps):
+    with pytest.raises(ValueError, match="names: 3 names given for 8 maps"):
+        regions.extract_maps(bold, maps.maps, names=["a", "b", "c"])
+    with pytest.raises(ValueError, match="contains no map"):
+        regions.extract_maps(bold, nib.Nifti1Image(np.zeros(bold.shape[:3] + (2,), np.float32), bold.affine))
+
+
+@pytest.mark.parametrize("radius", [None, 8])
+def test_spheres_equal_nilearn(bold, seeds, brain_mask, radius):
+    expected, _ = NilearnSpheresExtraction(seeds.tolist(), radius, None, False, None)(bold)
+    np.testing.assert_allclose(regions.extract_spheres(bold, seeds, radius=radius).values, expected, rtol=1e-6)
+    expected, _ = NilearnSpheresExtraction(seeds.tolist(), radius, brain_mask, False, None)(bold)
+    with raise_if_dask_computes():
+        lazy = regions.extract_spheres(lazy_masked(bold, brain_mask), seeds, radius=radius)
+    np.testing.assert_allclose(lazy.values, expected, rtol=1e-6)
+    np.testing.assert_allclose(lazy["x"].values, seeds[:, 0])
+
+
+def test_sphere_voxels_equal_nilearn_off_grid_seeds():
+    rng = np.random.default_rng(5)
+    affine = np.diag([3.0, 3.0, 3.0, 1.0])
+    affine[:3, 3] = -30
+    bold = nib.Nifti1Image(np.zeros((20, 20, 20, 1), np.float32), affine)
+    seeds = rng.uniform(-20, 20, size=(12, 3))
+    seeds[:3] = np.round(seeds[:3])  # integer seeds exercise nilearn's truncation rule
+    seeds[3] = (0.0, 0.0, 0.0)  # on a voxel centre: neighbours at exactly the radius
+    for radius in (None, 3.0, 6.0, 9.5):
+        _, expected = apply_mask_and_get_affinity(seeds.tolist(), bold, radius, True)
+        candidate_ijk = np.column_stack(np.unravel_index(np.arange(np.prod(bold.shape[:3])), bold.shape[:3]))
+        adjacency = regions.sphere_adjacency(seeds, radius, candidate_ijk, bold.affine, allow_overlap=True)
+        np.testing.assert_array_equal(adjacency.toarray(), expected.toarray().astype(bool))
+
+
+def test_spheres_errors_name_the_seed(bold, brain_mask, seeds):
+    outside = [seeds[0].tolist(), [0.0, 0.0, 200.0]]
+    with pytest.raises(ValueError, match=r"seed #1 at \[0.0, 0.0, 200.0\].*outside the brain"):
+        regions.extract_spheres(lazy_masked(bold, brain_mask), outside, radius=4)
+    with pytest.raises(ValueError, match=r"overlap detected between the spheres of seeds \[0, 1\]"):
+        regions.extract_spheres(bold, [seeds[0], seeds[0] + 2], radius=6)
+    overlapping = regions.extract_spheres(bold, [seeds[0], seeds[0] + 2], radius=6, allow_overlap=True)
+    assert overlapping.sizes["region"] == 2
+    with pytest.raises(ValueError, match="seed #1 has 2 values"):
+        regions.extract_spheres(bold, [(0, 0, 0), (1, 2)])
+    with pytest.raises(ValueError, match="radius"):
+        regions.extract_spheres(bold, [(0, 0, 0)], radius=-1)
+
+
+def test_spheres_to_volume_equals_nilearn_inverse(bold, brain_mask, seeds):
+    from nilearn.maskers import NiftiSpheresMasker
+
+    signals = np.random.default_rng(4).normal(size=(3, 2))
+    two = [seeds[0], seeds[0] + 2]
+    masker = NiftiSpheresMasker(two, radius=6, mask_img=brain_mask, allow_overlap=True).fit()
+    expected = masker.inverse_transform(signals).get_fdata()
+    result = regions.spheres_to_volume(signals, two, brain_mask, radius=6, allow_overlap=True)
+    np.testing.assert_allclose(result.values, expected, rtol=1e-6)
