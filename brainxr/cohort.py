@@ -130,6 +130,192 @@ class Cohort(Mapping):
         nodes.update({f"/runs/{key}": ds for key, ds in self.datasets().items()})
         return xr.DataTree.from_dict(nodes)
 
+    # -- confounds and cleaning -------------------------------------------
+    def confounds(self, key: str) -> pd.DataFrame:
+        """A run's stored fMRIPrep confounds table (n/a as NaN)."""
+        from brainxr.interfaces.fmriprep.denoise import as_confounds_table
+
+        return as_confounds_table(self[key]["confounds"])
+
+    def select_confounds(self, key: str, strategy="simple", **options):
+        """A run's confounds and sample mask for a denoising strategy.
+
+        Parameters
+        ----------
+        key : str
+            Run name.
+        strategy : str or sequence of str
+            A preset of :func:`~brainxr.interfaces.fmriprep.load_confounds_strategy`
+            (``"simple"``, ``"scrubbing"``, ``"compcor"``, ``"ica_aroma"``) or
+            noise components as in :func:`~brainxr.interfaces.fmriprep.load_confounds`.
+        **options
+            Strategy options (``motion``, ``scrub``, ``fd_threshold``, ...).
+
+        Returns
+        -------
+        confounds : pandas.DataFrame or None
+        sample_mask : numpy.ndarray or None
+        """
+        from brainxr.interfaces.fmriprep import select_confounds
+        from brainxr.interfaces.fmriprep.denoise import strategy_parameters
+
+        parameters = strategy_parameters(strategy, **options)
+        return select_confounds(self.confounds(key), self._runs[key].get("confounds_metadata"), **parameters)
+
+    def clean(self, strategy="simple", confounds_options: dict | None = None, **clean_kwargs) -> dict:
+        """Denoise every run's voxels: the lazy cleaned ``(time, voxel)`` runs.
+
+        Parameters
+        ----------
+        strategy : str or sequence of str
+            Confounds strategy (see :meth:`select_confounds`).
+        confounds_options : dict, optional
+            Strategy options (``motion``, ``scrub``, ...).
+        **clean_kwargs
+            :func:`brainxr.signal.clean` parameters (``low_pass``,
+            ``high_pass``, ``detrend``, ``standardize``...); ``t_r`` defaults
+            to each run's own.
+
+        Returns
+        -------
+        dict
+            Run name -> lazy cleaned DataArray (kept volumes only).
+
+        Examples
+        --------
+        >>> cleaned = cohort.clean(strategy="simple", low_pass=0.08, high_pass=0.009)
+        """
+        from brainxr.interfaces.fmriprep import clean_run
+
+        cleaned = {}
+        for key in self:
+            run = self[key]
+            kwargs = dict(clean_kwargs)
+            kwargs.setdefault("t_r", run.attrs["t_r"])
+            cleaned[key] = clean_run(
+                run["bold"], run["confounds"], self._runs[key].get("confounds_metadata"), strategy,
+                **(confounds_options or {}), **kwargs,
+            )
+        return cleaned
+
+    # -- region signals ----------------------------------------------------
+    def extract(self, regions, strategy: str = "mean", *, confounds_strategy=None,
+                confounds_options: dict | None = None, clean: dict | bool | None = None,
+                min_coverage: float | None = None) -> xr.DataArray:
+        """Region signals of every run, lazily: ``(run, time, region)``.
+
+        The atlas is resampled once to the cohort grid; each run is reduced
+        over its voxel chunks, then (optionally) its region signals are
+        cleaned with the run's own confounds, as nilearn's maskers do.
+
+        Parameters
+        ----------
+        regions : LabelsAtlas, MapsAtlas, Spheres, or a labels image
+        strategy : str
+            Reduction within each label (``"mean"``, ``"median"``, ...).
+        confounds_strategy : str or sequence of str, optional
+            Regress the run's confounds selected by this strategy (and censor
+            the volumes it flags). Implies cleaning.
+        confounds_options : dict, optional
+            Strategy options (``motion``, ``scrub``...).
+        clean : bool or dict, optional
+            :func:`brainxr.signal.clean` parameters for the region signals;
+            ``t_r`` defaults to each run's own.
+        min_coverage : float, optional
+            Regions with a smaller fraction of valid voxels in a run are NaN.
+
+        Returns
+        -------
+        xarray.DataArray
+            ``(run, time, region)``, NaN-padded for shorter runs, with the run
+            entities as ``run`` coordinates (BIDS ``run`` as ``bids_run``).
+        """
+        from brainxr.regions import extract_cohort
+
+        confounds, sample_mask = None, None
+        if confounds_strategy is not None:
+            selected = {key: self.select_confounds(key, confounds_strategy, **(confounds_options or {})) for key in self}
+            confounds = {key: value[0] for key, value in selected.items()}
+            sample_mask = {key: value[1] for key, value in selected.items()}
+            clean = {} if clean in (None, True) else clean
+        if clean is not None and clean is not False:
+            clean = {} if clean is True else dict(clean)
+            t_r = {self._runs[key].get("t_r") for key in self}
+            if "t_r" not in clean:
+                if len(t_r) > 1:
+                    raise ValueError(f"clean: the runs have different repetition times {sorted(t_r)}; select runs "
+                                     "with one TR (cohort.sel) or pass clean={'t_r': ...}")
+                clean["t_r"] = t_r.pop()
+        signals = extract_cohort(
+            {key: self[key] for key in self}, regions, strategy=strategy, min_coverage=min_coverage,
+            clean=clean, confounds=confounds, sample_mask=sample_mask,
+        )
+        table = self.runs
+        return signals.assign_coords(
+            {column: ("run", table.loc[list(signals["run"].values), column].astype(str).to_numpy())
+             for column in table.columns if column not in ("t_r", "n_volumes", "n_valid_voxels")}
+        )
+
+    # -- summary ----------------------------------------------------------
+    def summary(self, signals: xr.DataArray | None = None, confounds_strategy="simple") -> pd.DataFrame:
+        """One row per run: entities, TR, volumes, volumes kept after scrubbing, mean FD.
+
+        Parameters
+        ----------
+        signals : xarray.DataArray, optional
+            ``(run, time, region)`` signals from :meth:`extract`, whose
+            ``n_volumes`` gives the volumes kept; otherwise the volumes kept
+            by ``confounds_strategy``.
+        confounds_strategy : str or sequence of str
+            Strategy whose sample mask counts the volumes kept.
+        """
+        table = self.runs.reset_index()
+        mean_fd, kept = [], []
+        for key in table["run"]:
+            confounds = self.confounds(key)
+            fd = confounds["framewise_displacement"] if "framewise_displacement" in confounds else None
+            mean_fd.append(float(np.nanmean(fd)) if fd is not None and fd.notna().any() else np.nan)
+            if signals is not None and key in signals["run"].values:
+                kept.append(int(signals["n_volumes"].sel(run=key)))
+            else:
+                _, sample_mask = self.select_confounds(key, confounds_strategy)
+                kept.append(len(confounds) if sample_mask is None else len(sample_mask))
+        table["n_volumes_kept"] = kept
+        table["mean_fd"] = mean_fd
+        return table
+
+    def report(self, signals: xr.DataArray | None = None, group_connectome: xr.DataArray | None = None,
+               confounds_strategy="simple", **kwargs):
+        """The cohort summary report: runs, TR, volumes kept, motion, coverage, group connectome.
+
+        Parameters
+        ----------
+        signals : xarray.DataArray, optional
+            ``(run, time, region)`` from :meth:`extract` (gives volumes kept and
+            region coverage).
+        group_connectome : xarray.DataArray, optional
+            ``(region, region_)`` group matrix to show.
+        confounds_strategy : str
+            Used for volumes kept when ``signals`` is not given.
+        **kwargs
+            Passed to :func:`brainxr.reporting.cohort_report`.
+
+        Returns
+        -------
+        brainxr.reporting.HTMLReport
+            ``.save_as_html(path)`` writes one self-contained HTML file.
+        """
+        from brainxr.reporting import cohort_report
+
+        coverage = None
+        if signals is not None and "coverage" in signals.coords:
+            values = np.asarray(signals["coverage"].transpose("region", "run").values)
+            coverage = pd.DataFrame(values, index=[str(r) for r in signals["region"].values],
+                                    columns=[str(r) for r in signals["run"].values])
+        kwargs.setdefault("title", f"brainxr cohort report: {self.path.name}")
+        kwargs.setdefault("brain_mask", self.mask_img)
+        return cohort_report(self.summary(signals, confounds_strategy), coverage, group_connectome, **kwargs)
+
     @property
     def mask_img(self) -> nib.Nifti1Image:
         """The cohort mask as a NIfTI image."""

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -127,11 +126,9 @@ def init_store(store, grid: Grid) -> Grid:
             "mask": (("i", "j", "k"), grid.mask),
             "voxel_index": ((VOXEL_DIM, "axis"), grid.voxel_index),
         },
-        coords={"axis": ["i", "j", "k"]},
+        coords={"axis": np.array(["i", "j", "k"], dtype=object)},
     )
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have a Zarr V3 specification.*")
-        root.to_zarr(str(store), mode="w-", consolidated=False, zarr_format=3)
+    root.to_zarr(str(store), mode="w-", consolidated=False, zarr_format=3)
     group = zarr.open_group(str(store), mode="r+", zarr_format=3, use_consolidated=False)
     group.create_group(RUNS)
     # the format marker goes last: a store without it is not a brainxr store
@@ -208,11 +205,9 @@ def begin_run(store, key: str, n_volumes: int, n_voxels: int, voxel_chunk: int,
             "confounds": (("time", "confound"), table),
             "valid": ((VOXEL_DIM,), np.asarray(valid, dtype=bool)),
         },
-        coords={"time": t_r * np.arange(n_volumes), "confound": np.array(columns, dtype=str)},
+        coords={"time": t_r * np.arange(n_volumes), "confound": np.array(columns, dtype=object)},
     )
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have a Zarr V3 specification.*")
-        small.to_zarr(str(store), group=f"{RUNS}/{key}", mode="w", consolidated=False, zarr_format=3)
+    small.to_zarr(str(store), group=f"{RUNS}/{key}", mode="w", consolidated=False, zarr_format=3)
     group = _open_run_group(store, key)
     group.attrs.update(dict(attrs, complete=False))
     return group.create_array(
@@ -248,9 +243,7 @@ def open_run(store, key: str, grid: Grid, attrs: dict | None = None) -> xr.Datas
     attrs = attrs if attrs is not None else read_run_attrs(store, key)
     if not attrs or attrs.get("complete") is not True:
         raise StoreError(f"{store}: run {key!r} is not complete (interrupted ingest?); re-run ingest")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have a Zarr V3 specification.*")
-        ds = xr.open_zarr(str(store), group=f"{RUNS}/{key}", consolidated=False, chunks={}, zarr_format=3)
+    ds = xr.open_zarr(str(store), group=f"{RUNS}/{key}", consolidated=False, chunks={}, zarr_format=3)
     ds = ds.assign_coords({name: value for name, value in grid.coords.items()})
     grid_attrs = {
         "affine": grid.affine,

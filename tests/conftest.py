@@ -58,3 +58,17 @@ def tiny_derivatives(tmp_path):
     for n, sub in enumerate(["01", "02", "03"]):
         write_tiny_run(root, sub, seed=n)
     return root
+
+
+@pytest.fixture(scope="session")
+def small_synthetic(tmp_path_factory):
+    """A small synthetic fMRIPrep cohort (3 subjects, 6 mm, 80 volumes) and its ingested store."""
+    from brainxr.datasets import make_synthetic_cohort
+
+    import brainxr
+
+    root = tmp_path_factory.mktemp("small-synthetic")
+    synthetic = make_synthetic_cohort(root / "derivatives", n_subjects=3, n_volumes=80, resolution=6, n_regions=40,
+                                      seed=3)
+    brainxr.ingest(synthetic.root, root / "cohort.zarr", progress=False)
+    return synthetic, root / "cohort.zarr"
