@@ -171,8 +171,8 @@ def tissue_labels(xyz):
     folia[in_cerebellum] = _wave_field(pts[in_cerebellum], 16, (6.0, 10.0), seed=20240612)
 
     tissue = np.full(len(pts), WHITE_MATTER, dtype=np.uint8)
-    # cerebral cortex: a ribbon 3-9 mm deep following the gyral field
-    ribbon = 3.0 + 3.0 * (gyri + 1.0)
+    # cerebral cortex: a ribbon 3.5-10.5 mm deep following the gyral field
+    ribbon = 3.5 + 3.5 * (gyri + 1.0)
     tissue[in_cerebrum & (depth < ribbon)] = GRAY_MATTER
     # sulci: CSF clefts where the gyral field is low, reaching 10 mm deep
     sulcus = in_cerebrum & (gyri < -0.75) & (depth < 4.0 + 8.0 * (-0.75 - gyri))

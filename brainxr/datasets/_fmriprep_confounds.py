@@ -318,8 +318,9 @@ def fmriprep_confounds(
     columns["rmsd"] = rms_deviation(motion, center)
 
     def padded(components):
+        # nipype saves components and the cosine basis with 10 decimals ("%.10f")
         full = np.zeros((n_times, components.shape[1]))
-        full[steady] = components
+        full[steady] = np.round(components, 10)
         return full
 
     tcc, s, var, cum = noise_components(bold[steady][:, high_variance], t_r, VARIANCE_THRESHOLD)
@@ -367,10 +368,10 @@ def fmriprep_confounds(
 
 
 def write_confounds(confounds, metadata, tsv_path, json_path):
-    """Write the TSV (``n/a`` for missing values) and its JSON sidecar."""
+    """Write the TSV (``n/a`` for missing values, shortest exact float repr) and its JSON."""
     import json
 
-    confounds.to_csv(tsv_path, sep="\t", index=False, na_rep="n/a", float_format="%.10g")
+    confounds.to_csv(tsv_path, sep="\t", index=False, na_rep="n/a")
     with open(json_path, "w") as stream:
         json.dump(metadata, stream, indent=2, sort_keys=True)
         stream.write("\n")
