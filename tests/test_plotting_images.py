@@ -345,3 +345,18 @@ def test_carpet_orders_voxels_by_atlas_label():
 
 def test_nilearn_t1_helper_is_on_a_4mm_grid():
     assert np.allclose(np.diag(nilearn_t1(4).affine)[:3], 4)
+
+
+def test_carpet_draws_evenly_spaced_voxels_beyond_max_rows(monkeypatch):
+    from brainxr.plotting import carpet
+
+    monkeypatch.setattr(carpet, "MAX_ROWS", 50)
+    img = _bold()
+    data = np.asarray(img.dataobj).reshape(-1, img.shape[3]).T
+    masked = xr.DataArray(da.from_array(data, chunks=(10, 40)), dims=("time", "voxel"), attrs={"t_r": 2.0})
+    with raise_if_dask_computes(1):
+        shown = plot_carpet(masked).axes[0].images[0].get_array()
+    rows = np.linspace(0, data.shape[1] - 1, 50).round().astype(int)
+    full = plot_carpet(xr.DataArray(data[:, rows], dims=("time", "voxel"))).axes[0].images[0].get_array()
+    assert shown.shape == (50, data.shape[0])
+    np.testing.assert_allclose(shown, full, atol=1e-5)

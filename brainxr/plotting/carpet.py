@@ -7,7 +7,6 @@ chunk and the carpet is computed once, already decimated in time.
 
 from __future__ import annotations
 
-import dask.array as da
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
@@ -17,6 +16,9 @@ from brainxr.plotting._inputs import as_volume
 
 #: above this many volumes the carpet is decimated in time by powers of 2 (nilearn's rule)
 LONG_CUTOFF = 800
+#: at most this many voxels (evenly spaced rows) are drawn: more than a figure has pixel rows,
+#: so the picture is the same while memory and time stay bounded for whole-brain runs
+MAX_ROWS = 4000
 
 
 def detrend_standardize(signals: np.ndarray, detrend: bool = True, standardize: bool = True) -> np.ndarray:
@@ -72,8 +74,9 @@ def plot_carpet(img, mask_img=None, mask_labels=None, t_r=None, detrend=True, ou
     Parameters
     ----------
     img : 4D image or masked DataArray ``(time, voxel)``
-        A dask-backed DataArray stays lazy until the (decimated) carpet is
-        computed, in one pass.
+        A dask-backed DataArray stays lazy until the carpet is computed, in
+        one pass over only the voxels drawn (at most ``MAX_ROWS``, evenly
+        spaced in voxel order).
     mask_img : 3D image, optional
         Voxels to show; a labels image (more than two values) also orders the
         voxels by label and draws a colour strip of the labels. Default: the
@@ -100,9 +103,13 @@ def plot_carpet(img, mask_img=None, mask_labels=None, t_r=None, detrend=True, ou
         order = np.argsort(labels, kind="stable")
         labels = labels[order]
         signals = signals[:, order]
+    if signals.shape[1] > MAX_ROWS:
+        rows = np.linspace(0, signals.shape[1] - 1, MAX_ROWS).round().astype(np.intp)
+        signals = signals[:, rows]
+        labels = labels[rows] if labels is not None else None
     n_volumes = signals.shape[0]
     decimation = 2 ** int(np.ceil(np.log2(np.ceil(n_volumes / LONG_CUTOFF)))) if n_volumes > LONG_CUTOFF else 1
-    if isinstance(signals, da.Array):
+    if hasattr(signals, "dask"):  # a dask array: one kernel call per voxel chunk, one compute
         signals = signals.rechunk({0: -1})
         carpet = signals.map_blocks(detrend_standardize, detrend, standardize, dtype=np.float32)[::decimation]
         carpet = carpet.compute()

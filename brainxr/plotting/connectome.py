@@ -14,11 +14,15 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import Normalize
-from scipy.stats import scoreatpercentile
 
 from brainxr.plotting._inputs import as_graph, node_values_and_coords
 from brainxr.plotting._template import resolve_brain_mask
 from brainxr.plotting.displays import make_display, save_if_needed, warn_if_not_symmetric
+
+
+def scoreatpercentile(data: np.ndarray, percentile: float) -> float:
+    """The ``percentile`` of ``data`` with linear interpolation (scipy's ``scoreatpercentile``)."""
+    return float(np.percentile(np.asarray(data, dtype=float).ravel(), percentile))
 
 
 def check_threshold(threshold, data: np.ndarray, percentile_func=scoreatpercentile, name: str = "threshold") -> float:
