@@ -154,10 +154,12 @@ def msdl_standin():
 @pytest.fixture(scope="module")
 def synthetic_run(tmp_path_factory):
     cohort = make_synthetic_cohort(
-        tmp_path_factory.mktemp("standin"), n_subjects=1, n_volumes=20, resolution=8,
+        tmp_path_factory.mktemp("standin"), n_subjects=1, n_volumes=40, resolution=8,
         n_regions=20, n_maps=4, n_dummy_scans=1,
     )
     run = cohort.runs[0]
+    # like the real files, enough aCompCor components for the reduced confounds
+    assert set(DEVELOPMENT_REDUCED_CONFOUNDS) <= set(pd.read_csv(run.confounds, sep="\t").columns)
     return {"bold": run.bold.read_bytes(), "confounds": run.confounds.read_bytes()}
 
 
