@@ -5,6 +5,8 @@ test dependency), so image baselines do not move when brainxr's synthetic
 template is refined.
 """
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import nibabel as nib
@@ -12,6 +14,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
 NILEARN_DATA = Path(__import__("nilearn").__file__).parent / "datasets" / "data"
 
 
@@ -65,6 +69,28 @@ def brain_mask():
 @pytest.fixture(scope="session")
 def t1():
     return nilearn_t1(4)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium driven by selenium, offline flags, fresh profile."""
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)")
+    from selenium import webdriver  # a test dependency: fail, do not skip, when it is missing
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    profile = tempfile.mkdtemp(prefix="brainxr-chromium-")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={profile}", "--window-size=900,700", "--enable-unsafe-swiftshader"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
 
 
 def test_nilearn_brain_mask_is_brain_sized():

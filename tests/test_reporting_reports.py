@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from test_plotting_data import brain_mask, random_connectome, t1  # noqa: F401 (fixtures)
+from test_plotting_data import brain_mask, browser, random_connectome, t1  # noqa: F401 (fixtures)
 
 from brainxr.reporting import (
     HTMLDocument,
@@ -182,3 +182,23 @@ def test_cohort_report_checks_its_inputs():
         cohort_report(_runs(), group_connectome=xr.DataArray(np.zeros((2, 3, 3))))
     minimal = cohort_report(_runs())
     assert minimal.sections == ["Summary", "Runs", "Motion and scrubbing"]
+
+
+@pytest.mark.browser
+def test_cohort_report_opens_offline_in_chromium(browser, tmp_path, brain_mask):  # noqa: F811
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    weights, coords = random_connectome(8)
+    names = [f"r{i}" for i in range(8)]
+    conn = xr.DataArray(np.tanh(weights / 2), dims=("region", "region_"),
+                        coords={"region": names, "region_": names, "x": ("region", coords[:, 0]),
+                                "y": ("region", coords[:, 1]), "z": ("region", coords[:, 2])})
+    report = cohort_report(_runs(), group_connectome=conn, brain_mask=brain_mask)
+    report.add_figure("PNG", plt.figure(figsize=(2, 2)), image_format="png")
+    browser.get(report.save_as_html(tmp_path / "cohort.html").resolve().as_uri())
+    WebDriverWait(browser, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+    assert browser.execute_script("return document.querySelectorAll('svg').length") >= 3
+    assert browser.execute_script(
+        "return Array.from(document.images).every(function (i) { return i.complete && i.naturalWidth > 0; })")
+    assert browser.execute_script("return document.querySelectorAll('table.brainxr-table tr').length") == 4

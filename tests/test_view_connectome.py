@@ -4,21 +4,16 @@ import base64
 import io
 import json
 import re
-import shutil
-import tempfile
 
 import numpy as np
 import pytest
 import xarray as xr
-from test_plotting_data import brain_mask, random_connectome  # noqa: F401 (fixture)
+from test_plotting_data import brain_mask, browser, random_connectome  # noqa: F401 (fixtures)
 
 from brainxr.plotting import view_connectome, view_markers
 from brainxr.plotting._mesh import brain_surface_mesh
 from brainxr.plotting._template import resolve_brain_mask
 from brainxr.plotting.find_cuts import fast_abs_percentile
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 
 
 def _page_data(view) -> dict:
@@ -104,27 +99,6 @@ def test_bad_inputs(brain_mask):  # noqa: F811
 
 
 # ---------------------------------------------------------------- headless Chromium
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip("Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)")
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    profile = tempfile.mkdtemp(prefix="brainxr-chromium-")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={profile}", "--window-size=900,700", "--enable-unsafe-swiftshader"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
 
 
 def _load(browser, path):
