@@ -171,3 +171,10 @@ def test_singular_covariance_error_names_the_subject():
         ConnectivityMeasure(kind="partial correlation", cov_estimator=EmpiricalCovariance()).fit(short)
     # the default shrunk estimator handles fewer samples than regions
     assert np.isfinite(ConnectivityMeasure(kind="precision").fit_transform(short)).all()
+
+
+def test_verbose_reports_the_fit(capsys):
+    ConnectivityMeasure(verbose=1).fit(_subjects(n_subjects=2))
+    assert "Finished fit" in capsys.readouterr().out
+    ConnectivityMeasure().fit(_subjects(n_subjects=2))
+    assert capsys.readouterr().out == ""

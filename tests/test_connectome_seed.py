@@ -178,3 +178,13 @@ def test_global_connectivity_float32_and_errors(image_and_mask):
         global_connectivity(voxels.isel(time=0))
     with pytest.raises(ValueError, match="at least 2"):
         global_connectivity(voxels.isel(time=[0]))
+
+
+def test_seed_and_voxel_time_points_must_match(image_and_mask):
+    image, mask = image_and_mask
+    voxels = apply_mask(image, mask)
+    seed = voxels.isel(voxel=0)
+    assert seed_to_voxel_correlation(seed, voxels).dims == ("voxel",)
+    shifted = seed.assign_coords(time=seed["time"].values + 100.0)
+    with pytest.raises(ValueError, match="different time coordinates"):
+        seed_to_voxel_correlation(shifted, voxels)

@@ -56,6 +56,8 @@ class ConnectivityMeasure(TransformerMixin, BaseEstimator):
         correlations (``kind="correlation"`` only). nilearn 0.14 skips the
         z-scoring when given the string ``"zscore_sample"``, against its own
         documentation; brainxr z-scores for both True and ``"zscore_sample"``.
+    verbose : int, default=0
+        If positive, report when fitting is done (as nilearn).
 
     Attributes
     ----------
@@ -78,12 +80,14 @@ class ConnectivityMeasure(TransformerMixin, BaseEstimator):
         vectorize=False,
         discard_diagonal=False,
         standardize=True,
+        verbose=0,
     ):
         self.cov_estimator = cov_estimator
         self.kind = kind
         self.vectorize = vectorize
         self.discard_diagonal = discard_diagonal
         self.standardize = standardize
+        self.verbose = verbose
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "cov_estimator_")
@@ -180,6 +184,8 @@ class ConnectivityMeasure(TransformerMixin, BaseEstimator):
                 mean = np.mean(connectivities, axis=0)
                 self.mean_ = (mean + mean.T) * 0.5
                 self.whitening_ = None
+            if self.verbose:
+                print("[ConnectivityMeasure.fit] Finished fit", flush=True)
 
         if not do_transform:
             return None

@@ -122,6 +122,16 @@ def seed_to_voxel_correlation(
             f"seeds have {seed_values.shape[0]} time points but voxels have "
             f"{n_samples}; they must come from the same run."
         )
+    if (
+        isinstance(seeds, xr.DataArray)
+        and "time" in seeds.coords
+        and "time" in voxels.coords
+        and not np.allclose(seeds["time"].values, voxels["time"].values)
+    ):
+        raise ValueError(
+            "seeds and voxels have different time coordinates; they must be "
+            "the same time points of the same run."
+        )
     if not np.all(np.isfinite(seed_values)):
         raise ValueError("seeds have NaN or infinite values.")
     if method == "pearson":
