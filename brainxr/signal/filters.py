@@ -159,49 +159,78 @@ def design_butterworth(
 def _sosfilt_rows(sos, values, state, backward):
     """Run the cascade over the rows of ``values`` in place, all columns at once.
 
-    ``state`` (n_sections, 2, n_columns) holds the filter delays and is updated.
+    ``state`` (n_sections, 2, n_columns) holds the filter delays and is
+    updated. The delays of each section and the current row live in their
+    own contiguous arrays, so the loop over columns vectorises.
     """
     n_time, n_columns = values.shape
     n_sections = sos.shape[0]
+    delay0 = state[:, 0, :].copy()
+    delay1 = state[:, 1, :].copy()
+    row = np.empty(n_columns)
     for step in range(n_time):
         t = n_time - 1 - step if backward else step
-        row = values[t]
+        for c in range(n_columns):
+            row[c] = values[t, c]
         for s in range(n_sections):
             b0 = sos[s, 0]
             b1 = sos[s, 1]
             b2 = sos[s, 2]
             a1 = sos[s, 4]
             a2 = sos[s, 5]
-            z0 = state[s, 0]
-            z1 = state[s, 1]
+            z0 = delay0[s]
+            z1 = delay1[s]
             for c in range(n_columns):
                 x = row[c]
                 y = b0 * x + z0[c]
                 z0[c] = b1 * x - a1 * y + z1[c]
                 z1[c] = b2 * x - a2 * y
                 row[c] = y
+        for c in range(n_columns):
+            values[t, c] = row[c]
+    state[:, 0, :] = delay0
+    state[:, 1, :] = delay1
 
 
-def _padded(values: np.ndarray, padtype: str | None, edge: int) -> np.ndarray:
-    """Return a new float64 array with ``edge`` extension rows at both ends."""
-    n_time = values.shape[0]
-    out = np.empty((n_time + 2 * edge,) + values.shape[1:], dtype=np.float64)
-    out[edge : edge + n_time] = values
-    if edge == 0:
-        return out
-    first, last = values[0], values[-1]
-    head = values[edge:0:-1]  # x[edge], ..., x[1]
-    tail = values[-2 : -edge - 2 : -1]  # x[-2], ..., x[-edge-1]
-    if padtype == "odd":
-        out[:edge] = 2 * first - head
-        out[edge + n_time :] = 2 * last - tail
-    elif padtype == "even":
-        out[:edge] = head
-        out[edge + n_time :] = tail
-    else:  # constant
-        out[:edge] = first
-        out[edge + n_time :] = last
-    return out
+def padded_buffer(n_time: int, n_columns: int, padlen: int) -> tuple[np.ndarray, np.ndarray]:
+    """A float64 ``(n_time + 2 padlen, n_columns)`` buffer and the view of its middle rows."""
+    buffer = np.empty((n_time + 2 * padlen, n_columns), dtype=np.float64)
+    return buffer, buffer[padlen : padlen + n_time]
+
+
+def filtfilt_buffer(butter: ButterworthFilter, buffer: np.ndarray) -> np.ndarray:
+    """Zero-phase filter, in place, the signals in the middle rows of ``buffer``.
+
+    ``buffer`` comes from :func:`padded_buffer` with ``butter.padlen``; its
+    edge rows are filled here with the padding, then both passes run.
+
+    Returns
+    -------
+    numpy.ndarray
+        The view of the filtered middle rows.
+    """
+    edge = butter.padlen
+    n_time = buffer.shape[0] - 2 * edge
+    butter.check_length(n_time)
+    values = buffer[edge : edge + n_time]
+    if edge:
+        first, last = values[0], values[-1]
+        head = values[edge:0:-1]  # x[edge], ..., x[1]
+        tail = values[-2 : -edge - 2 : -1]  # x[-2], ..., x[-edge-1]
+        if butter.padtype == "odd":
+            np.subtract(2 * first, head, out=buffer[:edge])
+            np.subtract(2 * last, tail, out=buffer[edge + n_time :])
+        elif butter.padtype == "even":
+            buffer[:edge] = head
+            buffer[edge + n_time :] = tail
+        else:  # constant
+            buffer[:edge] = first
+            buffer[edge + n_time :] = last
+    state = butter.zi[:, :, None] * buffer[0][None, None, :]
+    _sosfilt_rows(butter.sos, buffer, state, False)
+    state = butter.zi[:, :, None] * buffer[-1][None, None, :]
+    _sosfilt_rows(butter.sos, buffer, state, True)
+    return values
 
 
 def filtfilt_columns(butter: ButterworthFilter, values: np.ndarray) -> np.ndarray:
@@ -221,14 +250,11 @@ def filtfilt_columns(butter: ButterworthFilter, values: np.ndarray) -> np.ndarra
         float64 array of the same shape (a new array).
     """
     butter.check_length(values.shape[0])
-    edge = butter.padlen
-    work = _padded(values, butter.padtype, edge)
-    flat = work.reshape(work.shape[0], -1)
-    state = butter.zi[:, :, None] * flat[0][None, None, :]
-    _sosfilt_rows(butter.sos, flat, state, False)
-    state = butter.zi[:, :, None] * flat[-1][None, None, :]
-    _sosfilt_rows(butter.sos, flat, state, True)
-    return work[edge : work.shape[0] - edge]
+    shape = values.shape
+    values = values.reshape(shape[0], -1)
+    buffer, middle = padded_buffer(values.shape[0], values.shape[1], butter.padlen)
+    middle[...] = values
+    return filtfilt_buffer(butter, buffer).reshape(shape)
 
 
 def butterworth(

@@ -16,8 +16,9 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from scipy.linalg import blas
 
-from brainxr.signal.filters import filtfilt_columns
+from brainxr.signal.filters import filtfilt_buffer, padded_buffer
 
 EPS = np.finfo(np.float64).eps
 
@@ -34,6 +35,16 @@ def output_dtype(dtype) -> np.dtype:
     return np.dtype(np.float64 if dtype.itemsize == 8 else np.float32)
 
 
+def subtract_product(values: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """``values -= left @ right`` in place, without a temporary when BLAS can write in place."""
+    if values.dtype == np.float64 and values.flags.c_contiguous and values.size:
+        # (left @ right).T = right.T @ left.T, accumulated into the Fortran-ordered values.T
+        blas.dgemm(-1.0, right, left, beta=1.0, c=values.T, trans_a=1, trans_b=1, overwrite_c=1)
+    else:
+        values -= left @ right
+    return values
+
+
 def detrend_columns(values: np.ndarray) -> np.ndarray:
     """Remove the mean and the linear trend of each column, in place (as nilearn)."""
     n_time = values.shape[0]
@@ -43,32 +54,38 @@ def detrend_columns(values: np.ndarray) -> np.ndarray:
             stacklevel=3,
         )
         return values
-    values -= values.mean(axis=0)
     regressor = np.arange(n_time, dtype=values.dtype)
     regressor -= regressor.mean()
     norm = np.sqrt((regressor**2).sum())
     if not norm < EPS:
         regressor /= norm
-    values -= np.outer(regressor, regressor @ values)
-    return values
+    # mean and trend coefficient of every column in one product (regressor sums to 0)
+    design = np.stack([np.ones(n_time), regressor], axis=1)
+    coefficients = np.stack([np.full(n_time, 1.0 / n_time), regressor]) @ values
+    return subtract_product(values, design, coefficients)
 
 
-def zscore_columns(values: np.ndarray) -> np.ndarray:
-    """Centre and scale each column to unit sample variance (ddof=1), in place.
+def zscore_columns(values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Centre and scale each column to unit sample variance (ddof=1).
 
-    Columns whose deviation is below float64 eps are centred only.
+    Columns whose deviation is below float64 eps are centred only. The
+    centred values are left in ``values``; the result goes to ``out`` (any
+    float dtype, possibly a strided view) or, by default, to ``values``.
     """
     if values.shape[0] == 1:
         warnings.warn(
             "Standardization of 3D signal has been requested but would lead to zero values. Skipping.",
             stacklevel=3,
         )
-        return values
-    values -= values.mean(axis=0)
-    std = values.std(axis=0, ddof=1)
+        if out is not None:
+            out[...] = values
+        return values if out is None else out
+    n_time = values.shape[0]
+    mean = np.full(n_time, 1.0 / n_time) @ values
+    subtract_product(values, np.ones((n_time, 1)), mean[None, :])
+    std = np.sqrt(np.einsum("ij,ij->j", values, values) / (n_time - 1))
     std[std < EPS] = 1.0
-    values /= std
-    return values
+    return np.divide(values, std, out=values if out is None else out)
 
 
 def _column_batches(n_columns: int, n_rows: int):
@@ -84,22 +101,26 @@ def _residuals(block: np.ndarray, plan) -> tuple[np.ndarray, np.ndarray, np.ndar
     frames entering the cleaning (after interpolation, for 'psc') and a mask
     of constant columns.
     """
-    work = np.array(block[plan.support], dtype=np.float64)
+    padlen = plan.butterworth.padlen if plan.butterworth is not None else 0
+    support = block[plan.support]
+    buffer, work = padded_buffer(support.shape[0], support.shape[1], padlen)
+    work[...] = support
     if plan.ensure_finite:
         work[~np.isfinite(work)] = 0
     knots = work[plan.knots] if plan.interpolated.size else work
-    constant = (knots.max(axis=0) == knots.min(axis=0)) if work.shape[0] else np.zeros(work.shape[1], bool)
+    constant = knots.max(axis=0) == knots.min(axis=0)
     if plan.interpolated.size:
         work[plan.interpolated] = plan.interpolation_weights @ knots
     original_mean = work.mean(axis=0) if plan.standardize == "psc" else None
     if plan.detrend:
         detrend_columns(work)
     if plan.butterworth is not None:
-        work = filtfilt_columns(plan.butterworth, work)
+        work = filtfilt_buffer(plan.butterworth, buffer)
     if plan.censor is not None:
         work = work[plan.censor]
     if plan.confound_basis is not None:
-        work -= plan.confound_basis @ (plan.confound_basis.T @ work)
+        basis = plan.confound_basis
+        subtract_product(work, basis, basis.T @ work)
     return work, original_mean, constant
 
 
@@ -132,17 +153,20 @@ def clean_block(block: np.ndarray, plan) -> np.ndarray:
     zero_constants = plan.detrend or plan.standardize is not None
     for columns in _column_batches(block.shape[1], plan.work_rows):
         residuals, original_mean, constant = _residuals(block[:, columns], plan)
+        target = out[:n_output, columns]
         if plan.standardize == "zscore_sample":
-            zscore_columns(residuals)
+            zscore_columns(residuals, out=target)
         elif psc:
             residual_mean = residuals.mean(axis=0)
             if n_output > 1:
                 residuals -= residual_mean
+            target[...] = residuals
             out[n_output, columns] = residual_mean
             out[n_output + 1, columns] = original_mean
+        else:
+            target[...] = residuals
         if zero_constants and constant.any():
-            residuals[:, constant] = 0.0
-        out[:n_output, columns] = residuals
+            target[:, constant] = 0
     return out
 
 
