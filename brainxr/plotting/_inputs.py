@@ -48,6 +48,10 @@ class Volume:
         first, last = (self.affine @ corners.T)[:3].T
         return tuple((min(a, b), max(a, b)) for a, b in zip(first, last))
 
+    def content_key(self) -> tuple:
+        """A key identifying the grid and the non-zero voxels, for caches of derived shapes."""
+        return self.data.shape, self.affine.tobytes(), hash(np.packbits(self.data > 0).tobytes())
+
     def volumes(self):
         """Iterate over the 3D volumes of a 4D image (or yield the 3D image)."""
         if self.data.ndim == 3:

@@ -89,7 +89,7 @@ _MESHES: dict = {}
 
 def cached_brain_surface_mesh(mask: Volume) -> Mesh:
     """:func:`brain_surface_mesh`, computed once per mask (content and grid)."""
-    key = (mask.data.shape, mask.affine.tobytes(), hash(np.packbits(mask.data > 0).tobytes()))
+    key = mask.content_key()
     if key not in _MESHES:
         if len(_MESHES) > 4:
             _MESHES.clear()

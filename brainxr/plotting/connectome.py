@@ -9,6 +9,7 @@ DataArray ``(region, region_)`` brings its own node coordinates (coords
 from __future__ import annotations
 
 import numbers
+import warnings
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -17,7 +18,7 @@ from matplotlib.colors import Normalize
 
 from brainxr.plotting._inputs import as_graph, node_values_and_coords
 from brainxr.plotting._template import resolve_brain_mask
-from brainxr.plotting.displays import make_display, save_if_needed, warn_if_not_symmetric
+from brainxr.plotting.displays import make_display, save_if_needed
 
 
 def scoreatpercentile(data: np.ndarray, percentile: float) -> float:
@@ -47,6 +48,14 @@ def check_threshold(threshold, data: np.ndarray, percentile_func=scoreatpercenti
     if threshold < 0:
         raise ValueError(f"{name}: must be non-negative (it applies to absolute values), got {threshold}")
     return float(threshold)
+
+
+def warn_if_not_symmetric(matrix: np.ndarray) -> bool:
+    """Whether the matrix is symmetric; warns that a directed graph is drawn otherwise."""
+    symmetric = bool(np.allclose(matrix, matrix.T, rtol=1e-3))
+    if not symmetric:
+        warnings.warn("'adjacency_matrix' is not symmetric.\nA directed graph will be plotted.", stacklevel=3)
+    return symmetric
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ hemisphere only (the left one seen from the left).
 from __future__ import annotations
 
 import numbers
-import warnings
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -637,11 +636,3 @@ def save_if_needed(display, output_file):
     display.savefig(output_file)
     display.close()
     return None
-
-
-def warn_if_not_symmetric(matrix: np.ndarray) -> bool:
-    """Whether the matrix is symmetric; warns that a directed graph is drawn otherwise."""
-    symmetric = bool(np.allclose(matrix, matrix.T, rtol=1e-3))
-    if not symmetric:
-        warnings.warn("'adjacency_matrix' is not symmetric.\nA directed graph will be plotted.", stacklevel=3)
-    return symmetric

@@ -60,10 +60,6 @@ class Projection:
         return xs.min() - margin_x, xs.max() + margin_x, ys.min() - margin_y, ys.max() + margin_y
 
 
-def _mask_key(mask: Volume):
-    return (mask.data.shape, mask.affine.tobytes(), hash(np.packbits(mask.data > 0).tobytes()))
-
-
 _PROJECTIONS: dict = {}
 
 
@@ -73,7 +69,7 @@ def mask_projections(mask: Volume) -> dict:
     Results are cached per mask (content and grid), so repeated plots on the
     same template pay once.
     """
-    key = _mask_key(mask)
+    key = mask.content_key()
     if key not in _PROJECTIONS:
         if len(_PROJECTIONS) > 8:
             _PROJECTIONS.clear()
