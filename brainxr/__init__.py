@@ -35,9 +35,16 @@ _SUBMODULES = {
     "image",
     "masking",
     "nifti",
+    "regions",
+    "ingestion",
+    "cohort",
 }
 
 __all__ = sorted(_SHORTCUTS) + sorted(_SUBMODULES)
+
+
+# registers the ``.brain`` DataArray accessor
+from brainxr import accessor as _accessor  # noqa: E402,F401
 
 
 def __getattr__(name):
