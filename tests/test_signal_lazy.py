@@ -169,3 +169,16 @@ def test_kernel_memory_is_output_plus_small_work(standardize):
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < out.nbytes + 16 * 2**20, f"peak {peak / 2**20:.1f} MiB for a {out.nbytes / 2**20:.1f} MiB output"
+
+
+@pytest.mark.slow
+def test_distributed_worker_processes():
+    distributed = pytest.importorskip("distributed")
+    values = _signals(10)
+    kwargs = dict(confounds=_confounds(), low_pass=0.1, high_pass=0.01, t_r=T_R, standardize="psc")
+    lazy = clean(da.from_array(values, chunks=(N_TIME, 20)), **kwargs)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster, distributed.Client(cluster):
+        result = lazy.compute()
+    np.testing.assert_allclose(result, clean(values, **kwargs), atol=1e-10)

@@ -39,7 +39,9 @@ def subtract_product(values: np.ndarray, left: np.ndarray, right: np.ndarray) ->
     """``values -= left @ right`` in place, without a temporary when BLAS can write in place."""
     if values.dtype == np.float64 and values.flags.c_contiguous and values.size:
         # (left @ right).T = right.T @ left.T, accumulated into the Fortran-ordered values.T
-        blas.dgemm(-1.0, right, left, beta=1.0, c=values.T, trans_a=1, trans_b=1, overwrite_c=1)
+        result = blas.dgemm(-1.0, right, left, beta=1.0, c=values.T, trans_a=1, trans_b=1, overwrite_c=1)
+        if not np.shares_memory(result, values):  # the wrapper had to copy
+            values[...] = result.T
     else:
         values -= left @ right
     return values

@@ -91,13 +91,6 @@ def split_butterworth_kwargs(kwargs: dict) -> dict:
     return options
 
 
-def as_float(values: np.ndarray) -> np.ndarray:
-    """Cast non-float arrays to a float type of the same width, as nilearn does."""
-    if values.dtype.kind == "f":
-        return values
-    return values.astype(np.float64 if values.dtype.itemsize == 8 else np.float32)
-
-
 def check_runs(runs, n_time: int) -> np.ndarray | None:
     """Return ``runs`` as a 1-D array of ``n_time`` labels, or None."""
     if runs is None:
