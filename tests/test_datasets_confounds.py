@@ -225,3 +225,12 @@ def test_nilearn_strategy_grid(cohort, motion, compcor, n_compcor):
         assert _prefixed(confounds.columns, "t_comp_cor_")
     if compcor.endswith("separated"):
         assert _prefixed(confounds.columns, "c_comp_cor_") and _prefixed(confounds.columns, "w_comp_cor_")
+
+
+@pytest.mark.parametrize("shape", [(7, 5), (40, 20001), (31, 3)])
+def test_blocked_median_is_exact(shape):
+    rng = np.random.default_rng(shape[1])
+    for values in (rng.standard_normal(shape), np.round(rng.standard_normal(shape) * 3), np.abs(rng.standard_normal(shape)) * 1e3):
+        values = values.astype(np.float32)
+        assert fc.blocked_median(values) == np.median(values.astype(np.float64))
+    assert fc.blocked_median(np.full((3, 4), 7.0, dtype=np.float32)) == 7.0

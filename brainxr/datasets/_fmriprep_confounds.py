@@ -62,6 +62,34 @@ def mean_signal(bold, voxels):
     return bold[:, voxels].mean(axis=1, dtype=np.float64)
 
 
+def blocked_median(values):
+    """Exact median of a large 2D array without sorting a copy of it.
+
+    The quantiles of a strided sample bracket the middle ranks; one pass
+    over blocks of columns counts the values below and inside the bracket,
+    and only those inside are sorted. The bracket widens until it holds the
+    middle ranks (at worst it is the whole range).
+    """
+    n_values = values.size
+    ranks = ((n_values - 1) // 2, n_values // 2)  # the two middle ranks (equal when odd)
+    sample = np.asarray(values[::7, ::13], dtype=np.float64).ravel()
+    for width in (0.01, 0.05, 0.2, None):
+        if width is None:
+            low, high = float(values.min()), float(values.max())
+        else:
+            low, high = np.quantile(sample, [0.5 - width, 0.5 + width])
+        n_below, inside = 0, []
+        for block in _voxel_blocks(values.shape[1]):
+            chunk = values[:, block]
+            n_below += int(np.count_nonzero(chunk < low))
+            inside.append(chunk[(chunk >= low) & (chunk <= high)])
+        inside = np.concatenate(inside)
+        if n_below <= ranks[0] and ranks[1] < n_below + len(inside):
+            middle = np.partition(inside.astype(np.float64), (ranks[0] - n_below, ranks[1] - n_below))
+            return 0.5 * (middle[ranks[0] - n_below] + middle[ranks[1] - n_below])
+    raise AssertionError("unreachable: the full range holds every rank")
+
+
 def dvars(bold, intensity_normalization=1000.0, variance_tol=1e-7):
     """Standardized and plain DVARS as nipype's ``compute_dvars`` (n/a first row).
 
@@ -75,7 +103,7 @@ def dvars(bold, intensity_normalization=1000.0, variance_tol=1e-7):
     std_dvars, dvars : ndarray (time,)
     """
     n_times = bold.shape[0]
-    scale = intensity_normalization / float(np.median(bold)) if intensity_normalization else 1.0
+    scale = intensity_normalization / blocked_median(bold) if intensity_normalization else 1.0
     # FSL's "lower" percentiles are order statistics: one partition finds both
     lower_q1 = int(np.floor((n_times - 1) * 0.25))
     lower_q3 = int(np.floor((n_times - 1) * 0.75))
@@ -169,43 +197,46 @@ def tcompcor_mask(bold, percentile_threshold=TCOMPCOR_PERCENTILE):
     return tstd >= threshold
 
 
-def _left_singular_vectors(data):
-    """Left singular vectors and singular values of a (time, voxel) matrix.
-
-    Computed from the eigen-decomposition of the small ``time x time`` Gram
-    matrix: the same result as ``svd(data, full_matrices=False)`` (up to
-    signs) for a fraction of the cost when voxels outnumber time points.
-    """
-    gram = data @ data.T
-    eigenvalues, eigenvectors = np.linalg.eigh(gram)
-    order = np.argsort(eigenvalues)[::-1][: min(data.shape)]
-    singular = np.sqrt(np.clip(eigenvalues[order], 0.0, None))
-    return eigenvectors[:, order], singular
-
-
-def noise_components(timeseries, t_r, criterion, period_cut=HIGH_PASS_PERIOD):
+def noise_components(timeseries, t_r, criterion, period_cut=HIGH_PASS_PERIOD, columns=None):
     """nipype's ``compute_noise_components`` for one mask, cosine pre-filter.
+
+    Each voxel's time series is high-passed (DCT, ``period_cut`` s), divided
+    by its standard deviation, and the principal components of the result are
+    returned. They are computed from the ``time x time`` Gram matrix,
+    accumulated over blocks of voxels: the same components and singular
+    values as nipype's SVD (up to signs), without a copy of the data.
 
     Parameters
     ----------
     timeseries : ndarray (time, voxel)
+    t_r : float
     criterion : float or int
         A fraction of variance in (0, 1), or a number of components.
+    columns : ndarray of int, optional
+        The voxels (columns of ``timeseries``) of the mask; all when omitted.
 
     Returns
     -------
     components : ndarray (time, n_retained)
     singular_values, variance_explained, cumulative : ndarray (n_components,)
     """
-    data = np.asarray(timeseries, dtype=np.float64).copy()
-    data[:, np.isnan(data.sum(axis=0))] = 0.0
-    design = cosine_drift(period_cut, t_r * np.arange(data.shape[0]))
-    # least squares by the design's pseudo-inverse: the design is thin
-    data -= design @ (np.linalg.pinv(design) @ data)
-    std = data.std(axis=0)
-    std[(std == 0) | np.isnan(std)] = 1.0
-    data /= std
-    u, s = _left_singular_vectors(data)
+    n_times = timeseries.shape[0]
+    columns = np.arange(timeseries.shape[1]) if columns is None else np.asarray(columns)
+    design = cosine_drift(period_cut, t_r * np.arange(n_times))
+    projector = np.linalg.pinv(design)
+    gram = np.zeros((n_times, n_times))
+    for start in range(0, len(columns), _VOXEL_BLOCK):
+        data = timeseries[:, columns[start : start + _VOXEL_BLOCK]].astype(np.float64)
+        data[:, np.isnan(data.sum(axis=0))] = 0.0
+        data -= design @ (projector @ data)
+        std = data.std(axis=0)
+        std[(std == 0) | np.isnan(std)] = 1.0
+        data /= std
+        gram += data @ data.T
+    eigenvalues, eigenvectors = np.linalg.eigh(gram)
+    order = np.argsort(eigenvalues)[::-1][: min(n_times, len(columns))]
+    u = eigenvectors[:, order]
+    s = np.sqrt(np.clip(eigenvalues[order], 0.0, None))
     variance = s**2 / np.sum(s**2)
     cumulative = np.cumsum(variance)
     if 0 < criterion < 1:
@@ -297,7 +328,7 @@ def fmriprep_confounds(
     high_variance = tcompcor_mask(bold[steady])
     signals = pd.DataFrame(
         {
-            "global_signal": mean_signal(bold, np.ones(bold.shape[1], dtype=bool)),
+            "global_signal": bold.mean(axis=1, dtype=np.float64),
             "csf": mean_signal(bold, acompcor_masks["CSF"]),
             "white_matter": mean_signal(bold, acompcor_masks["WM"]),
             "csf_wm": mean_signal(bold, acompcor_masks["combined"]),
@@ -323,20 +354,23 @@ def fmriprep_confounds(
         full[steady] = np.round(components, 10)
         return full
 
-    tcc, s, var, cum = noise_components(bold[steady][:, high_variance], t_r, VARIANCE_THRESHOLD)
+    steady_bold = bold[steady]
+    tcc, s, var, cum = noise_components(steady_bold, t_r, VARIANCE_THRESHOLD, columns=np.flatnonzero(high_variance))
     for index, column in enumerate(padded(tcc).T):
         columns[f"t_comp_cor_{index:02d}"] = column
     metadata.update(_component_metadata("t_comp_cor_", s, var, cum, tcc.shape[1], "tCompCor"))
 
     for mask_name, prefix in (("CSF", "c_comp_cor_"), ("WM", "w_comp_cor_"), ("combined", "a_comp_cor_")):
-        acc, s, var, cum = noise_components(bold[steady][:, acompcor_masks[mask_name]], t_r, VARIANCE_THRESHOLD)
+        acc, s, var, cum = noise_components(
+            steady_bold, t_r, VARIANCE_THRESHOLD, columns=np.flatnonzero(acompcor_masks[mask_name])
+        )
         for index, column in enumerate(padded(acc).T):
             columns[f"{prefix}{index:02d}"] = column
         metadata.update(
             _component_metadata(prefix, s, var, cum, acc.shape[1], "aCompCor", mask=mask_name)
         )
 
-    edge, s, var, cum = noise_components(bold[steady][:, crown_mask], t_r, N_EDGE_COMPONENTS)
+    edge, s, var, cum = noise_components(steady_bold, t_r, N_EDGE_COMPONENTS, columns=np.flatnonzero(crown_mask))
     for index, column in enumerate(padded(edge).T):
         columns[f"edge_comp_{index:02d}"] = column
     metadata.update(

@@ -74,6 +74,8 @@ _MOTION_COUPLING = 2.0
 _EDGE_DEPTH = 8.0
 # volumes generated at once (bounded by memory of full-volume noise blocks)
 _BLOCK_BYTES = 64 * 2**20
+# voxel signals generated at once (the temporaries are a few times this)
+_GENERATION_BLOCK_BYTES = 16 * 2**20
 _SUPPORTED_DTYPES = ("float32", "int16")
 # ICA-AROMA outputs: number of ICs the noise ones are numbered among, smoothing
 _N_AROMA_COMPONENTS = 40
@@ -356,7 +358,7 @@ def _smoothing_operator(mask):
 
 
 def _run_bold(space, keep, region_signals, motion, t_r, n_dummy, params, subject_rng, run_rng, keep_artefact):
-    """The run's masked data (time, voxel) float32, and its motion-artefact part."""
+    """The run's masked data (time, voxel) float32, and its motion artefacts when asked (else None)."""
     n_volumes = len(motion)
     gm, wm, csf = space.gm[keep], space.wm[keep], space.csf[keep]
     edge = space.edge[keep]
@@ -372,10 +374,9 @@ def _run_bold(space, keep, region_signals, motion, t_r, n_dummy, params, subject
     baseline, loading = baseline[keep], loading[keep]
     parcel = space.parcel[keep]
 
-    # the fractional change f[t, v], in float32
+    # time courses and voxel weights of every component of the fractional change
     signals_ext = np.hstack([np.zeros((n_volumes, 1)), region_signals]).astype(np.float32)
-    change = signals_ext[:, parcel]
-    change *= (loading * params["signal_level"] / 100.0).astype(np.float32)
+    signal_weight = (loading * params["signal_level"] / 100.0).astype(np.float32)
 
     global_signal = _ground_truth.band_limited_noise(n_volumes, 1, t_r, run_rng)[:, 0]
     global_weight = gm + 0.3 * (1.0 - gm)
@@ -391,55 +392,70 @@ def _run_bold(space, keep, region_signals, motion, t_r, n_dummy, params, subject
     trends = np.column_stack([grid, 1.5 * grid**2 - 0.5])
     trend_weight = run_rng.normal(0.0, 0.7, (2, n_voxels))
     global_drift = run_rng.normal(0.0, 0.5) * grid
-    slow = np.column_stack([global_signal, physio, trends, global_drift])
-    slow_weight = np.vstack(
-        [
-            global_weight * params["global_signal_level"],
-            physio_weight * params["physio_level"],
-            trend_weight * params["drift_level"],
-            np.full(n_voxels, params["drift_level"]),
-        ]
-    ) / 100.0
-    change += slow.astype(np.float32) @ slow_weight.astype(np.float32)
+    slow = np.column_stack([global_signal, physio, trends, global_drift]).astype(np.float32)
+    slow_weight = (
+        np.vstack(
+            [
+                global_weight * params["global_signal_level"],
+                physio_weight * params["physio_level"],
+                trend_weight * params["drift_level"],
+                np.full(n_voxels, params["drift_level"]),
+            ]
+        )
+        / 100.0
+    ).astype(np.float32)
 
-    regressors = _motion_regressors(motion)
-    motion_weight = run_rng.standard_normal((12, n_voxels)) * (edge * _MOTION_COUPLING / 100.0)
-    artefact = regressors.astype(np.float32) @ motion_weight.astype(np.float32)
-    fd = fc.framewise_displacement(motion)
-    for frame in np.flatnonzero(np.nan_to_num(fd) > 0.5):
-        drop = -0.02 * min(fd[frame], 3.0) * (0.3 + edge)
-        artefact[frame] += drop.astype(np.float32)
+    regressors = _motion_regressors(motion).astype(np.float32)
+    motion_weight = (run_rng.standard_normal((12, n_voxels)) * (edge * _MOTION_COUPLING / 100.0)).astype(np.float32)
+    # intensity drops at high-motion frames (and a weaker one at the next frame)
+    fd = np.nan_to_num(fc.framewise_displacement(motion))
+    drop = np.zeros(n_volumes)
+    for frame in np.flatnonzero(fd > 0.5):
+        drop[frame] -= 0.02 * min(fd[frame], 3.0)
         if frame + 1 < n_volumes:
-            artefact[frame + 1] += (0.4 * drop).astype(np.float32)
-    change += artefact
+            drop[frame + 1] -= 0.4 * 0.02 * min(fd[frame], 3.0)
+    drop_weight = (0.3 + edge).astype(np.float32)
 
     dummy = np.zeros(n_volumes, dtype=np.float32)
     dummy[:n_dummy] = _DUMMY_BRIGHTENING * _DUMMY_DECAY ** np.arange(n_dummy)
-    change += 1.0
-    change *= (1.0 + dummy)[:, None]
-    change *= baseline.astype(np.float32)
-
-    # thermal noise, smoothed over face neighbours, in blocks of volumes
+    baseline = baseline.astype(np.float32)
     noise_sd = np.float32(params["noise_level"] / 100.0 * _EPI_BASELINE["gm"])
-    block = max(1, int(_BLOCK_BYTES // (4 * len(space.voxels))))
+
+    # one block of volumes at a time: only the output is ever (time, voxel) sized
+    bold = np.empty((n_volumes, n_voxels), dtype=np.float32)
+    artefact = np.empty((n_volumes, n_voxels), dtype=np.float32) if keep_artefact else None
+    block = max(1, int(_GENERATION_BLOCK_BYTES // (4 * len(space.voxels))))
     for start in range(0, n_volumes, block):
-        stop = min(start + block, n_volumes)
-        white = run_rng.standard_normal((len(space.voxels), stop - start), dtype=np.float32)
-        smooth = space.smoothing @ white
-        change[start:stop] += smooth[keep].T * noise_sd
-    # the motion artefacts in intensity units, for the ICA-AROMA outputs
-    if keep_artefact:
-        artefact *= baseline.astype(np.float32)
-        return change, artefact
-    return change, None
+        rows = slice(start, min(start + block, n_volumes))
+        change = signals_ext[rows][:, parcel]
+        change *= signal_weight
+        change += slow[rows] @ slow_weight
+        motion_part = regressors[rows] @ motion_weight
+        motion_part += drop[rows, None].astype(np.float32) * drop_weight
+        change += motion_part
+        change += 1.0
+        scale = (1.0 + dummy[rows])[:, None] * baseline
+        change *= scale
+        if artefact is not None:
+            artefact[rows] = motion_part * scale
+        # thermal noise, smoothed over face neighbours
+        white = run_rng.standard_normal((len(space.voxels), rows.stop - rows.start), dtype=np.float32)
+        change += (space.smoothing @ white)[keep].T * noise_sd
+        bold[rows] = change
+    return bold, artefact
 
 
 def _quantize(bold, dtype):
-    """On-disk values and scaling: float32 as is, int16 with scl_slope (inter 0)."""
+    """Scaling of the on-disk values: None for float32; for int16 a ``scl_slope``
+    (inter 0), and ``bold`` is rounded in place to the values a reader gets back."""
     if dtype == "float32":
         return bold, None
-    slope = float(np.abs(bold).max()) / 32000.0 or 1.0
-    slope = float(np.float32(slope))
+    slope = float(np.float32(float(np.abs(bold).max()) / 32000.0 or 1.0))
+    step = np.float32(slope)
+    for start in range(0, len(bold), 16):
+        rows = bold[start : start + 16]
+        np.rint(rows / step, out=rows)
+        rows *= step
     return bold, slope
 
 
@@ -462,14 +478,6 @@ def _write_bold(path, space, keep, bold, t_r, dtype, slope, compresslevel):
                 values = np.rint(values / np.float32(slope))
             volumes[:, file_order] = values
             writer.write_file_ordered(volumes)
-
-
-def _dequantize(bold, slope, dtype):
-    """The values a reader gets back from the file (int16 rounding applied)."""
-    if slope is None:
-        return bold
-    stored = np.rint(bold / np.float32(slope)).astype(dtype)
-    return (stored.astype(np.float64) * slope).astype(np.float32)
 
 
 class _BackgroundCall:
@@ -766,7 +774,6 @@ def _make_run(
     # compress the image in the background while the confounds are computed
     writer = _BackgroundCall(_write_bold, bold_path, space, keep, bold, t_r, dtype, slope, compresslevel)
     try:
-        bold = _dequantize(bold, slope, dtype)
         raw_dir = f"sub-{subject}/" + (f"ses-{session}/" if session else "") + "func"
         _json_dump(
             {
