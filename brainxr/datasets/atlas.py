@@ -250,7 +250,7 @@ def _maps_array(resolution, n_maps):
     cortex = tissues["gm"] + 0.3 * tissues["wm"]
     n_pairs = n_maps // 2
     centroids, networks = _left_centroids(n_pairs)
-    maps = np.zeros((*shape, n_maps), dtype=np.float32)
+    stack = np.zeros((n_maps, *shape), dtype=np.float32)  # one contiguous volume per map
     centres = np.zeros((n_maps, 3))
     owners = np.zeros(n_maps, dtype=int)
     inverse = np.linalg.inv(affine)
@@ -262,7 +262,7 @@ def _maps_array(resolution, n_maps):
         centre = centroids[pair].copy()
         mirrored = centre * (-1, 1, 1)
         sides = [centre, mirrored] if side is None else [(centre, mirrored)[side]]
-        value = maps[..., index]
+        value = stack[index]
         for seed in sides:
             # evaluate the Gaussian only in the box where it can exceed the floor
             lo = np.floor((inverse[:3, :3] @ (seed - reach) + inverse[:3, 3])).astype(int).clip(0, None)
@@ -276,7 +276,8 @@ def _maps_array(resolution, n_maps):
         value /= max(float(value.max()), 1e-12)
         centres[index] = np.mean(sides, axis=0)
         owners[index] = networks[pair]
-    maps[~brain] = 0
+    stack[:, ~brain] = 0
+    maps = np.ascontiguousarray(np.moveaxis(stack, 0, -1))
     maps.setflags(write=False)
     return maps, centres, owners
 

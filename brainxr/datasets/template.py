@@ -75,8 +75,14 @@ def mni152_grid(resolution=2):
 
 def grid_world_coordinates(shape, affine, offsets=(0.0, 0.0, 0.0)):
     """World coordinates (mm) of every voxel centre, in C order, shape ``(n, 3)``."""
-    ijk = np.indices(shape, dtype=np.float64).reshape(3, -1).T + np.asarray(offsets)
-    return ijk @ affine[:3, :3].T + affine[:3, 3]
+    axes = [np.arange(n, dtype=np.float64) + offset for n, offset in zip(shape, offsets)]
+    xyz = (
+        axes[0][:, None, None, None] * affine[:3, 0]
+        + axes[1][None, :, None, None] * affine[:3, 1]
+        + axes[2][None, None, :, None] * affine[:3, 2]
+        + affine[:3, 3]
+    )
+    return xyz.reshape(-1, 3)
 
 
 def resolution_label(resolution) -> str:
