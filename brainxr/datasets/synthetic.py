@@ -44,7 +44,6 @@ temporal) of run-specific extent (``mask_variability``); voxels outside it are
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import threading
 from dataclasses import dataclass, field
@@ -360,7 +359,7 @@ def _smoothing_operator(mask):
 def _run_bold(space, keep, region_signals, motion, t_r, n_dummy, params, subject_rng, run_rng, keep_artefact):
     """The run's masked data (time, voxel) float32, and its motion artefacts when asked (else None)."""
     n_volumes = len(motion)
-    gm, wm, csf = space.gm[keep], space.wm[keep], space.csf[keep]
+    gm, csf = space.gm[keep], space.csf[keep]
     edge = space.edge[keep]
     n_voxels = int(keep.sum())
 
