@@ -60,8 +60,8 @@ class StreamingNiftiWriter:
     -----
     Use as a context manager; :meth:`write` takes arrays of shape
     ``(x, y, z, n)`` already in the on-disk dtype. Closing checks that every
-    volume was written, and an error inside the ``with`` block removes the
-    partial file.
+    volume was written; a missing volume, or an error inside the ``with``
+    block, removes the partial file.
     """
 
     def __init__(self, path, header, *, compresslevel=1):
@@ -102,6 +102,7 @@ class StreamingNiftiWriter:
     def close(self):
         self._stream.close()
         if self.n_written != self.shape[3]:
+            os.remove(self.path)  # an incomplete image must not look like a finished one
             raise ValueError(
                 f"{self.path}: {self.n_written} volumes written, the header says {self.shape[3]}"
             )
