@@ -177,3 +177,34 @@ def test_clean_run_errors():
         clean_run(bold, _store_table(table).drop_vars("confound"), metadata)
     with pytest.warns(UserWarning, match="not needed for the selected strategy 'simple'"):
         clean_run(bold, table, metadata, "simple", scrub=3)
+
+
+def test_strategy_parameters():
+    from brainxr.interfaces.fmriprep.denoise import strategy_parameters
+
+    assert strategy_parameters(("motion", "ica_aroma"), ica_aroma="basic", motion=None) == dict(
+        strategy=("motion", "ica_aroma"),
+        motion="full",
+        scrub=5,
+        fd_threshold=0.5,
+        std_dvars_threshold=1.5,
+        wm_csf="basic",
+        global_signal="basic",
+        compcor="anat_combined",
+        n_compcor="all",
+        ica_aroma="basic",
+        demean=True,
+    )
+    assert strategy_parameters("compcor", n_compcor=4)["n_compcor"] == 4
+    with pytest.raises(TypeError, match=r"unknown confounds strategy option\(s\) \['fd'\]"):
+        strategy_parameters(("motion", "scrub"), fd=0.3)
+
+
+def test_clean_run_aroma_components(tmp_path):
+    _, table, metadata = _long_run(tmp_path)
+    bold = _bold(n_time=len(table), seed=3)
+    cleaned = clean_run(bold, table, metadata, ("ica_aroma", "high_pass"), ica_aroma="basic", high_pass=0.01)
+    confounds, sample_mask = select_confounds(table, metadata, ("ica_aroma", "high_pass"), ica_aroma="basic")
+    assert all("aroma" in c or "cosine" in c for c in confounds.columns)
+    expected = _nilearn_clean(bold.values, confounds, sample_mask, t_r=T_R, high_pass=0.01)
+    np.testing.assert_allclose(cleaned.values, expected, atol=1e-6)

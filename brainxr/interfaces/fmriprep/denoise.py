@@ -63,6 +63,9 @@ def strategy_parameters(strategy="simple", **options) -> dict:
                 f"strategy must be a preset name {tuple(PRESETS)} or a list of noise components, got {strategy!r}"
             )
         return preset_parameters(strategy, **options)
+    unknown = sorted(set(options) - set(COMPONENT_DEFAULTS))
+    if unknown:
+        raise TypeError(f"unknown confounds strategy option(s) {unknown}; accepted: {sorted(COMPONENT_DEFAULTS)}")
     parameters = {key: (COMPONENT_DEFAULTS[key] if options.get(key) is None else options[key]) for key in COMPONENT_DEFAULTS}
     return dict(parameters, strategy=tuple(strategy))
 
@@ -81,6 +84,7 @@ def clean_run(
     global_signal=None,
     compcor=None,
     n_compcor=None,
+    ica_aroma=None,
     demean=None,
     min_volumes: int = 1,
     **clean_kwargs,
@@ -102,7 +106,7 @@ def clean_run(
         ``load_confounds_strategy``) or noise components (as
         ``load_confounds``).
     motion, scrub, fd_threshold, std_dvars_threshold, wm_csf, global_signal, \
-compcor, n_compcor, demean
+compcor, n_compcor, ica_aroma, demean
         Strategy options (None: the preset's or load_confounds' default);
         see :func:`~brainxr.interfaces.fmriprep.select_confounds`.
     min_volumes : int, default=1
@@ -132,6 +136,7 @@ compcor, n_compcor, demean
         global_signal=global_signal,
         compcor=compcor,
         n_compcor=n_compcor,
+        ica_aroma=ica_aroma,
         demean=demean,
     )
     if isinstance(strategy, str):
