@@ -413,14 +413,16 @@ def compute_epi_mask(
     return mask_to_dataarray(mask, affine)
 
 
-def compute_brain_mask(img, threshold: float = 0.5, connected: bool = True, opening=2) -> xr.DataArray:
-    """Whole-brain mask from the MNI152 template, on the image's grid.
+def compute_brain_mask(img, threshold: float = 0.5, connected: bool = True, opening=2, mask_type: str = "whole-brain") -> xr.DataArray:
+    """Whole-brain, gray-matter or white-matter mask from the MNI152 template, on the image's grid.
 
-    brainxr's template brain mask (:func:`brainxr.datasets.load_mni152_brain_mask`,
+    The template image (:func:`brainxr.datasets.load_mni152_brain_mask` for
+    ``"whole-brain"``, the gray/white matter maps of
+    :func:`brainxr.datasets.load_mni152_tissue_maps` for ``"gm"``/``"wm"``,
     built at the image's voxel size, at least 1 mm) is resampled onto the
     image's grid with cubic interpolation and thresholded at ``threshold``,
     then opened and reduced to its largest connected component, as
-    ``nilearn.masking.compute_brain_mask`` does with nilearn's template.
+    ``nilearn.masking.compute_brain_mask`` does with nilearn's templates.
     Only the image's grid is used, not its values.
 
     Parameters
@@ -429,24 +431,31 @@ def compute_brain_mask(img, threshold: float = 0.5, connected: bool = True, open
     threshold : float, default=0.5
     connected : bool, default=True
     opening : bool or int, default=2
+    mask_type : {"whole-brain", "gm", "wm"}
 
     Returns
     -------
     xarray.DataArray
         Boolean ``(i, j, k)`` mask on the image's grid.
     """
-    from brainxr.datasets import load_mni152_brain_mask
+    from brainxr.datasets import load_mni152_brain_mask, load_mni152_tissue_maps
     from brainxr.image import grid_of, resample_img
 
+    if mask_type not in ("whole-brain", "gm", "wm"):
+        raise ValueError(f"mask_type must be 'whole-brain', 'gm' or 'wm', got {mask_type!r}")
     shape, affine = grid_of(img, "img")
     voxel_size = float(np.sqrt((affine[:3, :3] ** 2).sum(axis=0)).min())
-    template = load_mni152_brain_mask(resolution=max(1.0, round(voxel_size, 3)))
+    resolution = max(1.0, round(voxel_size, 3))
+    if mask_type == "whole-brain":
+        template = load_mni152_brain_mask(resolution=resolution)
+    else:
+        template = load_mni152_tissue_maps(resolution=resolution)[mask_type]
     template = from_nibabel(template).astype(np.float32)
     resampled = resample_img(template, affine, shape, interpolation="continuous", clip=False)
     mask = np.asarray(resampled.values) >= threshold
     mask = _post_process_mask(
         mask, opening=opening, connected=connected,
-        warning_msg="whole-brain mask is empty, lower the threshold or check your input FOV",
+        warning_msg=f"{mask_type} mask is empty, lower the threshold or check your input FOV",
     )
     return mask_to_dataarray(mask, affine)
 

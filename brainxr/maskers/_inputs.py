@@ -1,0 +1,175 @@
+"""What the maskers accept as images, and how they turn them into lazy volumes.
+
+Images are opened lazily (NIfTI files read a block of volumes at a time),
+in the dtype nilearn would see (stored floats as stored, scaled integers as
+float64), so results match nilearn's to the last bits that matter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import dask.array as dsa
+import nibabel as nib
+import numpy as np
+import xarray as xr
+
+from brainxr.masking import VOXEL_DIM, unmask
+from brainxr.nifti import SPATIAL_DIMS, TIME_DIM, from_nibabel, open_nifti, read_layout
+
+
+@dataclass
+class Run:
+    """One 4D run as a lazy ``(i, j, k, time)`` volume.
+
+    Attributes
+    ----------
+    volume : xarray.DataArray
+        ``(i, j, k, time)`` (a 3D input gets a time dim of length 1).
+    was_3d : bool
+        The input was one volume (nilearn then returns 1D signals).
+    source_dtype : numpy.dtype
+        The dtype nilearn reports for the input (``img_data_dtype``).
+    name : str
+        How to name the input in messages.
+    """
+
+    volume: xr.DataArray
+    was_3d: bool
+    source_dtype: np.dtype
+    name: str
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self.volume.shape[:3])
+
+    @property
+    def affine(self) -> np.ndarray:
+        return np.asarray(self.volume.attrs["affine"], dtype=np.float64)
+
+    @property
+    def n_volumes(self) -> int:
+        return int(self.volume.shape[3])
+
+
+def _open_path(path, name: str) -> tuple[xr.DataArray, np.dtype]:
+    layout = read_layout(path)
+    dtype = np.float64 if layout.is_scaled else None
+    volume = open_nifti(path, dtype=dtype)
+    return volume, volume.dtype
+
+
+def _from_nibabel(img) -> tuple[xr.DataArray, np.dtype]:
+    scaled = hasattr(img.dataobj, "slope") and (float(img.dataobj.slope), float(img.dataobj.inter)) != (1.0, 0.0)
+    volume = from_nibabel(img)
+    if scaled:
+        volume = volume.copy(data=np.asanyarray(img.dataobj))  # float64, as nibabel/nilearn scale
+    return volume, volume.dtype
+
+
+def _from_dataarray(data: xr.DataArray, name: str) -> xr.DataArray:
+    if VOXEL_DIM in data.dims:
+        # (time, voxel) signals: back on the grid (0 outside the voxels), lazily
+        return unmask(data, fill_value=0)
+    if not set(SPATIAL_DIMS) <= set(data.dims):
+        raise ValueError(f"{name}: expected a volume (i, j, k[, time]) or (time, voxel) DataArray, got dims {data.dims}")
+    if "affine" not in data.attrs:
+        raise ValueError(f"{name}: the DataArray has no 'affine' attribute")
+    return data
+
+
+def load_volume(img, name: str = "imgs") -> tuple[xr.DataArray, np.dtype]:
+    """One image (3D or 4D) as a volume DataArray and its nilearn source dtype."""
+    if isinstance(img, (str, Path)):
+        return _open_path(img, name)
+    if isinstance(img, nib.spatialimages.SpatialImage):
+        return _from_nibabel(img)
+    if isinstance(img, xr.Dataset):
+        if "bold" not in img:
+            raise ValueError(f"{name}: a Dataset run needs a 'bold' variable, got {list(img.data_vars)}")
+        bold = img["bold"]
+        if "valid" in img:
+            bold = bold.where(img["valid"], 0)
+        bold.attrs = {**img.attrs, **bold.attrs}
+        volume = _from_dataarray(bold, name)
+        return volume, volume.dtype
+    if isinstance(img, xr.DataArray):
+        volume = _from_dataarray(img, name)
+        return volume, volume.dtype
+    raise TypeError(
+        f"{name}: expected a NIfTI path, a nibabel image, a brainxr DataArray or a list of 3D images, "
+        f"got {type(img).__name__}"
+    )
+
+
+def _ordered(volume: xr.DataArray) -> xr.DataArray:
+    volume = volume.transpose(*SPATIAL_DIMS, ...)
+    if volume.ndim == 5 and volume.shape[3] == 1:
+        volume = volume.isel({volume.dims[3]: 0})
+    return volume
+
+
+def load_run(imgs, name: str = "imgs") -> Run:
+    """A 3D/4D image, or a list of 3D images (concatenated in time), as one run.
+
+    Raises
+    ------
+    ValueError
+        For a list of 4D images (one run is expected: use a MultiNifti
+        masker), or a list of images of different shapes or affines (naming
+        the first one that differs).
+    """
+    if isinstance(imgs, (list, tuple)):
+        if len(imgs) == 0:
+            raise ValueError(f"{name}: an empty list of images")
+        volumes, dtypes = zip(*(load_volume(img, f"{name}[{position}]") for position, img in enumerate(imgs)))
+        volumes = [_ordered(volume) for volume in volumes]
+        if len(volumes) == 1 and volumes[0].ndim == 4:
+            return Run(volumes[0], False, dtypes[0], name)
+        reference = volumes[0]
+        for position, volume in enumerate(volumes):
+            if volume.ndim != 3:
+                raise ValueError(
+                    f"{name}[{position}]: expected 3D images to concatenate into one run, got shape "
+                    f"{tuple(volume.shape)}; pass 4D runs one at a time or use a MultiNifti masker"
+                )
+            if tuple(volume.shape) != tuple(reference.shape) or not np.allclose(volume.attrs["affine"], reference.attrs["affine"]):
+                raise ValueError(
+                    f"{name}[{position}]: shape {tuple(volume.shape)} and affine differ from {name}[0] "
+                    f"(shape {tuple(reference.shape)}); the images of one run must share a grid"
+                )
+        data = [volume.data for volume in volumes]
+        stacked = (dsa if any(isinstance(d, dsa.Array) for d in data) else np).stack(data, axis=-1)
+        volume = xr.DataArray(stacked, dims=SPATIAL_DIMS + (TIME_DIM,), attrs=dict(reference.attrs))
+        return Run(volume, False, np.result_type(*dtypes), name)
+    volume, dtype = load_volume(imgs, name)
+    volume = _ordered(volume)
+    if volume.ndim == 3:
+        return Run(volume.expand_dims(TIME_DIM, axis=3), True, dtype, name)
+    if volume.ndim != 4:
+        raise ValueError(f"{name}: expected a 3D or 4D image, got shape {tuple(volume.shape)}")
+    if volume.dims[3] != TIME_DIM:
+        volume = volume.rename({volume.dims[3]: TIME_DIM})
+    return Run(volume, False, dtype, name)
+
+
+def is_run_list(imgs) -> bool:
+    """Whether ``imgs`` is a list of runs (4D images) rather than one run."""
+    if not isinstance(imgs, (list, tuple)) or len(imgs) == 0:
+        return False
+    first = imgs[0]
+    if isinstance(first, (list, tuple)):
+        return True
+    volume, _ = load_volume(first, "imgs[0]")
+    return _ordered(volume).ndim == 4
+
+
+def to_nibabel_image(volume: xr.DataArray, dtype=None) -> nib.Nifti1Image:
+    """An in-memory nibabel image of a (computed) volume DataArray."""
+    values = np.asarray(volume.transpose(*SPATIAL_DIMS, ...).values)
+    if dtype is not None:
+        values = values.astype(dtype)
+    if values.dtype == bool:
+        values = values.astype(np.int8)
+    return nib.Nifti1Image(values, np.asarray(volume.attrs["affine"], dtype=np.float64))
