@@ -113,11 +113,13 @@ def test_explicit_t_r_wins_over_attrs_with_a_warning():
     )
 
 
-def test_time_chunked_input_gets_one_time_chunk_only():
+def test_time_chunked_input_gets_whole_time_series_in_bounded_chunks():
     values = _signals(5)
-    lazy_input = da.from_array(values, chunks=(30, 25))
-    result = clean(lazy_input, low_pass=0.1, t_r=T_R)
-    assert result.chunks == ((N_TIME,), (25, 25, 20))
+    lazy_input = da.from_array(values, chunks=(30, N_VOXELS))  # time blocks with every voxel
+    with dask.config.set({"array.chunk-size": f"{N_TIME * 8 * 16}B"}):
+        result = clean(lazy_input, low_pass=0.1, t_r=T_R)
+    assert result.numblocks[0] == 1
+    assert max(result.chunks[1]) <= 16 and result.numblocks[1] > 1
     np.testing.assert_allclose(result.compute(), clean(values, low_pass=0.1, t_r=T_R), atol=1e-10)
 
 

@@ -65,8 +65,9 @@ def clean(
         ``(time, n)`` signals. A DataArray needs a ``time`` dim (its other
         dim is kept with its coordinates; the result is labeled with the
         kept time points). Dask-backed signals give a lazy result, cleaned
-        blockwise over the chunks of the non-time dim; time is put in one
-        chunk if it is not already, the other dim is never rechunked.
+        blockwise over the chunks of the non-time dim, which are kept as they
+        are when time is in one chunk (otherwise the array is rechunked to
+        whole time series in chunks of dask's ``array.chunk-size``).
     runs : array-like or str, optional
         Run label of each time point; each run is cleaned on its own and the
         runs are returned in sorted label order, as in nilearn. For a
@@ -173,8 +174,8 @@ def clean(
         for rows, mask in zip(run_rows, masks)
     ]
 
-    clean_run = _clean_dask_run if isinstance(data, da.Array) else _clean_numpy_run
-    cleaned = [clean_run(data[rows], plan) for rows, plan in zip(run_rows, plans)]
+    clean_one_run = _clean_dask_run if isinstance(data, da.Array) else _clean_numpy_run
+    cleaned = [clean_one_run(data[rows], plan) for rows, plan in zip(run_rows, plans)]
     if len(cleaned) == 1:
         cleaned = cleaned[0]
     else:
@@ -207,8 +208,10 @@ def _unpack_signals(signals, runs):
     if data.dtype.kind not in "biuf":
         raise ValueError(f"signals must hold numbers, got dtype {data.dtype}")
     if isinstance(data, da.Array) and data.numblocks[0] > 1:
-        # the kernel needs whole time series; voxel chunks are left as they are
-        data = data.rechunk({0: -1})
+        # the kernel needs whole time series: time goes in one chunk, and the
+        # other dim is split so that chunks keep dask's configured size
+        # (time-blocked images often hold every voxel in each chunk)
+        data = data.rechunk({0: -1, 1: "auto"})
     return data, runs
 
 
