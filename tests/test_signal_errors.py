@@ -37,6 +37,8 @@ def test_confounds_bad_type_or_shape(signals):
         clean(signals, confounds=np.ones((N_TIME, 2, 2)))
     with pytest.raises(ValueError, match="confounds.*no such file"):
         clean(signals, confounds="/nonexistent/confounds.tsv")
+    with pytest.raises(ValueError, match=r"confounds must hold numbers; non-numeric column\(s\): \['label'\]"):
+        clean(signals, confounds=pd.DataFrame({"a": np.ones(N_TIME), "label": ["x"] * N_TIME}))
 
 
 @pytest.mark.parametrize("high_pass", [0.1, 0.2])
@@ -94,6 +96,11 @@ def test_sample_mask_per_run(signals):
         clean(signals, runs=runs, sample_mask=[np.arange(30), np.arange(31)])
     with pytest.raises(ValueError, match="give a list of 2 masks"):
         clean(signals, runs=runs, sample_mask=np.arange(10))
+    # None keeps every volume of its run
+    np.testing.assert_allclose(
+        clean(signals, runs=runs, sample_mask=[None, np.arange(5, 30)]),
+        np.vstack([clean(signals[:30]), clean(signals[30:][5:])]),
+    )
     # a plain list of indices is one mask for a single run
     np.testing.assert_allclose(clean(signals, sample_mask=list(range(2, 50))), clean(signals, sample_mask=np.arange(2, 50)))
 

@@ -123,6 +123,9 @@ def _one_confound_set(item, n_time: int, position: str) -> tuple[np.ndarray, lis
         values, names = _read_confounds_file(item)
         where = f"confounds file {str(item)!r}"
     elif isinstance(item, pd.DataFrame):
+        non_numeric = [str(c) for c, dtype in item.dtypes.items() if dtype.kind not in "biuf"]
+        if non_numeric:
+            raise ValueError(f"confounds{position} must hold numbers; non-numeric column(s): {non_numeric}")
         values, names = item.to_numpy(dtype=np.float64), [str(c) for c in item.columns]
         where = "confounds"
     elif isinstance(item, pd.Series):
@@ -246,7 +249,11 @@ def check_sample_mask(sample_mask, n_time: int, name: str = "sample_mask") -> np
 
 
 def check_run_sample_masks(sample_mask, run_lengths: list[int]) -> list[np.ndarray | None]:
-    """Split ``sample_mask`` into one checked index array per run (None: keep all)."""
+    """Split ``sample_mask`` into one checked index array per run (None: keep all).
+
+    With several runs, ``sample_mask`` is a list of one mask per run; an item
+    may be None for a run that keeps all its volumes.
+    """
     n_runs = len(run_lengths)
     if sample_mask is None:
         return [None] * n_runs
@@ -263,5 +270,6 @@ def check_run_sample_masks(sample_mask, run_lengths: list[int]) -> list[np.ndarr
         raise ValueError(f"Number of sample_mask ({len(masks)}) not matching number of runs ({n_runs}).")
     label = "sample_mask" if n_runs == 1 else "sample_mask[{}]"
     return [
-        check_sample_mask(mask, length, label.format(i)) for i, (mask, length) in enumerate(zip(masks, run_lengths))
+        None if mask is None else check_sample_mask(mask, length, label.format(i))
+        for i, (mask, length) in enumerate(zip(masks, run_lengths))
     ]
