@@ -145,6 +145,7 @@ class MultiNiftiMasker(_MultiMixin, NiftiMasker):
     def __init__(
         self,
         mask_img=None,
+        runs=None,
         smoothing_fwhm=None,
         standardize=False,
         standardize_confounds=True,
@@ -167,7 +168,7 @@ class MultiNiftiMasker(_MultiMixin, NiftiMasker):
         clean_args=None,
     ):
         super().__init__(
-            mask_img=mask_img, runs=None, smoothing_fwhm=smoothing_fwhm, standardize=standardize,
+            mask_img=mask_img, runs=runs, smoothing_fwhm=smoothing_fwhm, standardize=standardize,
             standardize_confounds=standardize_confounds, detrend=detrend,
             high_variance_confounds=high_variance_confounds, low_pass=low_pass, high_pass=high_pass, t_r=t_r,
             target_affine=target_affine, target_shape=target_shape, mask_strategy=mask_strategy,
@@ -175,15 +176,6 @@ class MultiNiftiMasker(_MultiMixin, NiftiMasker):
             reports=reports, cmap=cmap, clean_args=clean_args,
         )
         self.n_jobs = n_jobs
-
-    @property
-    def runs(self):
-        return None
-
-    @runs.setter
-    def runs(self, value):
-        if value is not None:
-            raise ValueError("MultiNiftiMasker has no 'runs' parameter")
 
     def _fit_runs(self, imgs) -> list:
         if _is_single_image(imgs):
@@ -243,7 +235,7 @@ class MultiNiftiLabelsMasker(_MultiMixin, NiftiLabelsMasker):
         strategy="mean",
         keep_masked_labels=False,
         reports=True,
-        cmap=None,
+        cmap="CMRmap_r",
         clean_args=None,
     ):
         super().__init__(

@@ -1,0 +1,183 @@
+"""brainxr.maskers: outputs (numpy, pandas, xarray), brainxr inputs, reports, sklearn API, bad input."""
+
+import warnings
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from nilearn import maskers as nilearn_maskers
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+import brainxr
+from brainxr import maskers
+from brainxr.datasets import load_mni152_brain_mask, load_synthetic_labels_atlas, load_synthetic_maps_atlas
+from brainxr.nifti import open_nifti, to_nifti
+
+
+@pytest.fixture(scope="module")
+def atlas():
+    return load_synthetic_labels_atlas(resolution=4, n_regions=20)
+
+
+@pytest.fixture(scope="module")
+def brain_mask():
+    return load_mni152_brain_mask(resolution=4)
+
+
+@pytest.fixture(scope="module")
+def bold_path(tmp_path_factory, brain_mask):
+    rng = np.random.default_rng(0)
+    values = (rng.normal(size=brain_mask.shape + (12,)) + 100 * np.asarray(brain_mask.dataobj)[..., None]).astype(np.float32)
+    img = nib.Nifti1Image(values, brain_mask.affine)
+    img.header.set_zooms((4.0, 4.0, 4.0, 2.0))
+    path = tmp_path_factory.mktemp("bold") / "sub-01_bold.nii.gz"
+    nib.save(img, path)
+    return path
+
+
+def test_set_output_xarray_and_pandas(atlas, bold_path):
+    masker = maskers.NiftiLabelsMasker(atlas.maps, labels=atlas.labels, standardize="zscore_sample")
+    default = masker.fit_transform(bold_path)
+    labeled = masker.set_output(transform="xarray").transform(bold_path)
+    assert isinstance(labeled, xr.DataArray) and labeled.dims == ("time", "region")
+    np.testing.assert_array_equal(labeled.values, default)
+    assert list(labeled["region"].values) == atlas.labels[1:]
+    np.testing.assert_allclose(labeled["x"].values, atlas.lut["x"].values)
+    np.testing.assert_allclose(labeled["time"].values, 2.0 * np.arange(12))
+    kept = labeled.isel(time=slice(2, None))
+    np.testing.assert_allclose(masker.transform(bold_path, sample_mask=np.arange(2, 12)).values, kept.values, atol=5)
+    frame = masker.set_output(transform="pandas").transform(bold_path)
+    assert isinstance(frame, pd.DataFrame) and list(frame.columns) == atlas.labels[1:]
+    with pytest.raises(ValueError, match="set_output"):
+        masker.set_output(transform="polars-ish")
+
+    voxels = maskers.NiftiMasker(mask_img=load_mni152_brain_mask(resolution=4)).set_output(transform="xarray").fit_transform(bold_path)
+    assert voxels.dims == ("time", "voxel")
+    volume = brainxr.unmask(voxels)
+    np.testing.assert_allclose(volume.isel(time=0).values, np.asarray(nib.load(bold_path).dataobj)[..., 0] * np.asarray(load_mni152_brain_mask(resolution=4).dataobj))
+
+
+def test_brainxr_inputs_give_the_same_signals(atlas, bold_path, brain_mask):
+    masker = maskers.NiftiLabelsMasker(atlas.maps)
+    expected = masker.fit_transform(bold_path)
+    lazy_volume = open_nifti(bold_path, chunks=4)
+    np.testing.assert_allclose(masker.transform(lazy_volume), expected, rtol=1e-6)
+    np.testing.assert_allclose(masker.transform(nib.load(bold_path)), expected, rtol=1e-6)
+    # (time, voxel) signals and cohort runs: 0 outside their voxels, as an image masked with the same mask
+    masked = brainxr.apply_mask(lazy_volume, brain_mask, voxel_chunks=2000)
+    run = xr.Dataset({"bold": masked, "valid": ("voxel", np.ones(masked.sizes["voxel"], bool))}, attrs={"t_r": 2.0})
+    masked_img = nib.Nifti1Image(np.asarray(nib.load(bold_path).dataobj) * np.asarray(brain_mask.dataobj)[..., None], brain_mask.affine)
+    reference = nilearn_maskers.NiftiLabelsMasker(atlas.maps).fit_transform(masked_img)
+    np.testing.assert_allclose(masker.transform(masked), reference, rtol=1e-6)
+    np.testing.assert_allclose(masker.transform(run), reference, rtol=1e-6)
+
+
+def test_sklearn_api(atlas, bold_path):
+    masker = maskers.NiftiLabelsMasker(atlas.maps, strategy="median", t_r=2.0)
+    assert masker.get_params()["strategy"] == "median"
+    assert set(nilearn_maskers.NiftiLabelsMasker().get_params()) == set(masker.get_params())
+    for ours, theirs in [
+        (maskers.NiftiMasker(), nilearn_maskers.NiftiMasker()),
+        (maskers.NiftiMapsMasker(), nilearn_maskers.NiftiMapsMasker()),
+        (maskers.NiftiSpheresMasker(), nilearn_maskers.NiftiSpheresMasker()),
+        (maskers.MultiNiftiMasker(), nilearn_maskers.MultiNiftiMasker()),
+        (maskers.MultiNiftiLabelsMasker(), nilearn_maskers.MultiNiftiLabelsMasker()),
+        (maskers.MultiNiftiMapsMasker(), nilearn_maskers.MultiNiftiMapsMasker()),
+    ]:
+        assert ours.get_params().keys() == theirs.get_params().keys(), type(ours).__name__
+        defaults = {k: v for k, v in theirs.get_params().items() if not hasattr(v, "__len__") or isinstance(v, str)}
+        assert {k: ours.get_params()[k] for k in defaults} == defaults, type(ours).__name__
+    copy = clone(masker)
+    params = {k: v for k, v in copy.get_params().items() if k != "labels_img"}
+    assert params == {k: v for k, v in masker.get_params().items() if k != "labels_img"}
+    with pytest.raises(NotFittedError):
+        copy.transform(bold_path)
+    assert list(maskers.NiftiSpheresMasker([(0, 0, 0), (10, 10, 10)]).fit().get_feature_names_out()) == [
+        "niftispheresmasker0",
+        "niftispheresmasker1",
+    ]
+
+
+def test_reports(atlas, bold_path, tmp_path):
+    masker = maskers.NiftiLabelsMasker(atlas.maps, labels=atlas.labels)
+    unfitted = masker.generate_report()
+    assert "not fitted" in unfitted.get_standalone()
+    report = masker.fit().generate_report()
+    html = report.get_standalone()
+    assert "No image provided to fit" in html
+    assert "Regions summary" in html and atlas.labels[5] in html and "size (in mm^3)" in html
+    masker.fit(bold_path)
+    report = masker.generate_report()
+    html = report.get_standalone()
+    assert "No image provided to fit" not in html and "<img" in html
+    path = report.save_as_html(tmp_path / "report.html")
+    assert path.read_text().startswith("<!DOCTYPE html>") or "<html" in path.read_text()
+    assert "Regions summary" in report._repr_html_() or "iframe" in report._repr_html_()
+    # the table equals nilearn's
+    reference = nilearn_maskers.NiftiLabelsMasker(atlas.maps, labels=atlas.labels).fit()
+    reference.generate_report()
+    expected = reference._report_content["summary"]
+    for value, size in zip(expected["label value"].head(3), expected["size (in mm^3)"].head(3)):
+        assert f">{size}<" in html and f">{value}<" in html
+
+    maps_report = maskers.NiftiMapsMasker(load_synthetic_maps_atlas(resolution=4, n_maps=4).maps).fit(bold_path).generate_report(displayed_maps=[0, 9])
+    assert "cannot display the following map [9]" in maps_report.get_standalone()
+    spheres_report = maskers.NiftiSpheresMasker([(0, -52, 18), (-46, -68, 32)], radius=8).fit().generate_report()
+    assert "seed number" in spheres_report.get_standalone()
+    masker_report = maskers.NiftiMasker().fit(bold_path).generate_report()
+    assert "voxels in the mask" in masker_report.get_standalone()
+
+
+def test_bad_input_is_named(atlas, bold_path, brain_mask, tmp_path):
+    with pytest.warns(UserWarning, match="Resampling labels at transform time"):
+        maskers.NiftiLabelsMasker(atlas.maps).fit().transform(
+            nib.Nifti1Image(np.ones((30, 30, 30, 3), np.float32), np.diag([5.0, 5.0, 5.0, 1.0]))
+        )
+    tiny = np.zeros((40, 40, 40), np.int16)
+    tiny[10:30, 10:30, 10:30] = 1
+    tiny[20, 20, 21] = 7
+    affine = np.eye(4)
+    affine[:3, 3] = -20
+    data = nib.Nifti1Image(np.ones((10, 10, 10, 2), np.float32), np.diag([4.0, 4.0, 4.0, 1.0]) + np.array([[0, 0, 0, -18]] * 3 + [[0, 0, 0, 0]]))
+    with pytest.warns(UserWarning, match=r"labels were removed: \{7"):
+        maskers.NiftiLabelsMasker(nib.Nifti1Image(tiny, affine)).fit(data)
+    with pytest.raises(ValueError, match=r"seed #1 at \[0.0, 0.0, 300.0\]"):
+        maskers.NiftiSpheresMasker([(0, -52, 18), (0, 0, 300)], radius=8, mask_img=brain_mask).fit_transform(bold_path)
+    with pytest.raises(ValueError, match="overlap detected between the spheres of seeds \\[0, 1\\]"):
+        maskers.NiftiSpheresMasker([(0, -52, 18), (2, -52, 18)], radius=8).fit_transform(bold_path)
+    with pytest.raises(ValueError, match="Seed #1 is of length 2"):
+        maskers.NiftiSpheresMasker([(0, -52, 18), (2, -52)]).fit()
+    with pytest.raises(ValueError, match="Overlap detected in the maps"):
+        maskers.NiftiMapsMasker(load_synthetic_maps_atlas(resolution=4, n_maps=16).maps, allow_overlap=False).fit_transform(bold_path)
+    with pytest.raises(ValueError, match="resampling_target"):
+        maskers.NiftiLabelsMasker(atlas.maps, resampling_target="mask").fit()
+    with pytest.raises(ValueError, match="strategy"):
+        maskers.NiftiLabelsMasker(atlas.maps, strategy="mode").fit()
+    with pytest.raises(ValueError, match="Pass either labels or a lookup table"):
+        maskers.NiftiLabelsMasker(atlas.maps, labels=atlas.labels, lut=atlas.lut).fit()
+    with pytest.raises(ValueError, match="Following field of view errors were detected:\n- labels and data do not have the same shape"):
+        maskers.NiftiLabelsMasker(atlas.maps, resampling_target=None).fit(
+            nib.Nifti1Image(np.ones((30, 30, 30, 3), np.float32), np.diag([5.0, 5.0, 5.0, 1.0]))
+        )
+    with pytest.raises(ValueError, match="mask_img: a mask must hold 0 and one other value"):
+        maskers.NiftiMasker(mask_img=nib.Nifti1Image(np.arange(27).reshape(3, 3, 3).astype(np.int16), np.eye(4))).fit()
+    with pytest.raises(ValueError, match="Parameter 'imgs' must be provided"):
+        maskers.NiftiMasker().fit()
+    with pytest.raises(ValueError, match="Unknown value of mask_strategy 'skull'"):
+        maskers.NiftiMasker(mask_strategy="skull").fit(bold_path)
+    with pytest.warns(UserWarning, match=r"not supported by the masking strategy 'epi': \['border_size'\]"):
+        maskers.NiftiMasker(mask_strategy="epi", mask_args={"border_size": 3}).fit(bold_path)
+    other = tmp_path / "other.nii.gz"
+    to_nifti(open_nifti(bold_path).isel(i=slice(0, 20)), other)
+    with pytest.raises(ValueError, match=r"imgs\[1\]: shape \(20, 55, 46\)"):
+        maskers.MultiNiftiMasker(mask_strategy="epi").fit([bold_path, other])
+    with pytest.raises(ValueError, match="Input to 'inverse_transform' has wrong shape"):
+        maskers.NiftiLabelsMasker(atlas.maps).fit().inverse_transform(np.zeros((3, 4)))
+    with pytest.raises(TypeError, match="expected a NIfTI path"):
+        maskers.NiftiLabelsMasker(atlas.maps).fit().transform(42)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        maskers.NiftiLabelsMasker(atlas.maps).fit(bold_path).transform(bold_path)  # same grid: no warning
