@@ -41,6 +41,9 @@ _LAYOUT_FIELDS = {"sizeof_hdr", "dim", "datatype", "bitpix", "vox_offset", "magi
 
 _TIME_UNIT_SECONDS = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}
 
+# single-file NIfTI-1: 348-byte header + 4-byte extension flag, then the data
+_VOX_OFFSET = 352
+
 
 @dataclass(frozen=True)
 class NiftiLayout:
@@ -529,15 +532,113 @@ def _to_stored(values: np.ndarray, disk_dtype: np.dtype, scaling) -> np.ndarray:
     return values.astype(disk_dtype, copy=False)
 
 
-class _OrderedVolumeSink:
-    """A ``dask.array.store`` target that writes volume blocks to a stream in time order.
+class StreamingNiftiWriter:
+    """Write a NIfTI-1 image a block of volumes at a time.
 
-    Blocks may arrive in any order; each is held until all earlier volumes are
-    written, then flushed, so one pass of the graph writes the file.
+    The header goes first, then each block in the file's (Fortran) order;
+    ``.nii.gz`` is compressed by ISA-L in a background thread, so compression
+    overlaps with producing the next block, and the gzip header carries no
+    name or time stamp (the same data give the same bytes). The file is written
+    under a temporary name and appears only once every volume is in; on error
+    or a missing volume nothing is left behind.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Output file (``.nii`` or ``.nii.gz``).
+    header : nibabel.Nifti1Header
+        Header of the whole image; its shape says how many volumes to expect.
+    compresslevel : int
+        ISA-L gzip level (0-3).
+
+    Examples
+    --------
+    >>> with StreamingNiftiWriter("out.nii.gz", header) as writer:
+    ...     for block in blocks:  # (I, J, K, n) arrays in the header's dtype
+    ...         writer.write(block)
     """
 
-    def __init__(self, fileobj, shape, convert):
-        self.fileobj = fileobj
+    def __init__(self, path, header, compresslevel: int = 1):
+        self.path = Path(path)
+        self.header = header.copy()
+        self.header.set_data_offset(_VOX_OFFSET)
+        shape = self.header.get_data_shape()
+        self.spatial_shape = tuple(int(n) for n in shape[:3])
+        self.n_volumes = int(shape[3]) if len(shape) > 3 else 1
+        self.dtype = self.header.get_data_dtype()
+        self.n_written = 0
+        self._tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+        if self.path.name.endswith(".gz"):
+            from isal import igzip_threaded
+
+            self._stream = igzip_threaded.open(self._tmp, "wb", compresslevel=compresslevel, threads=1)
+        else:
+            self._stream = open(self._tmp, "wb")
+        self._stream.write(self.header.binaryblock)
+        self._stream.write(b"\x00" * (_VOX_OFFSET - len(self.header.binaryblock)))
+
+    def write(self, block) -> None:
+        """Append volumes: ``block`` is ``(I, J, K[, n])`` in the header's dtype."""
+        block = np.asarray(block)
+        if block.ndim == 3:
+            block = block[..., None]
+        if block.shape[:3] != self.spatial_shape or block.dtype != self.dtype:
+            raise ValueError(
+                f"{self.path}: expected blocks of shape {self.spatial_shape} + (n,) and dtype {self.dtype}, "
+                f"got {block.shape} {block.dtype}"
+            )
+        # C order of the transposed block is the NIfTI (Fortran) order
+        self._write_bytes(np.ascontiguousarray(block.T), block.shape[3])
+
+    def write_file_ordered(self, volumes) -> None:
+        """Append volumes given as a C-contiguous ``(n, I * J * K)`` array in file order (i fastest)."""
+        volumes = np.ascontiguousarray(volumes, dtype=self.dtype)
+        if volumes.ndim != 2 or volumes.shape[1] != int(np.prod(self.spatial_shape)):
+            raise ValueError(f"{self.path}: expected an array of shape (n, {int(np.prod(self.spatial_shape))}), got {volumes.shape}")
+        self._write_bytes(volumes, volumes.shape[0])
+
+    def _write_bytes(self, array: np.ndarray, n_volumes: int) -> None:
+        if self.n_written + n_volumes > self.n_volumes:
+            raise ValueError(f"{self.path}: more than the {self.n_volumes} volumes of the header were written")
+        self._stream.write(memoryview(array).cast("B"))
+        self.n_written += n_volumes
+
+    def close(self) -> Path:
+        """Finish the file; raise if volumes are missing (nothing is left then)."""
+        try:
+            self._stream.close()
+            if self.n_written != self.n_volumes:
+                raise ValueError(f"{self.path}: {self.n_written} volumes written, the header says {self.n_volumes}")
+            os.replace(self._tmp, self.path)
+        finally:
+            if self._tmp.exists():
+                self._tmp.unlink()
+        return self.path
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            try:
+                self._stream.close()
+            finally:
+                if self._tmp.exists():
+                    self._tmp.unlink()
+        return False
+
+
+class _OrderedVolumeSink:
+    """A ``dask.array.store`` target that hands volume blocks to a writer in time order.
+
+    Blocks may arrive in any order; each is held until all earlier volumes are
+    written, so one pass of the graph writes the file.
+    """
+
+    def __init__(self, writer: StreamingNiftiWriter, shape, convert):
+        self.writer = writer
         self.shape = shape
         self.ndim = len(shape)
         self.dtype = None
@@ -552,9 +653,7 @@ class _OrderedVolumeSink:
             self.pending[start] = np.asarray(block)
             while self.next_volume in self.pending:
                 ready = self.pending.pop(self.next_volume)
-                stored = self.convert(ready)
-                # C order of the transposed block is the NIfTI (Fortran) order
-                self.fileobj.write(np.ascontiguousarray(stored.T).data)
+                self.writer.write(self.convert(ready))
                 self.next_volume += ready.shape[3] if self.ndim == 4 else 1
 
 
@@ -582,43 +681,23 @@ def to_nifti(da: xr.DataArray, path, dtype=None, compresslevel: int = 1) -> Path
     -------
     pathlib.Path
     """
-    path = Path(path)
     da = _volume_order(da)
     disk_dtype = _disk_dtype(da, dtype)
     scaling = _stored_scaling(da) if disk_dtype.kind in "iu" else None
     header = _build_header(da, disk_dtype)
-    if scaling is not None:
-        header.set_slope_inter(*scaling)
-    else:
-        header.set_slope_inter(np.nan, np.nan)
-    header["vox_offset"] = 352
-
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
-    if path.name.endswith(".gz"):
-        from isal import igzip
-
-        opener = lambda p: igzip.open(p, "wb", compresslevel=compresslevel)  # noqa: E731
-    else:
-        opener = lambda p: open(p, "wb")  # noqa: E731
-    try:
-        with opener(tmp) as f:
-            header.write_to(f)
-            f.write(b"\x00" * (352 - f.tell()))
-            sink = _OrderedVolumeSink(f, da.shape, lambda v: _to_stored(v, disk_dtype, scaling))
-            data = da.data
-            if isinstance(data, dsa.Array):
-                dsa.store(data, sink, lock=False)
-            elif da.ndim == 4:
-                step = max(1, 2**27 // max(1, int(np.prod(da.shape[:3])) * 8))
-                for start in range(0, da.shape[3], step):
-                    sink[(slice(None),) * 3 + (slice(start, start + step),)] = data[..., start : start + step]
-            else:
-                sink[(slice(None),) * 3] = data
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    header.set_slope_inter(*(scaling if scaling is not None else (np.nan, np.nan)))
+    with StreamingNiftiWriter(path, header, compresslevel=compresslevel) as writer:
+        sink = _OrderedVolumeSink(writer, da.shape, lambda v: _to_stored(v, disk_dtype, scaling))
+        data = da.data
+        if isinstance(data, dsa.Array):
+            dsa.store(data, sink, lock=False)
+        elif da.ndim == 4:
+            step = max(1, 2**27 // max(1, int(np.prod(da.shape[:3])) * 8))
+            for start in range(0, da.shape[3], step):
+                sink[(slice(None),) * 3 + (slice(start, start + step),)] = data[..., start : start + step]
+        else:
+            sink[(slice(None),) * 3] = data
+    return Path(path)
 
 
 def to_nibabel(da: xr.DataArray) -> nib.Nifti1Image:

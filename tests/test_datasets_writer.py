@@ -6,7 +6,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from brainxr.datasets._nifti_writer import StreamingNiftiWriter, nifti_header, write_nifti
+from brainxr.datasets._nifti_writer import nifti_header, write_nifti
+from brainxr.nifti import StreamingNiftiWriter
 from brainxr.datasets.template import mni152_grid
 
 
@@ -54,7 +55,7 @@ def test_wrong_blocks_are_errors_naming_the_file(tmp_path, grid):
     shape, affine = grid
     path = tmp_path / "bad.nii.gz"
     header = nifti_header((*shape, 2), affine, np.float32, t_r=2)
-    with pytest.raises(ValueError, match="bad.nii.gz: expected a block of shape"):
+    with pytest.raises(ValueError, match="bad.nii.gz: expected blocks of shape"):
         with StreamingNiftiWriter(path, header) as writer:
             writer.write(np.zeros((*shape, 1), dtype=np.float64))
     assert not path.exists()  # a failed write leaves no partial file

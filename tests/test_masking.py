@@ -31,7 +31,7 @@ def test_apply_mask_matches_nilearn(image_and_mask, backend):
     from nilearn.maskers import NiftiMasker
 
     bold, mask_path, data, mask = image_and_mask
-    expected = NiftiMasker(mask_img=str(mask_path)).fit_transform(str(bold))
+    expected = NiftiMasker(mask_img=str(mask_path), standardize=None).fit_transform(str(bold))
     img = brainxr.open_nifti(bold, chunks=4 if backend == "dask" else None)
     masked = brainxr.apply_mask(img, mask_path, voxel_chunks=100)
     assert masked.dims == ("time", "voxel")
@@ -72,7 +72,7 @@ def test_unmask_other_dims_and_fill(image_and_mask, backend):
     # the volume writes to NIfTI and matches nilearn's inverse transform
     from nilearn.maskers import NiftiMasker
 
-    ref = NiftiMasker(mask_img=str(mask_path)).fit().inverse_transform(masked.values).get_fdata()
+    ref = NiftiMasker(mask_img=str(mask_path), standardize=None).fit().inverse_transform(masked.values).get_fdata()
     np.testing.assert_array_equal(brainxr.unmask(masked).values, ref)
 
 
