@@ -59,7 +59,7 @@ def test_wrong_blocks_are_errors_naming_the_file(tmp_path, grid):
         with StreamingNiftiWriter(path, header) as writer:
             writer.write(np.zeros((*shape, 1), dtype=np.float64))
     assert not path.exists()  # a failed write leaves no partial file
-    with pytest.raises(ValueError, match="more than 2 volumes"):
+    with pytest.raises(ValueError, match="more than the 2 volumes"):
         with StreamingNiftiWriter(path, header) as writer:
             writer.write(np.zeros((*shape, 3), dtype=np.float32))
     with pytest.raises(ValueError, match="1 volumes written, the header says 2"):
