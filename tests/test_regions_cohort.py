@@ -92,3 +92,24 @@ def test_cohort_runs_unchanged_on_distributed_workers(atlas, cohort):
         warnings.simplefilter("ignore")  # large-graph warnings: the test data are numpy-backed
         values = _distributed_values(runs, atlas.maps)
     np.testing.assert_allclose(values, expected, rtol=1e-6)
+
+
+def test_cohort_run_datasets_leave_invalid_voxels_out(atlas, cohort):
+    import xarray as xr
+
+    _, runs = cohort
+    bold = runs["sub-02"]
+    labels = np.asarray(atlas.maps.dataobj)[bold["i"].values, bold["j"].values, bold["k"].values]
+    valid = np.ones(bold.sizes["voxel"], dtype=bool)
+    valid[np.flatnonzero(labels == 4)[::2]] = False
+    run = xr.Dataset({"bold": bold, "valid": ("voxel", valid)}, attrs={"t_r": 2.0})
+    run["valid"] = run["valid"].chunk({"voxel": 3000})
+    with raise_if_dask_computes():
+        result = regions.extract_cohort({"sub-02": run}, atlas.maps, strategy="mean")
+        median = regions.extract_labels(run, atlas.maps, strategy="median")
+    kept = bold.isel(voxel=np.flatnonzero(valid))
+    expected = regions.extract_labels(kept, atlas.maps)
+    np.testing.assert_allclose(result.isel(run=0).values, expected.values, rtol=1e-6)
+    np.testing.assert_allclose(median.values, regions.extract_labels(kept, atlas.maps, strategy="median").values, rtol=1e-6)
+    in_region = (labels == 4).sum()
+    np.testing.assert_allclose(result["coverage"].values[0, 3], (in_region - (in_region + 1) // 2) / in_region)

@@ -23,7 +23,7 @@ import xarray as xr
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
-from brainxr.maskers._confounds import image_high_variance_confounds
+from brainxr.maskers._confounds import high_variance_confounds
 from brainxr.maskers._inputs import Run, load_run, load_volume
 from brainxr.nifti import SPATIAL_DIMS, TIME_DIM
 
@@ -155,7 +155,8 @@ class BaseMasker(BaseEstimator):
     def _confounds_with_high_variance(self, run: Run, confounds):
         if not self.high_variance_confounds:
             return confounds
-        confound_list = [image_high_variance_confounds(run.volume)]
+        everything = np.ones(run.shape, dtype=bool)
+        confound_list = [high_variance_confounds(run.masked_values(everything))]
         if confounds is not None:
             confound_list += list(confounds) if isinstance(confounds, list) else [confounds]
         return confound_list

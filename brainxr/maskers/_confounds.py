@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-from brainxr.nifti import SPATIAL_DIMS
 
 
 def _detrend(signals: np.ndarray) -> np.ndarray:
@@ -51,10 +50,3 @@ def high_variance_confounds(signals: np.ndarray, n_confounds: int = 5, percentil
     eigenvalues, eigenvectors = scipy.linalg.eigh(selected @ selected.T / selected.shape[0])
     order = np.argsort(eigenvalues)[::-1]
     return eigenvectors[:, order[:n_confounds]].copy()
-
-
-def image_high_variance_confounds(volume, n_confounds: int = 5, percentile: float = 2.0, detrend: bool = True) -> np.ndarray:
-    """High-variance confounds of all the voxels of a 4D volume DataArray (loads the run)."""
-    values = np.asarray(volume.transpose(*SPATIAL_DIMS, ...).values)
-    signals = values.reshape(-1, values.shape[-1]).T
-    return high_variance_confounds(signals, n_confounds=n_confounds, percentile=percentile, detrend=detrend)

@@ -39,6 +39,7 @@ class Run:
     was_3d: bool
     source_dtype: np.dtype
     name: str
+    path: Path | None = None
 
     @property
     def shape(self) -> tuple:
@@ -51,6 +52,32 @@ class Run:
     @property
     def n_volumes(self) -> int:
         return int(self.volume.shape[3])
+
+    def masked_values(self, support: np.ndarray, smoothing_fwhm=None) -> np.ndarray:
+        """``(time, voxel)`` values of the ``support`` voxels (C order), smoothed first if asked.
+
+        A file is read in one streaming pass (smoothing each block as it
+        comes); other inputs are processed a block of volumes at a time.
+        Non-finite values become 0, as in nilearn's maskers.
+        """
+        from brainxr.image import smooth_array, smooth_img
+        from brainxr.masking import apply_mask
+        from brainxr.regions._streaming import stream_masked
+
+        if self.path is not None:
+            affine = self.affine
+
+            def smooth(block):
+                return smooth_array(block, affine, smoothing_fwhm, ensure_finite=True, copy=False)
+
+            transform = smooth if smoothing_fwhm is not None else None
+            values = stream_masked(self.path, support, transform, dtype=self.volume.dtype)
+        else:
+            masked = apply_mask(smooth_img(self.volume, smoothing_fwhm), support, voxel_chunks=None)
+            values = np.asarray(masked.transpose(TIME_DIM, VOXEL_DIM).values)
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            values = np.where(np.isfinite(values), values, 0)
+        return values
 
 
 def _open_path(path, name: str) -> tuple[xr.DataArray, np.dtype]:
@@ -145,13 +172,14 @@ def load_run(imgs, name: str = "imgs") -> Run:
         return Run(volume, False, np.result_type(*dtypes), name)
     volume, dtype = load_volume(imgs, name)
     volume = _ordered(volume)
+    path = Path(imgs) if isinstance(imgs, (str, Path)) else None
     if volume.ndim == 3:
-        return Run(volume.expand_dims(TIME_DIM, axis=3), True, dtype, name)
+        return Run(volume.expand_dims(TIME_DIM, axis=3), True, dtype, name, path)
     if volume.ndim != 4:
         raise ValueError(f"{name}: expected a 3D or 4D image, got shape {tuple(volume.shape)}")
     if volume.dims[3] != TIME_DIM:
         volume = volume.rename({volume.dims[3]: TIME_DIM})
-    return Run(volume, False, dtype, name)
+    return Run(volume, False, dtype, name, path)
 
 
 def is_run_list(imgs) -> bool:
@@ -173,3 +201,21 @@ def to_nibabel_image(volume: xr.DataArray, dtype=None) -> nib.Nifti1Image:
     if values.dtype == bool:
         values = values.astype(np.int8)
     return nib.Nifti1Image(values, np.asarray(volume.attrs["affine"], dtype=np.float64))
+
+
+def masked_values_of(run: Run, volume: xr.DataArray, support: np.ndarray, smoothing_fwhm=None) -> np.ndarray:
+    """``(time, voxel)`` values of ``support`` in ``volume`` (the run, or the run resampled).
+
+    The run itself is streamed (:meth:`Run.masked_values`); a resampled run
+    (lazy) is computed block by block.
+    """
+    if volume is run.volume:
+        return run.masked_values(support, smoothing_fwhm)
+    from brainxr.image import smooth_img
+    from brainxr.masking import apply_mask
+
+    masked = apply_mask(smooth_img(volume, smoothing_fwhm), support, voxel_chunks=None)
+    values = np.asarray(masked.transpose(TIME_DIM, VOXEL_DIM).values)
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        values = np.where(np.isfinite(values), values, 0)
+    return values

@@ -9,10 +9,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from brainxr.image import resample_img, same_grid, smooth_img
+from brainxr.image import resample_img, same_grid
 from brainxr.maskers._base import BaseMasker, check_same_fov, load_mask_img, resample_mask
-from brainxr.maskers._inputs import Run, load_run, load_volume
-from brainxr.masking import apply_mask
+from brainxr.maskers._inputs import Run, load_run, load_volume, masked_values_of
 from brainxr.nifti import SPATIAL_DIMS
 from brainxr.regions.atlas import _centres_of_mass, _label_values, look_up_table, unique_region_names
 from brainxr.regions.labels import check_strategy, reduce_labels
@@ -317,17 +316,12 @@ class NiftiLabelsMasker(BaseMasker):
                     stacklevel=3,
                 )
                 volume = resample_img(volume, affine, values.shape, interpolation="continuous", clip=True, name="imgs")
-        volume = smooth_img(volume, self.smoothing_fwhm)
-
         labels_data, ids = self._masked_labels(values, mask)
         support = labels_data != self.background_label
-        masked = apply_mask(volume, support, voxel_chunks=None)
-        i, j, k = (masked[name].values.astype(np.intp) for name in SPATIAL_DIMS)
-        assignment = np.searchsorted(ids, labels_data[i, j, k])
-        signals, _ = reduce_labels(masked.transpose("time", "voxel").data, assignment, len(ids), self.strategy, ensure_finite=True)
-        signals = np.asarray(signals)
-        data_dtype = volume.dtype
-        signals = np.nan_to_num(signals, nan=0.0).astype(np.float32 if data_dtype == np.float32 else np.float64)
+        data = masked_values_of(run, volume, support, self.smoothing_fwhm)
+        assignment = np.searchsorted(ids, labels_data[support])
+        signals, _ = reduce_labels(data, assignment, len(ids), self.strategy, ensure_finite=True)
+        signals = np.nan_to_num(np.asarray(signals), nan=0.0).astype(np.float32 if data.dtype == np.float32 else np.float64)
 
         self._update_lut(ids)
         self.region_atlas_ = nib.Nifti1Image(labels_data.astype(np.int32), affine)

@@ -9,10 +9,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from brainxr.image import resample_img, same_grid, smooth_img
+from brainxr.image import resample_img, same_grid
 from brainxr.maskers._base import BaseMasker, check_same_fov, load_mask_img, resample_mask
-from brainxr.maskers._inputs import Run, load_run, load_volume
-from brainxr.masking import apply_mask
+from brainxr.maskers._inputs import Run, load_run, load_volume, masked_values_of
 from brainxr.nifti import SPATIAL_DIMS
 from brainxr.regions.maps import project_maps
 
@@ -223,8 +222,6 @@ class NiftiMapsMasker(BaseMasker):
                 )
         if self.resampling_target != "data" and not same_grid(maps.shape, affine, run.shape, run.affine):
             volume = resample_img(volume, affine, maps.shape[:3], interpolation="continuous", clip=True, name="imgs")
-        volume = smooth_img(volume, self.smoothing_fwhm)
-
         kept = np.arange(maps.shape[3])
         support = np.ones(maps.shape[:3], dtype=bool)
         if mask is not None:
@@ -244,13 +241,12 @@ class NiftiMapsMasker(BaseMasker):
                     )
             support = mask[0]
         support = support & np.any(maps[..., kept] != 0, axis=3)
-        masked = apply_mask(volume, support, voxel_chunks=None)
-        i, j, k = (masked[name].values.astype(np.intp) for name in SPATIAL_DIMS)
+        data = masked_values_of(run, volume, support, self.smoothing_fwhm)
         from scipy import sparse
 
-        weights = sparse.csr_matrix(maps[i, j, k][:, kept].astype(np.float64))
-        signals, _ = project_maps(masked.transpose("time", "voxel").data, weights, ensure_finite=True)
-        out_dtype = np.result_type(maps.dtype, volume.dtype if volume.dtype.kind == "f" else np.float64)
+        weights = sparse.csr_matrix(maps[support][:, kept].astype(np.float64))
+        signals, _ = project_maps(data, weights, ensure_finite=True)
+        out_dtype = np.result_type(maps.dtype, data.dtype if data.dtype.kind == "f" else np.float64)
         signals = np.asarray(signals).astype(out_dtype)
         features = pd.DataFrame({"region": [str(index) for index in kept], "label": kept})
         return signals, features

@@ -12,10 +12,10 @@ import pandas as pd
 import xarray as xr
 
 from brainxr import masking
-from brainxr.image import resample_img, same_grid, smooth_img
+from brainxr.image import resample_img, same_grid
 from brainxr.maskers._base import BaseMasker, load_mask_img, resample_mask
-from brainxr.maskers._inputs import Run, load_run
-from brainxr.masking import apply_mask, voxel_coords
+from brainxr.maskers._inputs import Run, load_run, masked_values_of
+from brainxr.masking import voxel_coords
 from brainxr.nifti import TIME_DIM
 
 MASK_STRATEGIES = ("background", "epi", "whole-brain-template", "gm-template", "wm-template")
@@ -55,10 +55,6 @@ def supported_mask_args(function, mask_args, strategy: str) -> dict:
     if skipped:
         warnings.warn(f"The following arguments are not supported by the masking strategy '{strategy}': {skipped}", UserWarning, stacklevel=4)
     return kept
-
-
-def _zero_non_finite(block):
-    return np.where(np.isfinite(block), block, 0) if block.dtype.kind == "f" else block
 
 
 class NiftiMasker(BaseMasker):
@@ -203,8 +199,11 @@ class NiftiMasker(BaseMasker):
         return np.asarray(mask.values), np.asarray(mask.attrs["affine"])
 
     # -- transform ---------------------------------------------------------
-    def _masked_signals(self, run: Run):
-        """Lazy ``(time, voxel)`` masked, smoothed signals of one run (non-finite as 0)."""
+    def _transform_run(self, run: Run, confounds, sample_mask):
+        from brainxr.maskers._base import _target_dtype
+        from brainxr.signal import clean
+
+        confounds = self._confounds_with_high_variance(run, confounds)
         mask, mask_affine = self._mask
         volume = run.volume
         if not same_grid(run.shape, run.affine, mask.shape, mask_affine):
@@ -213,25 +212,14 @@ class NiftiMasker(BaseMasker):
                 "might want to provide a target_affine that is equal to the affine of the imgs or resample the "
                 "mask beforehand to save memory and computation time.",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=3,
             )
             volume = resample_img(volume, mask_affine, mask.shape, interpolation="continuous", clip=True, name="imgs")
-        volume = smooth_img(volume, self.smoothing_fwhm)
-        masked = apply_mask(volume, mask, voxel_chunks="auto")
-        data = masked.transpose(TIME_DIM, "voxel").data
-        if isinstance(data, dsa.Array):
-            data = data.map_blocks(_zero_non_finite, dtype=data.dtype)
-        else:
-            data = _zero_non_finite(np.asarray(data))
-        return data, volume.dtype
-
-    def _transform_run(self, run: Run, confounds, sample_mask):
-        from brainxr.signal import clean
-
-        confounds = self._confounds_with_high_variance(run, confounds)
-        data, _ = self._masked_signals(run)
+        values = masked_values_of(run, volume, mask, self.smoothing_fwhm)
+        # clean chunks of voxels in parallel
+        chunk = max(1, 2**24 // max(1, values.shape[0] * values.dtype.itemsize))
         cleaned = clean(
-            data,
+            dsa.from_array(values, chunks=(-1, chunk)),
             runs=self.runs,
             detrend=self.detrend,
             standardize=self.standardize,
@@ -243,9 +231,7 @@ class NiftiMasker(BaseMasker):
             sample_mask=sample_mask,
             **self.clean_args_,
         )
-        signals = np.asarray(cleaned.compute() if isinstance(cleaned, dsa.Array) else cleaned)
-        from brainxr.maskers._base import _target_dtype
-
+        signals = np.asarray(cleaned.compute())
         target = _target_dtype(run.source_dtype, self.dtype)
         if target is not None:
             signals = signals.astype(target)

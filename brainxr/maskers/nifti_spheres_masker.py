@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
-
 import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from brainxr.image import same_grid, smooth_img
+from brainxr.image import same_grid
 from brainxr.maskers._base import BaseMasker, load_mask_img, resample_mask
 from brainxr.maskers._inputs import Run, load_run
-from brainxr.masking import apply_mask
-from brainxr.nifti import SPATIAL_DIMS
 from brainxr.regions._reductions import project_onto_regions
 from brainxr.regions.labels import _divide
 from brainxr.regions.spheres import sphere_adjacency, spheres_to_volume
@@ -132,7 +128,6 @@ class NiftiSpheresMasker(BaseMasker):
         return self
 
     def _extract(self, run: Run):
-        volume = smooth_img(run.volume, self.smoothing_fwhm)
         if self._mask is not None:
             mask, mask_affine = self._mask
             if not same_grid(mask.shape, mask_affine, run.shape, run.affine):
@@ -146,23 +141,13 @@ class NiftiSpheresMasker(BaseMasker):
         used = np.flatnonzero(np.asarray(adjacency.sum(axis=0)).ravel())
         support = np.zeros(run.shape, dtype=bool)
         support[tuple(candidate_ijk[used].T)] = True
-        masked = apply_mask(volume, support, voxel_chunks=None)
+        data = run.masked_values(support, self.smoothing_fwhm)
         column_of = np.full(run.shape, -1, dtype=np.int64)
         column_of[tuple(candidate_ijk[used].T)] = used
-        ijk = tuple(masked[name].values.astype(np.intp) for name in SPATIAL_DIMS)
-        weights = adjacency[:, column_of[ijk]].T.astype(np.float64).tocsr()
-        data = masked.transpose("time", "voxel").data
-        if self._mask is None and volume.dtype.kind == "f":
-            finite = bool(np.isfinite(data).all()) if isinstance(data, np.ndarray) else True
-            if not finite:
-                warnings.warn(
-                    "The imgs you have fed into fit_transform() contains NaN values which will be converted to zeroes.",
-                    UserWarning,
-                    stacklevel=3,
-                )
+        weights = adjacency[:, column_of[support]].T.astype(np.float64).tocsr()
         sums, counts, _ = project_onto_regions(data, weights, ensure_finite=True)
         # nilearn fills an array of the image's dtype (integer images give truncated means)
-        signals = np.asarray(_divide(sums, counts)).astype(volume.dtype)
+        signals = np.asarray(_divide(sums, counts)).astype(data.dtype)
         seeds = np.asarray(self.seeds_, dtype=np.float64)
         features = pd.DataFrame(
             {"region": [f"sphere_{index}" for index in range(len(seeds))], "label": np.arange(len(seeds)),

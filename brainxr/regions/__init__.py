@@ -3,8 +3,10 @@
 Every extraction reads ``(time, voxel)`` signals (numpy or dask; the layout of
 :func:`brainxr.apply_mask` and of cohort runs) or a 4D image, and returns
 ``(time, region)`` signals labeled with region names, label values, centres
-and coverage, lazily for dask inputs. :func:`extract_cohort` does the same
-for many runs at once, optionally followed by cleaning.
+and coverage, lazily for dask inputs (a NIfTI file is read in one streaming
+pass per run). :func:`extract_cohort` does the same for many runs at once,
+optionally followed by cleaning; :func:`whole_brain_signals` gives the
+``(time, voxel)`` signals of a brain mask, smoothed block by block.
 """
 
 from brainxr.regions.atlas import LabelsAtlas, MapsAtlas, load_labels_atlas, load_maps_atlas, look_up_table
@@ -12,6 +14,7 @@ from brainxr.regions.cohort import extract, extract_cohort
 from brainxr.regions.labels import STRATEGIES, extract_labels, labels_to_volume
 from brainxr.regions.maps import extract_maps, maps_to_volume
 from brainxr.regions.spheres import Spheres, extract_spheres, sphere_adjacency, spheres_to_volume
+from brainxr.regions.whole_brain import whole_brain_signals
 
 __all__ = [
     "STRATEGIES",
@@ -30,4 +33,5 @@ __all__ = [
     "maps_to_volume",
     "sphere_adjacency",
     "spheres_to_volume",
+    "whole_brain_signals",
 ]

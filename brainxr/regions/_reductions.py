@@ -41,6 +41,10 @@ FLOX_FUNCS = {
 }
 
 
+#: voxels converted to float64 at a time inside a chunk (bounds the kernel's temporaries)
+BATCH_VOXELS = 8192
+
+
 def _prepared_values(values: np.ndarray, ensure_finite: bool) -> tuple[np.ndarray, np.ndarray]:
     """Signals with invalid entries zeroed, and the per-voxel validity."""
     finite = np.isfinite(values)
@@ -50,37 +54,63 @@ def _prepared_values(values: np.ndarray, ensure_finite: bool) -> tuple[np.ndarra
     return (values if valid.all() else np.where(valid, values, 0)), valid
 
 
-def _project_block(block, weights, offsets, ensure_finite, with_gram, block_id=None):
+def _project_block(block, *valid_block, weights, offsets, ensure_finite, with_gram, with_counts, block_id=None):
     """Partial region sums of one voxel chunk, stacked as ``(rows, 1, region)``.
 
-    Rows: ``time`` sums of weighted signals, then the weighted count of valid
-    voxels, then (``with_gram``) the ``region`` rows of ``W_invalid.T @ W_invalid``.
+    Rows: ``time`` sums of weighted signals, then (``with_counts``) the
+    weighted count of valid voxels and (``with_gram``) the ``region`` rows of
+    ``W_invalid.T @ W_invalid``. Only the voxels with a weight are read, a
+    batch at a time in float64.
     """
     chunk = 0 if block_id is None else block_id[1]
     chunk_weights = weights[offsets[chunk] : offsets[chunk + 1]]
-    values, valid = _prepared_values(np.asarray(block), ensure_finite)
-    sums = np.asarray((chunk_weights.T @ values.T.astype(np.float64, copy=False)).T)
-    counts = np.asarray(chunk_weights.T @ valid.astype(np.float64)).reshape(1, -1)
-    parts = [sums, counts]
+    block = np.asarray(block)
+    n_regions = chunk_weights.shape[1]
+    needed = np.flatnonzero(np.diff(chunk_weights.indptr) > 0)
+    given_valid = np.asarray(valid_block[0]).ravel()[needed] if valid_block else None
+    sums = np.zeros((block.shape[0], n_regions))
+    counts = np.zeros(n_regions)
+    gram = np.zeros((n_regions, n_regions)) if with_gram else None
+    for start in range(0, needed.size, BATCH_VOXELS):
+        columns = needed[start : start + BATCH_VOXELS]
+        batch_weights = chunk_weights[columns]
+        values, valid = _prepared_values(block[:, columns], ensure_finite)
+        if given_valid is not None:
+            batch_valid = given_valid[start : start + BATCH_VOXELS]
+            if not batch_valid.all():
+                values = np.where(batch_valid, values, 0)
+                valid = valid & batch_valid
+        sums += np.asarray((batch_weights.T @ values.T.astype(np.float64)).T)
+        counts += np.asarray(batch_weights.T @ valid.astype(np.float64)).ravel()
+        if with_gram and not valid.all():
+            invalid_weights = batch_weights[~valid]
+            gram += np.asarray((invalid_weights.T @ invalid_weights).todense())
+    parts = [sums]
+    if with_counts:
+        parts.append(counts[None, :])
     if with_gram:
-        invalid_weights = chunk_weights[~valid]
-        parts.append(np.asarray((invalid_weights.T @ invalid_weights).todense()))
+        parts.append(gram)
     return np.concatenate(parts, axis=0)[:, None, :]
 
 
-def project_onto_regions(signals, weights: sparse.csr_matrix, ensure_finite: bool = False, with_gram: bool = False):
+def project_onto_regions(signals, weights: sparse.csr_matrix, ensure_finite: bool = False, with_gram: bool = False, valid=None):
     """Weighted sums of the signals of each region, in one pass over voxel chunks.
 
     Parameters
     ----------
     signals : numpy.ndarray or dask.array.Array
-        ``(time, voxel)``; dask arrays must hold all of time in each chunk.
+        ``(time, voxel)``. Dask arrays hold all of time in each chunk, except
+        with ``ensure_finite`` (then blocks of volumes are reduced as they
+        come: validity does not need whole time series).
     weights : scipy.sparse.csr_matrix
         ``(voxel, region)`` weights.
     ensure_finite : bool
         nilearn's handling of non-finite values (see the module docstring).
     with_gram : bool
         Also return ``W_invalid.T @ W_invalid`` over the invalid voxels.
+    valid : ``(voxel,)`` bool array, optional
+        Voxels known to be invalid (a cohort run's ``valid``), chunked like
+        the signals' voxels.
 
     Returns
     -------
@@ -88,20 +118,46 @@ def project_onto_regions(signals, weights: sparse.csr_matrix, ensure_finite: boo
     counts : ``(region,)`` float64 array, ``valid @ W``
     invalid_gram : ``(region, region)`` float64 array or None
     """
+    weights = sparse.csr_matrix(weights)
     n_time = signals.shape[0]
     n_regions = weights.shape[1]
+    time_blocks = isinstance(signals, dsa.Array) and ensure_finite and valid is None and signals.numblocks[0] > 1
+    if time_blocks:
+        # every voxel counts: the counts and the Gram of invalid voxels need no data
+        counts = np.asarray(weights.sum(axis=0)).ravel()
+        gram = np.zeros((n_regions, n_regions)) if with_gram else None
+        offsets = np.concatenate([[0], np.cumsum(signals.chunks[1])])
+        partials = signals.map_blocks(
+            _project_block,
+            weights=dask.delayed(weights, pure=True),
+            offsets=offsets,
+            ensure_finite=True,
+            with_gram=False,
+            with_counts=False,
+            chunks=(signals.chunks[0], (1,) * signals.numblocks[1], (n_regions,)),
+            new_axis=2,
+            dtype=np.float64,
+            meta=np.empty((0, 0, 0), dtype=np.float64),
+            token="region-partial-sums",
+        )
+        return partials.sum(axis=1, split_every=SPLIT_EVERY), counts, gram
+
     n_rows = n_time + 1 + (n_regions if with_gram else 0)
+    options = {"ensure_finite": ensure_finite, "with_gram": with_gram, "with_counts": True}
     if isinstance(signals, dsa.Array):
         if signals.numblocks[0] != 1:
             signals = signals.rechunk({0: -1})
         offsets = np.concatenate([[0], np.cumsum(signals.chunks[1])])
-        weights_key = dask.delayed(weights, pure=True)
-        partials = signals.map_blocks(
+        extra = ()
+        if valid is not None:
+            extra = (dsa.asarray(valid).rechunk((signals.chunks[1],))[None, :],)
+        partials = dsa.map_blocks(
             _project_block,
-            weights_key,
-            offsets,
-            ensure_finite,
-            with_gram,
+            signals,
+            *extra,
+            weights=dask.delayed(weights, pure=True),
+            offsets=offsets,
+            **options,
             chunks=((n_rows,), (1,) * signals.numblocks[1], (n_regions,)),
             new_axis=2,
             dtype=np.float64,
@@ -110,7 +166,8 @@ def project_onto_regions(signals, weights: sparse.csr_matrix, ensure_finite: boo
         )
         totals = partials.sum(axis=1, split_every=SPLIT_EVERY)
     else:
-        totals = _project_block(np.asarray(signals), weights, np.array([0, signals.shape[1]]), ensure_finite, with_gram)[:, 0]
+        extra = () if valid is None else (np.asarray(valid)[None, :],)
+        totals = _project_block(np.asarray(signals), *extra, weights=weights, offsets=np.array([0, signals.shape[1]]), **options)[:, 0]
     sums, counts = totals[:n_time], totals[n_time]
     invalid_gram = totals[n_time + 1 :] if with_gram else None
     return sums, counts, invalid_gram
@@ -164,7 +221,7 @@ def grouped_reduce(signals, assignment: np.ndarray, n_regions: int, strategy: st
         assignment = assignment[in_region]
     method = None
     if is_dask:
-        if signals.numblocks[0] != 1:
+        if signals.numblocks[0] != 1 and not ensure_finite:
             signals = signals.rechunk({0: -1})
         if strategy == "median":
             signals, assignment = _align_chunks_with_regions(signals, assignment)

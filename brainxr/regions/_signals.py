@@ -9,6 +9,7 @@ masked to the voxels the regions need only, lazily.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
@@ -28,12 +29,26 @@ class Grid:
 
 
 def is_masked(signals) -> bool:
-    """Whether ``signals`` are ``(time, voxel)`` / ``(voxel,)`` signals (else a volume image)."""
+    """Whether ``signals`` are ``(time, voxel)`` signals or a cohort run (else a volume image)."""
+    if isinstance(signals, xr.Dataset):
+        return True
     return isinstance(signals, xr.DataArray) and VOXEL_DIM in signals.dims
+
+
+def _split_run(signals, name: str):
+    """A cohort run Dataset -> its ``bold`` (with the run's attrs) and ``valid``; else (signals, None)."""
+    if not isinstance(signals, xr.Dataset):
+        return signals, None
+    if "bold" not in signals:
+        raise ValueError(f"{name}: a cohort run Dataset needs a 'bold' variable, got {list(signals.data_vars)}")
+    bold = signals["bold"]
+    bold.attrs = {**signals.attrs, **bold.attrs}
+    return bold, (signals["valid"] if "valid" in signals else None)
 
 
 def grid_of_signals(signals, name: str = "signals") -> Grid:
     """The grid of masked signals (from their attrs) or of a volume image."""
+    signals, _ = _split_run(signals, name)
     if is_masked(signals):
         missing = [key for key in ("affine", "grid_shape") if key not in signals.attrs]
         if missing:
@@ -49,29 +64,52 @@ def grid_of_signals(signals, name: str = "signals") -> Grid:
     return Grid(tuple(int(n) for n in volume.shape[:3]), np.asarray(volume.attrs["affine"], dtype=np.float64))
 
 
-def masked_signals(signals, support: np.ndarray, name: str = "signals", voxel_chunks="auto") -> xr.DataArray:
-    """``(time, voxel)`` signals: masked signals restricted to ``support``, or a volume masked by it.
+def masked_signals(signals, support: np.ndarray, name: str = "signals", voxel_chunks="auto", restrict: bool = True):
+    """``(time, voxel)`` signals for the regions, and the voxels' validity when known.
 
     Parameters
     ----------
-    signals : (time, voxel) DataArray or volume image
+    signals : (time, voxel) DataArray, cohort run Dataset, or volume image
     support : ``(I, J, K)`` bool array on the signals' grid
-        The voxels the regions use.
+        The voxels the regions use. A volume is masked to them, lazily: a
+        NIfTI file is read in one streaming pass (one task), an image
+        DataArray block by block; masked signals are restricted to them when
+        ``restrict``.
+    voxel_chunks
+        Voxels per chunk when masking a volume (see :func:`brainxr.apply_mask`).
+
+    Returns
+    -------
+    masked : xarray.DataArray
+        ``(time, voxel)``.
+    valid : xarray.DataArray or None
+        ``(voxel,)`` bool validity of a cohort run's voxels.
     """
+    signals, valid = _split_run(signals, name)
     if is_masked(signals):
         if TIME_DIM not in signals.dims:
             signals = signals.expand_dims(TIME_DIM)
         signals = signals.transpose(TIME_DIM, VOXEL_DIM)
         i, j, k = (signals[name_].values.astype(np.intp) for name_ in SPATIAL_DIMS)
         inside = support[i, j, k]
-        return signals if inside.all() else signals.isel({VOXEL_DIM: np.flatnonzero(inside)})
-    volume = as_volume(signals, name=name)
+        if restrict and not inside.all():
+            keep = np.flatnonzero(inside)
+            signals = signals.isel({VOXEL_DIM: keep})
+            valid = None if valid is None else valid.isel({VOXEL_DIM: keep})
+        return signals, valid
     if not support.any():
         raise ValueError(f"{name}: no voxel of the regions lies on the image")
+    if isinstance(signals, (str, Path)):
+        # a file: one streaming pass, one task
+        from brainxr.regions._streaming import lazy_masked_signals
+
+        grid = grid_of_signals(signals, name)
+        return lazy_masked_signals(signals, support, grid.affine), None
+    volume = as_volume(signals, name=name)
     masked = apply_mask(volume, support, voxel_chunks=voxel_chunks)
     if TIME_DIM not in masked.dims:
         masked = masked.expand_dims(TIME_DIM)
-    return masked
+    return masked, None
 
 
 def voxel_index(signals: xr.DataArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

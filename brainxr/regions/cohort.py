@@ -43,7 +43,6 @@ def extract(signals, regions, strategy: str = "mean", mask=None, min_coverage=No
     mask, min_coverage, ensure_finite
         As in the extraction functions.
     """
-    signals = _run_signals(signals)
     if isinstance(regions, Spheres):
         return extract_spheres(signals, regions, mask=mask, ensure_finite=ensure_finite, min_coverage=min_coverage)
     if isinstance(regions, MapsAtlas):
@@ -51,19 +50,6 @@ def extract(signals, regions, strategy: str = "mean", mask=None, min_coverage=No
     if not isinstance(regions, LabelsAtlas):
         regions = load_labels_atlas(regions)
     return extract_labels(signals, regions, strategy=strategy, mask=mask, min_coverage=min_coverage, ensure_finite=ensure_finite)
-
-
-def _run_signals(run):
-    """The ``(time, voxel)`` signals of a cohort run, invalid voxels as NaN."""
-    if not isinstance(run, xr.Dataset):
-        return run
-    if "bold" not in run:
-        raise ValueError(f"run: expected a Dataset with a 'bold' variable, got variables {list(run.data_vars)}")
-    bold = run["bold"]
-    bold.attrs = {**run.attrs, **bold.attrs}
-    if "valid" in run:
-        bold = bold.where(run["valid"])
-    return bold
 
 
 def _per_run(value, name: str, run_names):

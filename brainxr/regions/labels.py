@@ -116,13 +116,13 @@ def extract_labels(
     grid = grid_of_signals(signals)
     atlas = atlas.on_grid(grid.shape, grid.affine)
     mask_values = _mask_on_grid(mask, grid)
-    masked = masked_signals(signals, atlas.support(mask_values))
+    masked, valid = masked_signals(signals, atlas.support(mask_values), restrict=False)
     i, j, k = voxel_index(masked)
     assignment = atlas.assignment(i, j, k)
     if mask_values is not None:
         assignment = np.where(mask_values[i, j, k], assignment, -1)
     data = masked.transpose(TIME_DIM, VOXEL_DIM).data
-    values, counts = reduce_labels(data, assignment, atlas.n_regions, strategy, ensure_finite)
+    values, counts = reduce_labels(data, assignment, atlas.n_regions, strategy, ensure_finite, valid=None if valid is None else valid.data)
     sizes = atlas.sizes() if mask_values is None else np.bincount(
         atlas.region_index_volume()[mask_values & (atlas.region_index_volume() >= 0)], minlength=atlas.n_regions
     )
@@ -133,7 +133,7 @@ def extract_labels(
     return region_signals(values, masked, atlas.regions, coverage, strategy)
 
 
-def reduce_labels(data, assignment: np.ndarray, n_regions: int, strategy: str, ensure_finite: bool = False):
+def reduce_labels(data, assignment: np.ndarray, n_regions: int, strategy: str, ensure_finite: bool = False, valid=None):
     """The kernel of :func:`extract_labels` on a ``(time, voxel)`` array.
 
     Parameters
@@ -145,6 +145,8 @@ def reduce_labels(data, assignment: np.ndarray, n_regions: int, strategy: str, e
     n_regions : int
     strategy : str
     ensure_finite : bool
+    valid : ``(voxel,)`` bool array, optional
+        Voxels known to be invalid are left out.
 
     Returns
     -------
@@ -156,11 +158,13 @@ def reduce_labels(data, assignment: np.ndarray, n_regions: int, strategy: str, e
     xp = dsa if isinstance(data, dsa.Array) else np
     out_dtype = data.dtype if data.dtype.kind == "f" else np.dtype(np.float64)
     if strategy in ("mean", "sum"):
-        sums, counts, _ = project_onto_regions(data, weights, ensure_finite=ensure_finite)
+        sums, counts, _ = project_onto_regions(data, weights, ensure_finite=ensure_finite, valid=valid)
         values = _divide(sums, counts) if strategy == "mean" else xp.where(counts > 0, sums, np.nan)
         return values.astype(out_dtype), counts
-    valid = voxel_validity(data, ensure_finite)
-    _, counts, _ = project_onto_regions(xp.where(valid, 1.0, np.nan)[None, :], weights)
+    if valid is not None:
+        data = xp.where(xp.asarray(valid)[None, :], data, np.nan)
+    validity = voxel_validity(data, ensure_finite)
+    _, counts, _ = project_onto_regions(xp.where(validity, 1.0, np.nan)[None, :], weights)
     values = grouped_reduce(data, assignment, n_regions, strategy, ensure_finite=ensure_finite)
     if strategy in FLOX_FUNCS and strategy not in ("variance", "standard_deviation"):
         values = values.astype(out_dtype)

@@ -32,7 +32,7 @@ def _solve_least_squares(sums: np.ndarray, invalid_gram: np.ndarray, gram: np.nd
     return solution.T.astype(out_dtype, copy=False)
 
 
-def project_maps(data, weights, ensure_finite: bool = False, gram: np.ndarray | None = None):
+def project_maps(data, weights, ensure_finite: bool = False, gram: np.ndarray | None = None, valid=None):
     """The kernel of :func:`extract_maps` on a ``(time, voxel)`` array.
 
     Parameters
@@ -46,6 +46,8 @@ def project_maps(data, weights, ensure_finite: bool = False, gram: np.ndarray | 
         voxels out.
     gram : ``(map, map)`` array, optional
         ``weights.T @ weights``, if already computed.
+    valid : ``(voxel,)`` bool array, optional
+        Voxels known to be invalid are left out.
 
     Returns
     -------
@@ -54,7 +56,7 @@ def project_maps(data, weights, ensure_finite: bool = False, gram: np.ndarray | 
     """
     if gram is None:
         gram = np.asarray((weights.T @ weights).todense())
-    sums, counts, invalid_gram = project_onto_regions(data, weights, ensure_finite=ensure_finite, with_gram=True)
+    sums, counts, invalid_gram = project_onto_regions(data, weights, ensure_finite=ensure_finite, with_gram=True, valid=valid)
     out_dtype = data.dtype if data.dtype.kind == "f" else np.dtype(np.float64)
     if isinstance(sums, dsa.Array):
         values = dsa.blockwise(
@@ -112,13 +114,13 @@ def extract_maps(
     atlas = atlas.on_grid(grid.shape, grid.affine, interpolation=interpolation)
     mask_values = _mask_on_grid(mask, grid)
     support = atlas.support(mask_values)
-    masked = masked_signals(signals, support)
+    masked, valid = masked_signals(signals, support, restrict=False)
     i, j, k = voxel_index(masked)
     weights = atlas.matrix(i, j, k)
     if mask_values is not None:
         weights = weights.multiply(mask_values[i, j, k][:, None]).tocsr()
     data = masked.transpose(TIME_DIM, VOXEL_DIM).data
-    values, valid_weight = project_maps(data, weights, ensure_finite=ensure_finite)
+    values, valid_weight = project_maps(data, weights, ensure_finite=ensure_finite, valid=None if valid is None else valid.data)
     total_weight = np.abs(atlas.image.values[support]).sum(axis=0) if support.any() else np.zeros(atlas.n_regions)
     with np.errstate(invalid="ignore", divide="ignore"):
         coverage = valid_weight / np.where(total_weight > 0, total_weight, np.nan)

@@ -233,7 +233,7 @@ def extract_spheres(
     grid = grid_of_signals(signals)
     mask_values = _mask_on_grid(mask, grid)
     if is_masked(signals):
-        candidate_ijk = np.column_stack(voxel_index(signals))
+        candidate_ijk = np.column_stack(voxel_index(signals["bold"] if isinstance(signals, xr.Dataset) else signals))
         if mask_values is not None:
             candidate_ijk = candidate_ijk[mask_values[tuple(candidate_ijk.T)]]
         where = "the data" + (" within the mask" if mask_values is not None else "")
@@ -245,13 +245,13 @@ def extract_spheres(
     used = np.flatnonzero(np.asarray(adjacency.sum(axis=0)).ravel())
     support = np.zeros(grid.shape, dtype=bool)
     support[tuple(candidate_ijk[used].T)] = True
-    masked = masked_signals(signals, support)
+    masked, valid = masked_signals(signals, support)
     # rows of the weights follow the order of the masked voxels
     column_of = np.full(grid.shape, -1, dtype=np.int64)
     column_of[tuple(candidate_ijk[used].T)] = used
     weights = adjacency[:, column_of[voxel_index(masked)]].T.astype(np.float64).tocsr()
     data = masked.transpose(TIME_DIM, VOXEL_DIM).data
-    sums, counts, _ = project_onto_regions(data, weights, ensure_finite=ensure_finite)
+    sums, counts, _ = project_onto_regions(data, weights, ensure_finite=ensure_finite, valid=None if valid is None else valid.data)
     out_dtype = data.dtype if data.dtype.kind == "f" else np.dtype(np.float64)
     values = _divide(sums, counts).astype(out_dtype)
     sizes = np.asarray(adjacency.sum(axis=1)).ravel()

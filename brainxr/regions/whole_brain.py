@@ -1,0 +1,101 @@
+"""Whole-brain ``(time, voxel)`` signals: a mask strategy, optional smoothing, lazily.
+
+The whole-brain counterpart of the region extractions (nilearn's
+``NiftiMasker``): the mask is given or computed (``"background"``,
+``"epi"``, or a template mask), volumes are smoothed a block at a time before
+masking, and the result is a lazy ``(time, voxel)`` DataArray ready for
+:func:`brainxr.signal.clean`, seed maps, or
+:func:`brainxr.unmask` + :func:`brainxr.to_nifti` back to a volume.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import dask.array as dsa
+import numpy as np
+import xarray as xr
+
+from brainxr import masking
+from brainxr.image import smooth_array, smooth_img
+from brainxr.masking import VOXEL_DIM, apply_mask, as_volume, load_mask
+from brainxr.nifti import TIME_DIM
+
+MASK_STRATEGIES = {
+    "background": masking.compute_background_mask,
+    "epi": masking.compute_epi_mask,
+    "whole-brain-template": partial(masking.compute_brain_mask, mask_type="whole-brain"),
+    "gm-template": partial(masking.compute_brain_mask, mask_type="gm"),
+    "wm-template": partial(masking.compute_brain_mask, mask_type="wm"),
+}
+
+
+def resolve_mask(img, mask, **mask_args) -> tuple[np.ndarray, np.ndarray]:
+    """A boolean mask and its affine: given (image), or computed by a strategy name."""
+    if isinstance(mask, str) and mask in MASK_STRATEGIES:
+        computed = MASK_STRATEGIES[mask](img, **mask_args)
+        return np.asarray(computed.values), np.asarray(computed.attrs["affine"])
+    if isinstance(mask, str) and not Path(mask).exists():
+        raise ValueError(f"mask: {mask!r} is neither a mask file nor a strategy among {tuple(MASK_STRATEGIES)}")
+    return load_mask(mask, name="mask")
+
+
+def _smooth_block(block, affine, fwhm):
+    return smooth_array(block, affine, fwhm, ensure_finite=True, copy=True)
+
+
+def _zero_non_finite(block):
+    return np.where(np.isfinite(block), block, 0) if block.dtype.kind == "f" else block
+
+
+def whole_brain_signals(
+    img, mask="background", smoothing_fwhm=None, ensure_finite: bool = True, voxel_chunks: int = 16384, **mask_args
+) -> xr.DataArray:
+    """Lazy ``(time, voxel)`` signals of the voxels of a brain mask.
+
+    Parameters
+    ----------
+    img : path, nibabel image or volume DataArray
+        4D run. A NIfTI file is read in one streaming pass (one task); a
+        dask-backed image is processed block by block.
+    mask : mask image or strategy name, default="background"
+        A mask on the image's grid, or ``"background"``, ``"epi"``,
+        ``"whole-brain-template"``, ``"gm-template"``, ``"wm-template"``
+        (computed now, from the image; see :mod:`brainxr.masking`).
+    smoothing_fwhm : float, optional
+        Gaussian smoothing (mm) of each volume before masking.
+    ensure_finite : bool, default=True
+        Non-finite values become 0 (nilearn's masking does the same).
+    voxel_chunks : int, default=16384
+        Voxels per chunk of the result (all of time in each chunk).
+    **mask_args
+        Options of the mask strategy.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(time, voxel)`` with voxel coords ``i, j, k, x, y, z`` and attrs
+        ``affine``, ``grid_shape``; ``brainxr.unmask`` puts it back on the grid.
+    """
+    from brainxr.image import grid_of, same_grid
+
+    values, affine = resolve_mask(img, mask, **mask_args)
+    shape, image_affine = grid_of(img, "img")
+    if not same_grid(shape, image_affine, values.shape, affine):
+        raise ValueError(
+            "mask and img are not on the same grid; resample one onto the other first (brainxr.image.resample_img)"
+        )
+    if isinstance(img, (str, Path)):
+        from brainxr.regions._streaming import lazy_masked_signals
+
+        transform = partial(_smooth_block, affine=affine, fwhm=smoothing_fwhm) if smoothing_fwhm is not None else None
+        signals = lazy_masked_signals(img, values, affine, block_transform=transform)
+        signals = signals.chunk({VOXEL_DIM: voxel_chunks})
+    else:
+        signals = apply_mask(smooth_img(as_volume(img), smoothing_fwhm), values, voxel_chunks=voxel_chunks)
+    if ensure_finite:
+        data = signals.data
+        data = data.map_blocks(_zero_non_finite, dtype=data.dtype) if isinstance(data, dsa.Array) else _zero_non_finite(np.asarray(data))
+        signals = signals.copy(data=data)
+    return signals.transpose(TIME_DIM, VOXEL_DIM) if TIME_DIM in signals.dims else signals
