@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy import ndimage, sparse
+from scipy import sparse
 
 from brainxr.image import resample_img, same_grid
 from brainxr.masking import as_volume
@@ -243,10 +243,17 @@ def assignment_matrix(assignment: np.ndarray, n_regions: int) -> sparse.csr_matr
 
 
 def _centres_of_mass(index_volume: np.ndarray, n_regions: int, affine) -> np.ndarray:
+    """World centre of mass (mm) of each region of an index volume (-1: no region)."""
     if n_regions == 0:
         return np.empty((0, 3))
-    ijk = np.asarray(ndimage.center_of_mass(np.ones(index_volume.shape), index_volume, np.arange(n_regions)))
-    return ijk @ np.asarray(affine)[:3, :3].T + np.asarray(affine)[:3, 3]
+    inside = index_volume >= 0
+    regions = index_volume[inside]
+    counts = np.bincount(regions, minlength=n_regions).astype(np.float64)
+    ijk = np.nonzero(inside)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centres = np.column_stack([np.bincount(regions, weights=axis, minlength=n_regions) / counts for axis in ijk])
+    affine = np.asarray(affine)
+    return centres @ affine[:3, :3].T + affine[:3, 3]
 
 
 def load_labels_atlas(labels_img, labels=None, lut=None, background_label=0) -> LabelsAtlas:
