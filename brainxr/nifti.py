@@ -145,8 +145,7 @@ def read_layout(path) -> NiftiLayout:
 
 def _decode_volumes(raw, layout: NiftiLayout, n_volumes: int, dtype) -> np.ndarray:
     """Turn raw stored bytes of ``n_volumes`` volumes into an ``(I, J, K, n)`` array."""
-    stored = np.frombuffer(raw, dtype=layout.disk_dtype)
-    stored = stored.reshape(layout.shape[:3] + (n_volumes,), order="F")
+    stored = raw.view(layout.disk_dtype).reshape(layout.shape[:3] + (n_volumes,), order="F")
     dtype = layout.value_dtype(dtype)
     if layout.is_scaled:
         # scale in float64 then cast, as nibabel's get_fdata does
@@ -155,17 +154,25 @@ def _decode_volumes(raw, layout: NiftiLayout, n_volumes: int, dtype) -> np.ndarr
     return stored.astype(dtype, copy=False)
 
 
-def _read_exactly(fileobj, n_bytes: int, layout: NiftiLayout, what: str) -> bytes:
+def _read_exactly(fileobj, n_bytes: int, layout: NiftiLayout, what: str) -> np.ndarray:
+    """Read ``n_bytes`` into a new writable byte array (``readinto``: no intermediate copy)."""
+    buffer = np.empty(n_bytes, dtype=np.uint8)
+    view = memoryview(buffer)
+    filled = 0
     try:
-        raw = fileobj.read(n_bytes)
+        while filled < n_bytes:
+            n = fileobj.readinto(view[filled:])
+            if not n:
+                break
+            filled += n
     except (EOFError, OSError, ValueError) as err:
         raise InputFileError(layout.path, f"truncated or corrupt data while reading {what} ({err})") from err
-    if len(raw) != n_bytes:
+    if filled != n_bytes:
         raise InputFileError(
             layout.path,
-            f"truncated file: expected {n_bytes} bytes for {what}, found {len(raw)}",
+            f"truncated file: expected {n_bytes} bytes for {what}, found {filled}",
         )
-    return raw
+    return buffer
 
 
 class _HashingReader:
