@@ -1,0 +1,382 @@
+"""What the multi-subject decompositions share: masking, reduction, transforms, score.
+
+nilearn's ``_BaseDecomposition`` (0.14) over brainxr's maskers. ``fit``:
+
+1. builds the embedded masker ``masker_`` (a
+   :class:`brainxr.maskers.MultiNiftiMasker` with the estimator's mask,
+   smoothing and cleaning parameters, or a copy of the masker given as
+   ``mask``) and fits it (computing the mask from the runs when needed);
+2. reduces every run in time (:func:`brainxr.decomposition.reduce_runs`): a
+   lazy graph with one task per run, computed by dask's scheduler (threads,
+   or the workers of an active ``distributed.Client``), memory one run per
+   worker;
+3. runs the estimator's global step (``_raw_fit``) eagerly on the stacked
+   reduced runs, a ``(n_runs x n_components, voxel)`` matrix;
+4. puts the components on the grid (``components_img_``) and fits a
+   :class:`brainxr.maskers.NiftiMapsMasker` on them (``maps_masker_``) for
+   ``transform`` / ``inverse_transform``.
+
+Differences from nilearn: ``memory`` and ``memory_level`` are accepted but
+nothing is cached; ``n_jobs`` defaults to None (dask's scheduler decides,
+all cores by default) since the result does not depend on it; inputs may also
+be brainxr DataArrays, cohort run Datasets or a :class:`brainxr.Cohort`;
+``set_output(transform="xarray")`` makes ``transform`` return labeled
+``(time, region)`` DataArrays (nilearn raises NotImplementedError); ``score``
+sums its terms run by run instead of stacking every volume of every run.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import dask
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import NotFittedError
+
+from brainxr.decomposition.reduction import as_run_list, reduce_runs, reduce_signals, run_signals
+from brainxr.decomposition.scoring import combine_variance_terms, normalized_components, variance_terms
+
+# estimator parameters handed to the embedded MultiNiftiMasker
+_MASKER_PARAMETERS = (
+    "smoothing_fwhm",
+    "standardize",
+    "standardize_confounds",
+    "detrend",
+    "low_pass",
+    "high_pass",
+    "t_r",
+    "target_affine",
+    "target_shape",
+    "mask_strategy",
+    "mask_args",
+    "dtype",
+)
+
+OUTPUT_KINDS = ("default", "pandas", "xarray")
+
+
+def _is_masker(value) -> bool:
+    return hasattr(value, "get_params") and hasattr(value, "mask_img") and hasattr(value, "transform")
+
+
+def _scheduler_options(n_jobs) -> dict:
+    """``dask.compute`` options for ``n_jobs``: None leaves dask's configuration alone."""
+    if n_jobs is None:
+        return {}
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
+        raise ValueError(f"n_jobs must be None or a non-zero integer, got {n_jobs!r}")
+    try:
+        from distributed import default_client
+
+        default_client()
+        return {}  # an active distributed client runs the tasks on its workers
+    except (ImportError, ValueError):
+        pass
+    import os
+
+    workers = n_jobs if n_jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + n_jobs)
+    return {"scheduler": "threads", "num_workers": workers}
+
+
+class BaseDecomposition(TransformerMixin, BaseEstimator):
+    """Base class of the multi-subject decompositions (not for direct use).
+
+    Subclasses implement ``_raw_fit(data)``, the global step on the stacked
+    reduced runs, which sets ``components_`` (and ``components_img_`` when
+    ``masker_`` exists).
+    """
+
+    def __init__(
+        self,
+        n_components=20,
+        random_state=None,
+        mask=None,
+        smoothing_fwhm=None,
+        standardize=True,
+        standardize_confounds=True,
+        detrend=True,
+        low_pass=None,
+        high_pass=None,
+        t_r=None,
+        dtype=None,
+        target_affine=None,
+        target_shape=None,
+        mask_strategy="epi",
+        mask_args=None,
+        memory=None,
+        memory_level=0,
+        n_jobs=None,
+        verbose=0,
+    ):
+        self.n_components = n_components
+        self.random_state = random_state
+        self.mask = mask
+        self.smoothing_fwhm = smoothing_fwhm
+        self.standardize = standardize
+        self.standardize_confounds = standardize_confounds
+        self.detrend = detrend
+        self.low_pass = low_pass
+        self.high_pass = high_pass
+        self.t_r = t_r
+        self.dtype = dtype
+        self.target_affine = target_affine
+        self.target_shape = target_shape
+        self.mask_strategy = mask_strategy
+        self.mask_args = mask_args
+        self.memory = memory
+        self.memory_level = memory_level
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    # -- checks -------------------------------------------------------------
+    def _check_parameters(self) -> None:
+        if isinstance(self.n_components, bool) or not isinstance(self.n_components, numbers.Integral) or self.n_components < 1:
+            raise ValueError(f"n_components must be a positive integer, got {self.n_components!r}")
+        if self.mask is not None and not _is_masker(self.mask):
+            from brainxr.maskers._base import load_mask_img
+
+            load_mask_img(self.mask, "mask")
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "components_")
+
+    def _check_fitted(self) -> None:
+        if not self.__sklearn_is_fitted__():
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with appropriate arguments "
+                "before using this estimator."
+            )
+
+    # -- the embedded masker ------------------------------------------------
+    def _make_masker(self):
+        """The MultiNiftiMasker of ``fit`` (nilearn's ``check_embedded_masker``)."""
+        from brainxr.maskers import MultiNiftiMasker
+
+        own = {name: getattr(self, name) for name in _MASKER_PARAMETERS}
+        if own["dtype"] is not None and own["dtype"] != "auto" and np.dtype(own["dtype"]).kind != "f":
+            # an integer dtype would collapse the signals before the SVD (nilearn does the same)
+            own["dtype"] = None
+        accepted = MultiNiftiMasker._get_param_names()
+        if _is_masker(self.mask):
+            params = {name: value for name, value in self.mask.get_params().items() if name in accepted}
+            conflicts = [
+                name for name in sorted(own)
+                if name in params and name != "dtype" and not _same_value(params[name], own[name])
+            ]
+            if conflicts:
+                details = "".join(
+                    f"Parameter {name} :\n    Masker parameter {params[name]} - overriding estimator parameter {own[name]}\n"
+                    for name in conflicts
+                )
+                warnings.warn(
+                    f"Overriding provided-default estimator parameters with provided masker parameters :\n{details}",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            if getattr(self.mask, "mask_img_", None) is not None:
+                params["mask_img"] = self.mask.mask_img_
+        else:
+            params = dict(own, mask_img=self.mask)
+        params.update(memory=self.memory, memory_level=max(0, self.memory_level - 1), verbose=max(0, self.verbose - 1))
+        return MultiNiftiMasker(**params)
+
+    # -- fit ----------------------------------------------------------------
+    def fit(self, imgs, y=None, confounds=None):
+        """Compute the mask and the components across runs.
+
+        Parameters
+        ----------
+        imgs : run or list of runs
+            4D NIfTI paths (glob patterns expanded), nibabel images, brainxr
+            DataArrays (volumes or ``(time, voxel)``), cohort run Datasets, or
+            a :class:`brainxr.Cohort`. The runs must share a grid.
+        y : None
+            Ignored.
+        confounds : list, optional
+            One confounds entry per run (array, DataFrame, TSV path, or a
+            list of those), regressed out of the run's signals.
+
+        Returns
+        -------
+        self
+        """
+        del y
+        self._check_parameters()
+        runs, _ = as_run_list(imgs)
+        if confounds is not None and len(confounds) != len(runs):
+            raise ValueError(f"Number of confounds ({len(confounds)=}) must match number of images ({len(runs)=}).")
+        self.masker_ = self._make_masker()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*Generation of a mask has been requested.*")
+            if self.masker_.mask_img is None:
+                self.masker_.fit(runs)
+            else:
+                self.masker_.fit()
+        self.mask_img_ = self.masker_.mask_img_
+
+        reduced = reduce_runs(
+            self.masker_, runs, confounds=confounds, n_components=self.n_components,
+            reduction_ratio=self._reduction_ratio(), random_state=self.random_state,
+        )
+        with dask.config.set(**_scheduler_options(self.n_jobs)):
+            values = reduced.data.compute()
+        # nilearn stacks the reduced runs in Fortran order; the global step works on that layout
+        data = np.asfortranarray(values)
+        del values
+        self._raw_fit(data)
+        self._fit_maps_masker()
+        return self
+
+    def _reduction_ratio(self):
+        return "auto"
+
+    def _fit_maps_masker(self) -> None:
+        from brainxr.maskers import NiftiMapsMasker
+
+        self.maps_masker_ = NiftiMapsMasker(
+            self.components_img_, self.masker_.mask_img_, resampling_target="maps", standardize=False,
+            dtype=self.dtype, memory=self.memory, memory_level=self.memory_level,
+        )
+        if self.output_kind != "default":
+            self.maps_masker_.set_output(transform=self.output_kind)
+        try:
+            self.maps_masker_.fit()
+        except ValueError as error:
+            if "maps_img contains no map" in str(error):
+                raise ValueError("No component found in data.") from error
+            raise
+
+    @property
+    def n_elements_(self) -> int:
+        """Number of components."""
+        return self.maps_masker_.n_elements_
+
+    # -- output --------------------------------------------------------------
+    def set_output(self, *, transform=None):
+        """Choose what :meth:`transform` returns for each run.
+
+        Parameters
+        ----------
+        transform : {"default", "pandas", "xarray"} or None
+            ``"default"``: numpy arrays (as nilearn); ``"pandas"``:
+            DataFrames; ``"xarray"``: ``(time, region)`` DataArrays, one region
+            per component. None keeps the current choice.
+        """
+        if transform is not None:
+            if transform not in OUTPUT_KINDS:
+                raise ValueError(f"set_output: transform must be one of {OUTPUT_KINDS}, got {transform!r}")
+            self._output_kind = transform
+            if hasattr(self, "maps_masker_"):
+                self.maps_masker_.set_output(transform=transform)
+        return self
+
+    @property
+    def output_kind(self) -> str:
+        return getattr(self, "_output_kind", "default")
+
+    # -- transforms ------------------------------------------------------------
+    def transform(self, imgs, confounds=None):
+        """Project runs on the components: each run's ``(time, component)`` loadings.
+
+        The least-squares fit of the component maps to each volume (the maps
+        masker, without cleaning), as nilearn.
+
+        Parameters
+        ----------
+        imgs : run or list of runs
+        confounds : list, optional
+            One confounds entry per run.
+
+        Returns
+        -------
+        list
+            One ``(time, component)`` array (or DataFrame / DataArray, see
+            :meth:`set_output`) per run.
+        """
+        self._check_fitted()
+        runs, _ = as_run_list(imgs)
+        if confounds is None:
+            confounds = [None] * len(runs)
+        elif len(confounds) != len(runs):
+            raise ValueError(f"Number of confounds ({len(confounds)=}) must match number of images ({len(runs)=}).")
+        return [self.maps_masker_.transform(run, confounds=confound) for run, confound in zip(runs, confounds)]
+
+    def inverse_transform(self, loadings):
+        """Voxel signals from component loadings: ``loadings @ components`` on the grid.
+
+        Parameters
+        ----------
+        loadings : list of ``(time, component)`` arrays
+
+        Returns
+        -------
+        list of nibabel.Nifti1Image
+            One 4D image per entry.
+        """
+        self._check_fitted()
+        if not isinstance(loadings, list):
+            raise TypeError(f"'loadings' must be a list of numpy arrays. Got: {loadings.__class__.__name__}")
+        return [self.maps_masker_.inverse_transform(loading) for loading in loadings]
+
+    # -- scores ----------------------------------------------------------------
+    def _sort_by_score(self, data: np.ndarray) -> None:
+        """Order ``components_`` by decreasing explained variance of ``data``."""
+        from brainxr.decomposition.scoring import explained_variance
+
+        order = np.argsort(explained_variance(data, self.components_, per_component=True))[::-1]
+        self.components_ = self.components_[order]
+
+    def score(self, imgs, y=None, confounds=None, per_component=False):
+        """Explained variance of the components on ``imgs``.
+
+        Each run is masked and cleaned as in ``fit``, rotated by its full SVD
+        in time (nilearn reduces with a ratio of 1), and contributes partial
+        sums; the runs are never stacked.
+
+        Parameters
+        ----------
+        imgs : run or list of runs
+        y : None
+            Ignored.
+        confounds : list, optional
+            One confounds entry per run.
+        per_component : bool, default=False
+            One score per component instead of one for the whole set.
+
+        Returns
+        -------
+        float, or ``(component,)`` numpy.ndarray with ``per_component``
+        """
+        del y
+        self._check_fitted()
+        runs, _ = as_run_list(imgs)
+        if confounds is None:
+            confounds = [None] * len(runs)
+        elif len(confounds) != len(runs):
+            raise ValueError(f"Number of confounds ({len(confounds)=}) must match number of images ({len(runs)=}).")
+        unit = normalized_components(self.components_)
+        tasks = [
+            dask.delayed(_run_score_terms, pure=False)(self.masker_, run, confound, self.random_state, unit, per_component)
+            for run, confound in zip(runs, confounds)
+        ]
+        with dask.config.set(**_scheduler_options(self.n_jobs)):
+            terms = dask.compute(*tasks)
+        return combine_variance_terms(list(terms), per_component)
+
+    def _raw_fit(self, data: np.ndarray):
+        raise NotImplementedError
+
+
+def _run_score_terms(masker, img, confounds, random_state, components, per_component):
+    signals = run_signals(masker, img, confounds)
+    rotated = reduce_signals(signals, signals.shape[0], random_state=random_state)
+    return variance_terms(rotated, components, per_component)
+
+
+def _same_value(first, second) -> bool:
+    try:
+        return bool(np.all(np.asarray(first == second)))
+    except (TypeError, ValueError):
+        return first is second
