@@ -24,8 +24,9 @@ generated once into ``--data`` and reused):
    z-score), correlation map written to NIfTI:
 
    - ``nilearn``: NiftiSpheresMasker + NiftiMasker + numpy + inverse_transform;
-   - ``brainxr``: one lazy graph (stream + smooth per block of volumes ->
-     mask -> clean per voxel chunk -> correlation -> to_nifti).
+   - ``brainxr``: one lazy graph (one streaming read of the run giving the
+     seed's voxels and the brain smoothed block by block -> clean per voxel
+     chunk -> correlation -> to_nifti).
 
 Each measurement runs in its own subprocess (libraries imported before the
 clock starts), which reports its wall time
@@ -171,13 +172,16 @@ def seed_brainxr(info: dict, output: Path) -> np.ndarray:
 
     from brainxr.masking import unmask
     from brainxr.nifti import to_nifti
-    from brainxr.regions import extract_spheres, whole_brain_signals
+    from brainxr.regions import extract_spheres, sphere_support, stream_signals
     from brainxr.signal import clean
 
     bold, confounds = info["bolds"][0], read_confounds(info["confounds"][0])
-    seed = clean(extract_spheres(bold, [PCC], radius=8, ensure_finite=True), confounds=confounds, **SEED_CLEANING)
-    brain = whole_brain_signals(bold, info["masks"][0], smoothing_fwhm=6)
-    brain = clean(brain, confounds=confounds, **SEED_CLEANING)
+    image = nib.load(bold)
+    seed_voxels = sphere_support([PCC], 8, image.shape[:3], image.affine)
+    # one streaming read: the seed's raw voxels and the brain smoothed block by block
+    signals = stream_signals(bold, {"seed": seed_voxels, "brain": info["masks"][0]}, smoothing_fwhm={"brain": 6})
+    seed = clean(extract_spheres(signals["seed"], [PCC], radius=8), confounds=confounds, **SEED_CLEANING)
+    brain = clean(signals["brain"], confounds=confounds, **SEED_CLEANING)
     seed_signal = seed.isel(region=0).data
     correlation = (brain.data * seed_signal[:, None]).sum(axis=0) / brain.sizes["time"]
     correlation = xr.DataArray(correlation, dims=("voxel",), coords=brain["voxel"].coords, attrs=brain.attrs)
@@ -191,7 +195,7 @@ def _import_libraries(task: str) -> None:
     import importlib
 
     modules = ["nilearn.maskers", "nilearn.signal"] if "nilearn" in task else [
-        "brainxr.cohort", "brainxr.image", "brainxr.regions", "brainxr.signal", "flox.core",
+        "brainxr.cohort", "brainxr.image", "brainxr.regions", "brainxr.signal", "flox.core", "distributed",
     ]
     for module in [*modules, "pandas"]:
         importlib.import_module(module)

@@ -77,3 +77,24 @@ def test_whole_brain_signals_equal_nilearn_masker(bold_path):
     np.testing.assert_allclose(regions.whole_brain_signals(bold_path, "background").values, expected_background, rtol=1e-6)
     with pytest.raises(ValueError, match="neither a mask file nor a strategy"):
         regions.whole_brain_signals(bold_path, "skull")
+
+
+def test_stream_signals_reads_once_and_crops_smoothing_exactly(bold_path):
+    from brainxr.image import smooth_array
+
+    mask = np.asarray(load_mni152_brain_mask(resolution=4).dataobj).astype(bool)
+    img = nib.load(bold_path)
+    seed = regions.sphere_support([(0.0, -52.0, 18.0)], 8, img.shape[:3], img.affine)
+    with raise_if_dask_computes():
+        outputs = regions.stream_signals(bold_path, {"seed": seed, "brain": mask}, smoothing_fwhm={"brain": 6}, voxel_chunks=4000)
+    assert set(outputs) == {"seed", "brain"}
+    # one read task feeds both outputs
+    graph = dict(outputs["seed"].data.__dask_graph__()) | dict(outputs["brain"].data.__dask_graph__())
+    assert sum(1 for key in graph if str(key[0] if isinstance(key, tuple) else key).startswith("stream_outputs")) == 1
+    values = np.asarray(img.dataobj)
+    np.testing.assert_array_equal(outputs["seed"].values, values[seed].T)
+    np.testing.assert_array_equal(outputs["brain"].values, smooth_array(values, img.affine, 6)[mask].T)
+    expected = regions.extract_spheres(img, [(0.0, -52.0, 18.0)], radius=8)
+    np.testing.assert_allclose(regions.extract_spheres(outputs["seed"], [(0.0, -52.0, 18.0)], radius=8).values, expected.values, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"smoothing_fwhm: no mask named \['other'\]"):
+        regions.stream_signals(bold_path, {"brain": mask}, smoothing_fwhm={"other": 6})

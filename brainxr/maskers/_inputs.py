@@ -60,18 +60,13 @@ class Run:
         comes); other inputs are processed a block of volumes at a time.
         Non-finite values become 0, as in nilearn's maskers.
         """
-        from brainxr.image import smooth_array, smooth_img
+        from brainxr.image import smooth_img
         from brainxr.masking import apply_mask
-        from brainxr.regions._streaming import stream_masked
+        from brainxr.regions._streaming import MaskedOutput, stream_outputs
 
         if self.path is not None:
-            affine = self.affine
-
-            def smooth(block):
-                return smooth_array(block, affine, smoothing_fwhm, ensure_finite=True, copy=False)
-
-            transform = smooth if smoothing_fwhm is not None else None
-            values = stream_masked(self.path, support, transform, dtype=self.volume.dtype)
+            output = MaskedOutput(support, smoothing_fwhm, None, self.affine)
+            (values,) = stream_outputs(self.path, [output], dtype=self.volume.dtype)
         else:
             masked = apply_mask(smooth_img(self.volume, smoothing_fwhm), support, voxel_chunks=None)
             values = np.asarray(masked.transpose(TIME_DIM, VOXEL_DIM).values)

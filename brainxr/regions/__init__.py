@@ -13,8 +13,8 @@ from brainxr.regions.atlas import LabelsAtlas, MapsAtlas, load_labels_atlas, loa
 from brainxr.regions.cohort import extract, extract_cohort
 from brainxr.regions.labels import STRATEGIES, extract_labels, labels_to_volume
 from brainxr.regions.maps import extract_maps, maps_to_volume
-from brainxr.regions.spheres import Spheres, extract_spheres, sphere_adjacency, spheres_to_volume
-from brainxr.regions.whole_brain import whole_brain_signals
+from brainxr.regions.spheres import Spheres, extract_spheres, sphere_adjacency, sphere_support, spheres_to_volume
+from brainxr.regions.whole_brain import stream_signals, whole_brain_signals
 
 __all__ = [
     "STRATEGIES",
@@ -32,6 +32,8 @@ __all__ = [
     "look_up_table",
     "maps_to_volume",
     "sphere_adjacency",
+    "sphere_support",
     "spheres_to_volume",
+    "stream_signals",
     "whole_brain_signals",
 ]

@@ -1,14 +1,19 @@
 """Masked signals of a NIfTI file in one streaming pass.
 
 A ``.nii.gz`` run is decompressed once, front to back, a block of volumes
-at a time (:func:`brainxr.nifti.iter_volume_blocks`, the ISA-L inflater);
-each block is optionally transformed (smoothed, resampled) and the voxels of
-a support mask are gathered into one ``(time, voxel)`` array. Block
-transforms run in a small thread pool while the next block is inflated, with
-at most ``workers + 1`` blocks in flight, so memory is the masked output plus
-a few blocks, never the whole run.
+at a time (:func:`brainxr.nifti.iter_volume_blocks`, the ISA-L inflater).
+Each block feeds one or more *outputs*: the voxels of a support mask,
+gathered into a ``(time, voxel)`` array, optionally after Gaussian smoothing
+or another transform of the block. Several outputs (say the raw voxels of a
+seed and the smoothed voxels of the brain) share the one read.
 
-:func:`lazy_masked_signals` wraps this as a single dask task per run: graphs
+Block work runs in a small thread pool while the next block is inflated,
+with at most ``workers + 1`` blocks in flight, so memory is the outputs plus
+a few blocks, never the whole run. Smoothing works on the bounding box of the
+support grown by the kernel's radius: the values inside the support are
+exactly those of smoothing the whole volume (see :func:`_smoothing_box`).
+
+:func:`lazy_stream_signals` wraps this as a single dask task per run: graphs
 over many runs stay small, each run is read exactly once, and the task
 pickles to worker processes (it holds the path, not the data).
 """
@@ -17,63 +22,115 @@ from __future__ import annotations
 
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import dask
 import dask.array as dsa
 import numpy as np
 import xarray as xr
 
+from brainxr.image import check_fwhm, smooth_array
 from brainxr.nifti import TIME_DIM, image_attrs, iter_volume_blocks, read_layout
 
 #: volumes per streamed block
 BLOCK_SIZE = 16
 
 
-def stream_masked(path, support: np.ndarray, block_transform=None, dtype=None, block_size: int = BLOCK_SIZE, workers: int = 2) -> np.ndarray:
-    """``(time, voxel)`` values of the ``support`` voxels (C order) of a NIfTI file.
+def _smoothing_box(support: np.ndarray, affine, fwhm) -> tuple:
+    """Slices of the support's bounding box grown by the Gaussian kernel's radius.
+
+    ``scipy.ndimage.gaussian_filter1d`` reaches ``int(4 * sigma + 0.5)``
+    voxels; the three 1D passes are separable, so values within that margin
+    of an interior box face are the only ones that differ from smoothing
+    the full volume, and the support stays out of that margin.
+    """
+    fwhm = check_fwhm(fwhm)
+    ijk = np.nonzero(support)
+    if isinstance(fwhm, str):
+        radius = np.ones(3, dtype=int)
+    else:
+        voxel_size = np.sqrt(np.sum(np.asarray(affine)[:3, :3] ** 2, axis=0))
+        sigma = np.broadcast_to(fwhm, (3,)) / (np.sqrt(8 * np.log(2)) * voxel_size)
+        radius = np.array([int(4.0 * s + 0.5) if s > 0 else 0 for s in sigma])
+    return tuple(
+        slice(max(0, int(axis.min()) - r), min(size, int(axis.max()) + r + 1))
+        for axis, r, size in zip(ijk, radius, support.shape)
+    )
+
+
+@dataclass(frozen=True)
+class MaskedOutput:
+    """What to gather from each streamed block.
+
+    Attributes
+    ----------
+    support : ``(I, J, K)`` bool array
+        Voxels kept (C order), on the grid of the transformed block.
+    smoothing_fwhm : float, sequence or None
+        Gaussian smoothing (mm) before gathering (nilearn's ``smooth_array``,
+        non-finite values as 0 first).
+    transform : callable, optional
+        Any other ``(I, J, K, n) -> (I', J', K', n)`` block transform (applied
+        first; then smoothing, if any, uses ``affine``).
+    affine : (4, 4) array, optional
+        Grid affine (needed for smoothing).
+    """
+
+    support: np.ndarray
+    smoothing_fwhm: object = None
+    transform: object = None
+    affine: object = None
+
+    def gather(self, block: np.ndarray) -> np.ndarray:
+        """``(n, voxel)`` values of one ``(I, J, K, n)`` block."""
+        if self.transform is not None:
+            block = self.transform(block)
+        if self.smoothing_fwhm is None:
+            return block[self.support].T if block.ndim == 4 else block[self.support][None]
+        box = _smoothing_box(self.support, self.affine, self.smoothing_fwhm)
+        smoothed = smooth_array(block[box], self.affine, self.smoothing_fwhm, ensure_finite=True, copy=True)
+        return smoothed[self.support[box]].T
+
+
+def stream_outputs(path, outputs, dtype=None, block_size: int = BLOCK_SIZE, workers: int = 2) -> tuple:
+    """Read a NIfTI file once and fill a ``(time, voxel)`` array per output.
 
     Parameters
     ----------
     path : str or os.PathLike
         A 4D (or 3D) ``.nii`` / ``.nii.gz`` file.
-    support : ``(I, J, K)`` bool array
-        The voxels to keep, on the grid of ``block_transform``'s output (the
-        file's grid when there is no transform).
-    block_transform : callable, optional
-        ``(I, J, K, n) array -> (I', J', K', n) array``, applied to each block
-        of volumes before gathering (smoothing, resampling).
+    outputs : sequence of MaskedOutput
     dtype : numpy dtype, optional
         Of the values read (default: float32 for scaled data, else as stored).
     block_size : int
+        Volumes per block.
     workers : int
-        Threads transforming blocks while the next ones are read.
+        Threads processing blocks while the next ones are read.
 
     Returns
     -------
-    numpy.ndarray
-        ``(n_volumes, n_support_voxels)``.
+    tuple of numpy.ndarray
+        One ``(n_volumes, n_support_voxels)`` array per output.
     """
     layout = read_layout(path)
-    i, j, k = np.nonzero(support)
     n_volumes = layout.n_volumes
-    output = None
+    results = [None] * len(outputs)
 
     def process(start, block):
         if block.ndim == 3:
             block = block[..., None]
-        if block_transform is not None:
-            block = block_transform(block)
-        return start, block[i, j, k].T
+        return start, [output.gather(block) for output in outputs]
 
-    def store(result):
-        nonlocal output
-        start, values = result
-        if output is None:
-            output = np.empty((n_volumes, i.size), dtype=values.dtype)
-        output[start : start + values.shape[0]] = values
+    def store(processed):
+        start, gathered = processed
+        for position, values in enumerate(gathered):
+            if results[position] is None:
+                results[position] = np.empty((n_volumes, values.shape[1]), dtype=values.dtype)
+            results[position][start : start + values.shape[0]] = values
 
     blocks = iter_volume_blocks(path, block_size, dtype, layout)
-    if block_transform is None or workers <= 1:
+    light = all(output.smoothing_fwhm is None and output.transform is None for output in outputs)
+    if light or workers <= 1:
         for start, block in blocks:
             store(process(start, block))
     else:
@@ -85,42 +142,69 @@ def stream_masked(path, support: np.ndarray, block_transform=None, dtype=None, b
                     store(pending.popleft().result())
             while pending:
                 store(pending.popleft().result())
-    return output
+    return tuple(results)
 
 
-def lazy_masked_signals(path, support: np.ndarray, affine, block_transform=None, dtype=None, voxel_coords=None, name=None) -> xr.DataArray:
-    """:func:`stream_masked` as a lazy ``(time, voxel)`` DataArray (one dask task).
+def stream_masked(path, support: np.ndarray, block_transform=None, dtype=None, block_size: int = BLOCK_SIZE, workers: int = 2) -> np.ndarray:
+    """``(time, voxel)`` values of the ``support`` voxels of a NIfTI file, in one pass.
+
+    ``block_transform`` (``(I, J, K, n) -> (I', J', K', n)``) is applied to
+    each block first; the support is on its output grid. See
+    :func:`stream_outputs`.
+    """
+    (values,) = stream_outputs(path, [MaskedOutput(support, transform=block_transform)], dtype, block_size, workers)
+    return values
+
+
+def _output_dtype(layout, output: MaskedOutput, dtype) -> np.dtype:
+    value_dtype = np.dtype(dtype) if dtype is not None else layout.value_dtype()
+    probe = np.zeros((2, 2, 2, 1), dtype=value_dtype)
+    if output.transform is not None:
+        value_dtype = output.transform(np.zeros(layout.shape[:3] + (1,), dtype=value_dtype)).dtype
+        probe = probe.astype(value_dtype)
+    if output.smoothing_fwhm is not None:
+        value_dtype = smooth_array(probe, np.eye(4), output.smoothing_fwhm).dtype
+    return np.dtype(value_dtype)
+
+
+def lazy_stream_signals(path, outputs, dtype=None, names=None) -> list[xr.DataArray]:
+    """:func:`stream_outputs` as lazy ``(time, voxel)`` DataArrays sharing one dask task.
 
     Parameters
     ----------
     path : str or os.PathLike
-    support : ``(I, J, K)`` bool array
-    affine : (4, 4) array
-        Affine of the support's grid.
-    block_transform, dtype
-        As in :func:`stream_masked`.
-    voxel_coords : dict, optional
-        Coordinates of the voxel dim (default from the support and affine).
+    outputs : sequence of MaskedOutput
+        Each needs its ``affine`` (the grid of its support).
+    dtype : numpy dtype, optional
 
     Returns
     -------
-    xarray.DataArray
-        ``(time, voxel)`` with voxel coords ``i, j, k, x, y, z``, ``time``
-        in seconds and attrs ``affine``, ``grid_shape``, ``t_r``, ``source``.
+    list of xarray.DataArray
+        ``(time, voxel)`` with voxel coords ``i, j, k, x, y, z``, ``time`` in
+        seconds and attrs ``affine``, ``grid_shape``, ``t_r``, ``source``.
     """
-    from brainxr.masking import voxel_coords as make_voxel_coords
+    from brainxr.masking import voxel_coords
 
     layout = read_layout(path)
-    value_dtype = np.dtype(dtype) if dtype is not None else layout.value_dtype()
-    if block_transform is not None:
-        probe = block_transform(np.zeros(layout.shape[:3] + (1,), dtype=value_dtype))
-        value_dtype = probe.dtype
-    n_voxels = int(np.count_nonzero(support))
-    task = dask.delayed(stream_masked, pure=True)(str(path), support, block_transform, dtype)
-    data = dsa.from_delayed(task, shape=(layout.n_volumes, n_voxels), dtype=value_dtype)
+    outputs = list(outputs)
+    task = dask.delayed(stream_outputs, pure=True, nout=len(outputs))(str(path), outputs, dtype)
     attrs = image_attrs(layout.header, layout.header.get_best_affine(), source=layout.path)
     attrs.pop("nifti", None)
-    attrs.update(affine=np.asarray(affine, dtype=np.float64), grid_shape=tuple(int(n) for n in support.shape))
-    coords = dict(voxel_coords if voxel_coords is not None else make_voxel_coords(support, affine))
-    coords[TIME_DIM] = (TIME_DIM, float(layout.header["toffset"]) + attrs.get("t_r", 1.0) * np.arange(layout.n_volumes))
-    return xr.DataArray(data, dims=(TIME_DIM, "voxel"), coords=coords, attrs=attrs, name=name or layout.path.name.split(".nii")[0])
+    times = float(layout.header["toffset"]) + attrs.get("t_r", 1.0) * np.arange(layout.n_volumes)
+    arrays = []
+    for position, output in enumerate(outputs):
+        affine = np.asarray(output.affine if output.affine is not None else layout.header.get_best_affine(), dtype=np.float64)
+        n_voxels = int(np.count_nonzero(output.support))
+        data = dsa.from_delayed(task[position], shape=(layout.n_volumes, n_voxels), dtype=_output_dtype(layout, output, dtype))
+        coords = voxel_coords(output.support, affine)
+        coords[TIME_DIM] = (TIME_DIM, times)
+        output_attrs = dict(attrs, affine=affine, grid_shape=tuple(int(n) for n in output.support.shape))
+        name = names[position] if names is not None else layout.path.name.split(".nii")[0]
+        arrays.append(xr.DataArray(data, dims=(TIME_DIM, "voxel"), coords=coords, attrs=output_attrs, name=name))
+    return arrays
+
+
+def lazy_masked_signals(path, support: np.ndarray, affine, block_transform=None, dtype=None, smoothing_fwhm=None) -> xr.DataArray:
+    """One lazy ``(time, voxel)`` output of a streamed file (see :func:`lazy_stream_signals`)."""
+    (signals,) = lazy_stream_signals(path, [MaskedOutput(support, smoothing_fwhm, block_transform, affine)], dtype)
+    return signals

@@ -23,6 +23,7 @@ from scipy.spatial import cKDTree
 from brainxr.masking import VOXEL_DIM
 from brainxr.nifti import TIME_DIM
 from brainxr.regions._reductions import project_onto_regions
+from brainxr.regions._signals import Grid as _Grid
 from brainxr.regions._signals import grid_of_signals, is_masked, masked_signals, region_signals, voxel_index
 from brainxr.regions.labels import _divide, _mask_on_grid
 
@@ -265,6 +266,20 @@ def extract_spheres(
     return result
 
 
+def sphere_support(seeds, radius, shape, affine, mask=None) -> np.ndarray:
+    """``(I, J, K)`` bool: the voxels of all the spheres (nilearn's choice of voxels).
+
+    Candidates are all the voxels of the grid, or those of ``mask``.
+    """
+    spheres = seeds if isinstance(seeds, Spheres) else Spheres(seeds, radius, allow_overlap=True)
+    candidates = np.ones(tuple(shape), dtype=bool) if mask is None else _mask_on_grid(mask, _Grid(tuple(shape), np.asarray(affine)))
+    candidate_ijk = np.column_stack(np.nonzero(candidates))
+    adjacency = sphere_adjacency(spheres.seeds, spheres.radius, candidate_ijk, affine, allow_overlap=True, where="the grid")
+    support = np.zeros(tuple(shape), dtype=bool)
+    support[tuple(candidate_ijk[np.flatnonzero(np.asarray(adjacency.sum(axis=0)).ravel())].T)] = True
+    return support
+
+
 def spheres_to_volume(region_values, seeds, mask, radius=None, allow_overlap: bool = False) -> xr.DataArray:
     """Paint sphere values back on a mask's grid (nilearn's spheres ``inverse_transform``).
 
@@ -306,4 +321,4 @@ def spheres_to_volume(region_values, seeds, mask, radius=None, allow_overlap: bo
     return unmask(masked)
 
 
-__all__ = ["Spheres", "check_seeds", "extract_spheres", "sphere_adjacency", "spheres_to_volume"]
+__all__ = ["Spheres", "check_seeds", "extract_spheres", "sphere_adjacency", "sphere_support", "spheres_to_volume"]

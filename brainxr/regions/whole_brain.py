@@ -18,7 +18,7 @@ import numpy as np
 import xarray as xr
 
 from brainxr import masking
-from brainxr.image import smooth_array, smooth_img
+from brainxr.image import smooth_img
 from brainxr.masking import VOXEL_DIM, apply_mask, as_volume, load_mask
 from brainxr.nifti import TIME_DIM
 
@@ -39,10 +39,6 @@ def resolve_mask(img, mask, **mask_args) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(mask, str) and not Path(mask).exists():
         raise ValueError(f"mask: {mask!r} is neither a mask file nor a strategy among {tuple(MASK_STRATEGIES)}")
     return load_mask(mask, name="mask")
-
-
-def _smooth_block(block, affine, fwhm):
-    return smooth_array(block, affine, fwhm, ensure_finite=True, copy=True)
 
 
 def _zero_non_finite(block):
@@ -89,8 +85,7 @@ def whole_brain_signals(
     if isinstance(img, (str, Path)):
         from brainxr.regions._streaming import lazy_masked_signals
 
-        transform = partial(_smooth_block, affine=affine, fwhm=smoothing_fwhm) if smoothing_fwhm is not None else None
-        signals = lazy_masked_signals(img, values, affine, block_transform=transform)
+        signals = lazy_masked_signals(img, values, affine, smoothing_fwhm=smoothing_fwhm)
         signals = signals.chunk({VOXEL_DIM: voxel_chunks})
     else:
         signals = apply_mask(smooth_img(as_volume(img), smoothing_fwhm), values, voxel_chunks=voxel_chunks)
@@ -99,3 +94,52 @@ def whole_brain_signals(
         data = data.map_blocks(_zero_non_finite, dtype=data.dtype) if isinstance(data, dsa.Array) else _zero_non_finite(np.asarray(data))
         signals = signals.copy(data=data)
     return signals.transpose(TIME_DIM, VOXEL_DIM) if TIME_DIM in signals.dims else signals
+
+
+def stream_signals(path, masks: dict, smoothing_fwhm: dict | None = None, voxel_chunks: int = 16384, ensure_finite: bool = True) -> dict:
+    """Several lazy ``(time, voxel)`` outputs of one NIfTI file, read once.
+
+    For workflows that need the same run twice, such as a seed-to-voxel map
+    (the raw voxels of a seed sphere and the smoothed voxels of the brain):
+    both come from one streaming pass over the file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A 4D NIfTI file.
+    masks : dict of name -> mask (image or boolean array on the file's grid)
+    smoothing_fwhm : dict of name -> float, optional
+        Gaussian smoothing (mm) of the volumes for these outputs.
+    voxel_chunks : int
+        Voxels per chunk of each output.
+    ensure_finite : bool
+        Non-finite values become 0.
+
+    Returns
+    -------
+    dict of name -> xarray.DataArray
+    """
+    from brainxr.image import grid_of, same_grid
+    from brainxr.regions._streaming import MaskedOutput, lazy_stream_signals
+
+    if not isinstance(path, (str, Path)):
+        raise TypeError(f"path: expected a NIfTI file path, got {type(path).__name__}")
+    shape, affine = grid_of(path, "path")
+    smoothing_fwhm = smoothing_fwhm or {}
+    unknown = sorted(set(smoothing_fwhm) - set(masks))
+    if unknown:
+        raise ValueError(f"smoothing_fwhm: no mask named {unknown}; masks are {list(masks)}")
+    outputs = []
+    for name, mask in masks.items():
+        values, mask_affine = load_mask(mask, name=f"masks[{name!r}]", affine=affine)
+        if not same_grid(values.shape, mask_affine, shape, affine):
+            raise ValueError(f"masks[{name!r}]: not on the grid of {path}; resample it first (brainxr.image.resample_img)")
+        outputs.append(MaskedOutput(values, smoothing_fwhm.get(name), None, affine))
+    signals = lazy_stream_signals(path, outputs, names=list(masks))
+    result = {}
+    for name, output in zip(masks, signals):
+        output = output.chunk({VOXEL_DIM: voxel_chunks})
+        if ensure_finite:
+            output = output.copy(data=output.data.map_blocks(_zero_non_finite, dtype=output.dtype))
+        result[name] = output
+    return result
