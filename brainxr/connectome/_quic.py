@@ -50,14 +50,18 @@ from scipy.linalg import lapack
 _ARMIJO_SIGMA = 1e-3
 _STEP_SHRINK = 0.5
 _MAX_STEP_HALVINGS = 40
+#: Relative rounding error of the objective tolerated by the line search.
+_ROUNDING = 1e-13
+#: Let sums be reordered (vectorised); no assumption on NaN or infinities.
+_FASTMATH = {"reassoc", "contract", "nsz"}
 #: Coordinate-descent passes choosing the orthant of each Newton direction.
 _CD_SWEEPS = 1
 #: Conjugate gradients: loosest relative residual and most iterations per direction.
-_CG_MAX_TOL = 0.1
+_CG_MAX_TOL = 0.3
 _CG_MAX_ITER = 50
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
 def _sandwich(middle, rows, cols, vals, work, work_t, out):
     """``out[t] = (M V M)[rows[t], cols[t]]`` for the symmetric ``V`` whose upper
     triangle holds ``vals`` at ``(rows, cols)``.
@@ -99,7 +103,7 @@ def _sandwich(middle, rows, cols, vals, work, work_t, out):
         out[t] = s
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
 def _csr_sandwich(indptr, indices, data, rows, cols, vals, work, out):
     """``_sandwich`` for a sparse symmetric ``M`` in CSR form: O(len(vals) * degree)."""
     n = rows.shape[0]
@@ -147,7 +151,7 @@ def _to_csr(matrix):
     return indptr, indices, data
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
 def _newton_direction(
     emp_cov, precision, covariance, alpha, free_rows, free_cols, n_sweeps, cg_tol, cg_max_iter
 ):
@@ -159,8 +163,8 @@ def _newton_direction(
     non-zero, and their signs), then minimised within that orthant by
     conjugate gradients preconditioned with the inverse Hessian ``R -> X R X``
     (coordinate descent alone converges slowly when ``W`` is ill-conditioned),
-    and projected back onto the orthant. The direction of lower model value
-    is returned.
+    and projected back onto the orthant; that direction is returned if it
+    is a descent direction, else the coordinate-descent one.
 
     Parameters
     ----------
@@ -181,8 +185,8 @@ def _newton_direction(
     -------
     direction : ndarray of shape (p, p)
         The symmetric Newton direction ``D``.
-    model_value : float
-        ``q(D)``, negative for a descent direction.
+    cd_model_value : float
+        ``q(D)`` after the coordinate descent, negative unless ``X`` is optimal.
     n_cg : int
         Conjugate-gradient iterations made.
     """
@@ -316,7 +320,8 @@ def _newton_direction(
             search = preconditioned + (rho_next / rho) * search
             rho = rho_next
 
-    # Project onto the orthant, then compare model values with the CD direction.
+    # Project onto the orthant. The projected direction is kept if it is a
+    # descent direction (negative first-order decrease), else the CD one.
     d_cg = d_cd.copy()
     for s_ in range(n_active):
         t = active[s_]
@@ -325,19 +330,29 @@ def _newton_direction(
         d_cg[t] = values[s_]
         if i != j and (precision[i, j] + values[s_]) * signs[t] < 0.0:
             d_cg[t] = -precision[i, j]
-    _sandwich(covariance, free_rows, free_cols, d_cg, work, work_t, wdw)
-    cg_value = _model_value(emp_cov, precision, covariance, alpha, free_rows, free_cols, weights, d_cg, wdw)
-    if cg_value < cd_value:
+    if _first_order_decrease(emp_cov, precision, covariance, alpha, free_rows, free_cols, weights, d_cg) < 0.0:
         for t in range(n_free):
             i = free_rows[t]
             j = free_cols[t]
             direction[i, j] = d_cg[t]
             direction[j, i] = d_cg[t]
-        return direction, cg_value, n_cg
     return direction, cd_value, n_cg
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _first_order_decrease(emp_cov, precision, covariance, alpha, rows, cols, weights, d):
+    """``<G, D> + alpha (||X + D||_off - ||X||_off)`` for ``D`` supported on ``(rows, cols)``."""
+    value = 0.0
+    for t in range(rows.shape[0]):
+        i = rows[t]
+        j = cols[t]
+        value += weights[t] * (emp_cov[i, j] - covariance[i, j]) * d[t]
+        if i != j:
+            value += 2.0 * alpha * (abs(precision[i, j] + d[t]) - abs(precision[i, j]))
+    return value
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
 def _model_value(emp_cov, precision, covariance, alpha, rows, cols, weights, d, wdw):
     """QUIC's model ``q(D)`` for ``D`` supported on ``(rows, cols)``, given ``W D W`` there."""
     value = 0.0
@@ -371,9 +386,18 @@ def inverse_from_cholesky(factor):
     inverse, info = lapack.dpotri(factor, lower=1)
     if info != 0:
         raise FloatingPointError("the precision matrix became singular")
-    inverse = np.tril(inverse)
-    inverse += np.tril(inverse, -1).T
-    return inverse
+    _copy_lower_to_upper(inverse)
+    # LAPACK's output is Fortran-ordered; the transpose of the symmetric
+    # result is the same matrix, C-contiguous as the kernels expect.
+    return inverse.T
+
+
+@njit(cache=True, nogil=True)
+def _copy_lower_to_upper(matrix):
+    """Make a matrix symmetric from its lower triangle, in place (any memory order)."""
+    for i in range(matrix.shape[0]):
+        for j in range(i):
+            matrix[j, i] = matrix[i, j]
 
 
 def duality_gap(emp_cov, precision, covariance, alpha, objective):
@@ -423,7 +447,7 @@ def quic(
         Stop when the duality gap falls below ``tol``.
     enet_tol : float
         The conjugate gradients computing each Newton direction stop at the
-        relative residual ``min(0.1, sqrt(gap))``, but never below ``enet_tol``.
+        relative residual ``min(0.3, sqrt(gap))``, but never below ``enet_tol``.
     max_iter : int
         Maximum number of Newton iterations.
     heldout_cov : ndarray of shape (p, p), optional
@@ -487,13 +511,17 @@ def quic(
         )
         step = 1.0
         accepted = False
-        if predicted < 0:
+        # Near the optimum the decrease falls below the rounding errors of the
+        # objective; allow for them so that Newton can finish converging.
+        rounding = _ROUNDING * (1.0 + abs(objective))
+        if predicted < rounding:
+            predicted = min(predicted, 0.0)
             for _ in range(_MAX_STEP_HALVINGS):
                 candidate = precision + step * direction
                 factor, logdet = cholesky_logdet(candidate)
                 if factor is not None:
                     candidate_objective = primal_objective(emp_cov, candidate, logdet, alpha)
-                    if candidate_objective <= objective + _ARMIJO_SIGMA * step * predicted:
+                    if candidate_objective <= objective + _ARMIJO_SIGMA * step * predicted + rounding:
                         accepted = True
                         break
                 step *= _STEP_SHRINK

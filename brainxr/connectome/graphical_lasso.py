@@ -278,7 +278,7 @@ def graphical_lasso(
         of the objective to its optimum).
     enet_tol : float, default=1e-4
         Tolerance of the inner solver computing each Newton direction: its
-        conjugate gradients stop at the relative residual ``min(0.1,
+        conjugate gradients stop at the relative residual ``min(0.3,
         sqrt(dual gap))`` but never below ``enet_tol``. Like scikit-learn's, it
         controls the accuracy of the search directions, not of the estimate.
     max_iter : int, default=100
@@ -479,8 +479,10 @@ def _check_variances(emp_cov, what="X"):
 
 
 #: Penalty ratio between continuation steps, and their duality-gap tolerance.
-_CONTINUATION_RATIO = 1.5
-_CONTINUATION_TOL = 1.0
+_CONTINUATION_RATIO = 2.0
+_CONTINUATION_TOL = 1e-1
+#: Early stopping applies to penalties this factor below a fold's best one.
+_EARLY_STOPPING_RATIO = 1.5
 
 
 def _continuation(alpha_start, alpha_target):
@@ -502,6 +504,7 @@ def _path(
     enet_tol=1e-4,
     max_iter=100,
     early_stopping=False,
+    history=None,
     verbose=0,
 ):
     """Solutions (and held-out scores) along ``alphas``, warm-started in
@@ -509,35 +512,64 @@ def _path(
 
     ``precision_init`` solves the problem at ``init_alpha`` (None: unknown);
     without it the path starts from the diagonal solution at ``alpha_max``.
+    Between penalties more than ``_CONTINUATION_RATIO`` apart, intermediate
+    ones are solved first (to ``_CONTINUATION_TOL``): Newton then takes full
+    steps.
+
+    With ``early_stopping``, an alpha far past this fold's best held-out
+    score is solved only until its held-out likelihood falls (see
+    :class:`GraphicalLassoCV`). ``history`` carries, from one call to the
+    next, the best converged score, its alpha and the smallest converged
+    alpha; it is updated in place.
     """
     order = np.argsort(alphas, kind="stable")[::-1]
     covariances = [None] * len(alphas)
     precisions = [None] * len(alphas)
     scores = [None] * len(alphas)
     precision = precision_init
-    heldout_cov = test_cov if early_stopping else None
+    if history is None:
+        history = {"best_alpha": None, "best_score": -np.inf, "smallest_alpha": np.inf}
+
+    def converged_at(alpha, precision):
+        if test_cov is None:
+            return
+        score = log_likelihood(test_cov, precision)
+        if score > history["best_score"]:
+            history["best_alpha"], history["best_score"] = alpha, score
+        history["smallest_alpha"] = min(history["smallest_alpha"], alpha)
+
+    def past_the_best(alpha):
+        # the held-out score fell after its best, and alpha is far below it
+        best = history["best_alpha"]
+        return (
+            early_stopping
+            and best is not None
+            and history["smallest_alpha"] < best
+            and alpha < best / _EARLY_STOPPING_RATIO
+        )
+
     # penalty whose solution ``precision`` is (None: unknown, no continuation)
     current_alpha = alpha_max(emp_cov) if precision_init is None else init_alpha
     for position in order:
         alpha = float(alphas[position])
         status = None
-        if current_alpha is not None:
-            # Continuation: Newton takes full steps when each penalty is within
-            # a small factor of the previous one. With early stopping, a fall of
-            # the held-out likelihood on the way stops this alpha there.
-            for step_alpha in _continuation(current_alpha, alpha):
-                covariance, precision, _, _, status = _solve(
-                    emp_cov,
-                    step_alpha,
-                    precision_init=precision,
-                    tol=_CONTINUATION_TOL,
-                    enet_tol=enet_tol,
-                    max_iter=max_iter,
-                    heldout_cov=heldout_cov,
-                )
-                if status == "early_stopped":
-                    break
+        for step_alpha in [] if current_alpha is None else _continuation(current_alpha, alpha):
+            stop_early = past_the_best(step_alpha)
+            covariance, precision, _, _, status = _solve(
+                emp_cov,
+                step_alpha,
+                precision_init=precision,
+                tol=_CONTINUATION_TOL,
+                enet_tol=enet_tol,
+                max_iter=max_iter,
+                heldout_cov=test_cov if stop_early else None,
+            )
+            if status == "early_stopped":
+                break
+            if status == "converged" and not stop_early:
+                converged_at(step_alpha, precision)
         if status != "early_stopped":
+            stop_early = past_the_best(alpha)
             covariance, precision, _, _, status = _solve(
                 emp_cov,
                 alpha,
@@ -545,9 +577,11 @@ def _path(
                 tol=tol,
                 enet_tol=enet_tol,
                 max_iter=max_iter,
-                heldout_cov=heldout_cov,
+                heldout_cov=test_cov if stop_early else None,
                 verbose=verbose > 1,
             )
+            if status == "converged" and not stop_early:
+                converged_at(alpha, precision)
         current_alpha = alpha
         covariances[position] = covariance
         precisions[position] = precision
@@ -633,9 +667,11 @@ def graphical_lasso_path(
 
 
 def _fold_path(
-    X, train, test, alphas, precision_init, init_alpha, tol, enet_tol, max_iter, early_stopping, verbose
+    X, train, test, alphas, precision_init, init_alpha, tol, enet_tol, max_iter, early_stopping,
+    history, verbose,
 ):
-    """One fold of the CV: training covariance, path, held-out scores."""
+    """One fold of the CV: training covariance, path, held-out scores
+    (``history`` is updated in place, see :func:`_path`)."""
     emp_cov = empirical_covariance(X[train])
     _check_variances(emp_cov, what="a training fold of X")
     test_cov = empirical_covariance(X[test])
@@ -652,6 +688,7 @@ def _fold_path(
             enet_tol=enet_tol,
             max_iter=max_iter,
             early_stopping=early_stopping,
+            history=history,
             verbose=verbose,
         )
     return precisions, scores
@@ -823,6 +860,7 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
         path = []
         warm_starts = None
         warm_start_alpha = None
+        histories = None  # per fold: best held-out score so far, for early stopping
         best_index = 0
         t0 = time.time()
         with threadpool_limits(limits=1) if _is_parallel(self.n_jobs) else _nullcontext():
@@ -830,6 +868,13 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
                 splits = list(cv.split(X, y))
                 if warm_starts is None:
                     warm_starts = [None] * len(splits)
+                if histories is None or len(histories) != len(splits):
+                    histories = [None] * len(splits)
+                histories = [
+                    history if history is not None
+                    else {"best_alpha": None, "best_score": -np.inf, "smallest_alpha": np.inf}
+                    for history in histories
+                ]
                 results = _parallel(self.n_jobs, verbose)(
                     delayed(_fold_path)(
                         X,
@@ -842,9 +887,10 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
                         self.enet_tol,
                         self.max_iter,
                         self.early_stopping,
+                        history,
                         inner_verbose,
                     )
-                    for (train, test), warm_start in zip(splits, warm_starts)
+                    for (train, test), warm_start, history in zip(splits, warm_starts, histories)
                 )
                 fold_precisions = list(zip(*(precisions for precisions, _ in results)))
                 fold_scores = list(zip(*(scores for _, scores in results)))
@@ -903,9 +949,9 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
             # Finally, the score of the unpenalized empirical covariance, as scikit-learn.
             grid_alphas.append(0)
             grid_scores.append(
-                cross_val_score(
-                    EmpiricalCovariance(), X, cv=cv, n_jobs=self.n_jobs, verbose=inner_verbose
-                )
+                # in this process: a few empirical covariances do not pay for
+                # starting worker processes
+                cross_val_score(EmpiricalCovariance(), X, cv=cv, verbose=inner_verbose)
             )
         grid_scores = np.array(grid_scores)
         self.cv_results_ = {"alphas": np.array(grid_alphas)}

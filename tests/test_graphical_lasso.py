@@ -1,0 +1,371 @@
+"""brainxr.connectome.graphical_lasso against scikit-learn's graphical lasso.
+
+The reference for precisions is scikit-learn's ``graphical_lasso`` run to a
+tight tolerance (tol=1e-10, enet_tol=1e-12), more accurate than its defaults;
+optimality is also checked directly on the KKT conditions.
+"""
+
+import warnings
+
+import dask.array as da
+import numpy as np
+import pytest
+import sklearn.covariance as skcov
+import xarray as xr
+from sklearn.base import clone
+from sklearn.datasets import make_sparse_spd_matrix
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import KFold
+
+from brainxr.connectome.graphical_lasso import (
+    GraphicalLasso,
+    GraphicalLassoCV,
+    alpha_max,
+    graphical_lasso,
+    graphical_lasso_path,
+)
+from brainxr.testing import raise_if_dask_computes
+
+
+def sparse_gaussian(n_features=30, n_samples=60, sparsity=0.9, seed=0):
+    """Samples of a Gaussian with a known sparse precision, unit variances."""
+    rng = np.random.RandomState(seed)
+    precision = make_sparse_spd_matrix(
+        n_features, alpha=sparsity, smallest_coef=0.2, largest_coef=0.6, random_state=rng
+    )
+    covariance = np.linalg.inv(precision)
+    scale = np.sqrt(np.diag(covariance))
+    covariance /= np.outer(scale, scale)
+    return rng.multivariate_normal(np.zeros(n_features), covariance, size=n_samples)
+
+
+def reference(emp_cov, alpha):
+    """scikit-learn's graphical lasso, solved accurately."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return skcov.graphical_lasso(emp_cov, alpha, tol=1e-10, enet_tol=1e-12, max_iter=2000)
+
+
+def kkt_residual(emp_cov, precision, alpha):
+    """Largest violation of the optimality conditions of the graphical lasso.
+
+    With W = precision^-1: W_ii = S_ii; S_ij - W_ij + alpha sign(X_ij) = 0 on
+    the support; |S_ij - W_ij| <= alpha off the support.
+    """
+    gradient = emp_cov - np.linalg.inv(precision)
+    off_diagonal = ~np.eye(len(emp_cov), dtype=bool)
+    support = (precision != 0) & off_diagonal
+    zeros = (precision == 0) & off_diagonal
+    residuals = [np.abs(np.diag(gradient)).max()]
+    if support.any():
+        residuals.append(np.abs(gradient[support] + alpha * np.sign(precision[support])).max())
+    if zeros.any():
+        residuals.append(max(0.0, (np.abs(gradient[zeros]) - alpha).max()))
+    return max(residuals)
+
+
+@pytest.fixture(scope="module")
+def signals():
+    return sparse_gaussian()
+
+
+@pytest.fixture(scope="module")
+def emp_cov(signals):
+    return skcov.empirical_covariance(signals)
+
+
+@pytest.mark.parametrize("fraction", [0.05, 0.15, 0.3, 0.6])
+def test_graphical_lasso_matches_accurate_sklearn(emp_cov, fraction):
+    alpha = fraction * alpha_max(emp_cov)
+    covariance, precision = graphical_lasso(emp_cov, alpha)
+    ref_covariance, ref_precision = reference(emp_cov, alpha)
+    # default tol=1e-4 on the duality gap: within 1e-3 of the optimum
+    np.testing.assert_allclose(precision, ref_precision, atol=1e-3)
+    np.testing.assert_allclose(covariance, ref_covariance, atol=1e-3)
+    np.testing.assert_allclose(covariance @ precision, np.eye(len(emp_cov)), atol=1e-10)
+    assert kkt_residual(emp_cov, precision, alpha) < 1e-3
+    # a tight tolerance reaches the optimum to rounding errors
+    _, precise = graphical_lasso(emp_cov, alpha, tol=1e-10)
+    np.testing.assert_allclose(precise, ref_precision, atol=1e-7)
+    assert kkt_residual(emp_cov, precise, alpha) < 1e-8
+
+
+def test_graphical_lasso_is_more_accurate_than_sklearn_defaults(emp_cov):
+    alpha = 0.1 * alpha_max(emp_cov)
+    _, ref_precision = reference(emp_cov, alpha)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        _, sk_precision = skcov.graphical_lasso(emp_cov, alpha)
+    _, precision = graphical_lasso(emp_cov, alpha)
+    assert np.abs(precision - ref_precision).max() < np.abs(sk_precision - ref_precision).max()
+
+
+def test_costs_are_sklearn_objective_and_a_true_duality_gap(emp_cov):
+    from sklearn.covariance._graph_lasso import _objective
+
+    alpha = 0.2 * alpha_max(emp_cov)
+    _, precision, costs, n_iter = graphical_lasso(
+        emp_cov, alpha, return_costs=True, return_n_iter=True
+    )
+    assert len(costs) == n_iter > 0
+    objective, gap = costs[-1]
+    np.testing.assert_allclose(objective, _objective(emp_cov, precision, alpha), rtol=1e-12)
+    _, ref_precision = reference(emp_cov, alpha)
+    optimum = _objective(emp_cov, ref_precision, alpha)
+    # the gap bounds the distance to the optimum, and is below tol
+    assert 0 <= objective - optimum <= gap + 1e-12
+    assert gap < 1e-4
+    # objective decreases at every iteration
+    objectives = [cost for cost, _ in costs]
+    assert np.all(np.diff(objectives) <= 1e-12)
+
+
+def test_screening_solves_components_separately():
+    rng = np.random.RandomState(3)
+    blocks = [skcov.empirical_covariance(rng.randn(40, size)) for size in (6, 5, 1, 4)]
+    size = sum(len(block) for block in blocks)
+    emp_cov = np.zeros((size, size))
+    start = 0
+    for block in blocks:
+        emp_cov[start : start + len(block), start : start + len(block)] = block
+        start += len(block)
+    permutation = rng.permutation(size)
+    emp_cov = emp_cov[np.ix_(permutation, permutation)]
+    alpha = 0.05
+    _, precision = graphical_lasso(emp_cov, alpha, tol=1e-10)
+    _, ref_precision = reference(emp_cov, alpha)
+    np.testing.assert_allclose(precision, ref_precision, atol=1e-7)
+    # zero across blocks, exactly
+    inverse = np.argsort(permutation)
+    unpermuted = precision[np.ix_(inverse, inverse)]
+    assert np.all(unpermuted[:6, 6:] == 0) and np.all(unpermuted[6:11, 11:] == 0)
+    # the isolated region gets 1 / S_ii
+    assert unpermuted[11, 11] == 1 / blocks[2][0, 0]
+
+
+def test_alpha_above_alpha_max_gives_the_diagonal(emp_cov):
+    covariance, precision, n_iter = graphical_lasso(
+        emp_cov, 1.01 * alpha_max(emp_cov), return_n_iter=True
+    )
+    np.testing.assert_array_equal(precision, np.diag(1 / np.diag(emp_cov)))
+    np.testing.assert_array_equal(covariance, np.diag(np.diag(emp_cov)))
+    assert n_iter == 0
+
+
+def test_alpha_zero_inverts(emp_cov):
+    covariance, precision = graphical_lasso(emp_cov, 0)
+    np.testing.assert_allclose(precision, np.linalg.inv(emp_cov), rtol=1e-10, atol=1e-10)
+    np.testing.assert_array_equal(covariance, emp_cov)
+    singular = skcov.empirical_covariance(np.random.RandomState(0).randn(5, 10))
+    with pytest.raises(ValueError, match="alpha=0"):
+        graphical_lasso(singular, 0)
+
+
+def test_fewer_samples_than_features():
+    signals = sparse_gaussian(n_features=40, n_samples=25, seed=2)
+    emp_cov = skcov.empirical_covariance(signals)
+    alpha = 0.2 * alpha_max(emp_cov)
+    _, precision = graphical_lasso(emp_cov, alpha, tol=1e-8)
+    _, ref_precision = reference(emp_cov, alpha)
+    np.testing.assert_allclose(precision, ref_precision, atol=1e-5)
+    assert kkt_residual(emp_cov, precision, alpha) < 1e-6
+
+
+@pytest.mark.parametrize(
+    ("matrix", "message"),
+    [
+        (np.ones((3, 4)), "square"),
+        (np.array([[1.0, 0.5], [0.2, 1.0]]), "symmetric"),
+        (np.array([[1.0, 2.0], [2.0, 1.0]]), "positive semi-definite"),
+        (np.array([[1.0, 0.0], [0.0, 0.0]]), "positive diagonal"),
+        (np.array([[1.0, np.nan], [np.nan, 1.0]]), "NaN"),
+    ],
+)
+def test_bad_emp_cov(matrix, message):
+    with pytest.raises(ValueError, match=message):
+        graphical_lasso(matrix, 0.1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"alpha": -0.1}, "alpha must be >= 0"),
+        ({"alpha": np.inf}, "alpha must be a finite number"),
+        ({"alpha": 0.1, "tol": 0}, "tol must be a number > 0"),
+        ({"alpha": 0.1, "enet_tol": -1}, "enet_tol must be a number > 0"),
+        ({"alpha": 0.1, "max_iter": -1}, "max_iter must be an integer >= 0"),
+        ({"alpha": 0.1, "mode": "newton"}, "mode must be one of"),
+    ],
+)
+def test_bad_parameters(emp_cov, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        graphical_lasso(emp_cov, **kwargs)
+
+
+def test_max_iter_warns(emp_cov):
+    with pytest.warns(ConvergenceWarning, match="did not converge after 1 iterations"):
+        graphical_lasso(emp_cov, 0.05 * alpha_max(emp_cov), max_iter=1)
+
+
+@pytest.mark.parametrize("assume_centered", [False, True])
+def test_estimator_matches_sklearn(signals, assume_centered):
+    alpha = 0.1
+    model = GraphicalLasso(alpha=alpha, assume_centered=assume_centered).fit(signals)
+    sk_model = skcov.GraphicalLasso(
+        alpha=alpha, assume_centered=assume_centered, tol=1e-10, enet_tol=1e-12, max_iter=2000
+    ).fit(signals)
+    np.testing.assert_allclose(model.precision_, sk_model.precision_, atol=1e-4)
+    np.testing.assert_allclose(model.covariance_, sk_model.covariance_, atol=1e-4)
+    np.testing.assert_array_equal(model.location_, sk_model.location_)
+    assert model.n_features_in_ == signals.shape[1]
+    assert model.n_iter_ == len(model.costs_)
+    # EmpiricalCovariance's methods work on the result
+    np.testing.assert_allclose(model.score(signals), sk_model.score(signals), atol=1e-4)
+    precomputed = GraphicalLasso(alpha=alpha, covariance="precomputed").fit(
+        skcov.empirical_covariance(signals, assume_centered=assume_centered)
+    )
+    np.testing.assert_allclose(precomputed.precision_, model.precision_, atol=1e-12)
+
+
+def test_estimator_bad_input(signals):
+    with pytest.raises(ValueError, match="minimum of 2 is required"):
+        GraphicalLasso().fit(signals[:1])
+    with pytest.raises(ValueError, match="constant features"):
+        GraphicalLasso().fit(np.c_[signals, np.ones(len(signals))])
+    with pytest.raises(ValueError, match="covariance must be None or 'precomputed'"):
+        GraphicalLasso(covariance="empirical").fit(signals)
+    with pytest.raises(ValueError, match="alpha must be >= 0"):
+        GraphicalLasso(alpha=-1).fit(signals)
+
+
+def test_path_matches_accurate_sklearn(signals):
+    train, test = signals[:45], signals[45:]
+    emp_cov = skcov.empirical_covariance(train)
+    test_cov = skcov.empirical_covariance(test)
+    alphas = alpha_max(emp_cov) * np.array([0.5, 0.2, 0.1, 0.3])  # any order
+    covariances, precisions, scores = graphical_lasso_path(train, alphas, X_test=test, tol=1e-10)
+    for alpha, covariance, precision, score in zip(alphas, covariances, precisions, scores):
+        ref_covariance, ref_precision = reference(emp_cov, alpha)
+        np.testing.assert_allclose(precision, ref_precision, atol=1e-7)
+        np.testing.assert_allclose(covariance, ref_covariance, atol=1e-7)
+        np.testing.assert_allclose(score, skcov.log_likelihood(test_cov, ref_precision), atol=1e-7)
+    covariances_only = graphical_lasso_path(train, alphas[:1])
+    assert len(covariances_only) == 2
+
+
+def within_a_grid_step(alpha, sklearn_cv):
+    """Whether ``alpha`` is at most one step of scikit-learn's grid from its alpha_."""
+    explored = np.sort(sklearn_cv.cv_results_["alphas"][:-1])
+    position = np.searchsorted(explored, sklearn_cv.alpha_)
+    neighbours = explored[max(position - 1, 0) : position + 2]
+    step = np.max(np.abs(np.log(neighbours[1:] / neighbours[:-1])))
+    return abs(np.log(alpha / sklearn_cv.alpha_)) <= step * (1 + 1e-9)
+
+
+@pytest.fixture(scope="module")
+def cv_signals():
+    return sparse_gaussian(n_features=20, n_samples=80, sparsity=0.9, seed=5)
+
+
+@pytest.fixture(scope="module")
+def sklearn_cv(cv_signals):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return skcov.GraphicalLassoCV().fit(cv_signals)
+
+
+@pytest.fixture(scope="module")
+def brainxr_cv(cv_signals):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        return GraphicalLassoCV().fit(cv_signals)
+
+
+def test_cv_matches_sklearn(cv_signals, sklearn_cv, brainxr_cv):
+    # scikit-learn's path converges on this problem: no -inf score
+    assert np.isfinite(sklearn_cv.cv_results_["mean_test_score"][:-1]).all()
+    assert within_a_grid_step(brainxr_cv.alpha_, sklearn_cv)
+    assert brainxr_cv.cv_results_.keys() == sklearn_cv.cv_results_.keys()
+    # same first grid, same last row (alpha 0, the empirical covariance)
+    first_grid = np.logspace(np.log10(alpha_max(skcov.empirical_covariance(cv_signals)) / 100),
+                             np.log10(alpha_max(skcov.empirical_covariance(cv_signals))), 4)
+    assert np.isin(np.round(first_grid, 12), np.round(brainxr_cv.cv_results_["alphas"], 12)).all()
+    for key in ("alphas", "mean_test_score", "split0_test_score"):
+        assert brainxr_cv.cv_results_[key][-1] == sklearn_cv.cv_results_[key][-1]
+    # the refit precision is accurate at the chosen alpha
+    _, ref_precision = reference(skcov.empirical_covariance(cv_signals), brainxr_cv.alpha_)
+    assert np.abs(brainxr_cv.precision_ - ref_precision).max() < 1e-3
+    np.testing.assert_allclose(brainxr_cv.location_, cv_signals.mean(0))
+    assert brainxr_cv.n_iter_ == len(brainxr_cv.costs_)
+
+
+def test_cv_scores_are_held_out_likelihoods_of_accurate_solutions(cv_signals):
+    alphas = [0.3, 0.15, 0.08]
+    model = GraphicalLassoCV(alphas=alphas, cv=3, tol=1e-10, early_stopping=False).fit(cv_signals)
+    np.testing.assert_allclose(model.cv_results_["alphas"][:-1], sorted(alphas, reverse=True))
+    for fold, (train, test) in enumerate(KFold(3).split(cv_signals)):
+        emp_cov = skcov.empirical_covariance(cv_signals[train])
+        test_cov = skcov.empirical_covariance(cv_signals[test])
+        expected = [
+            skcov.log_likelihood(test_cov, reference(emp_cov, alpha)[1])
+            for alpha in sorted(alphas, reverse=True)
+        ]
+        np.testing.assert_allclose(model.cv_results_[f"split{fold}_test_score"][:-1], expected, atol=1e-7)
+    best = np.argmax(model.cv_results_["mean_test_score"][:-1])
+    assert model.alpha_ == model.cv_results_["alphas"][best]
+
+
+def test_early_stopping_keeps_the_choice(cv_signals, brainxr_cv):
+    exact = GraphicalLassoCV(early_stopping=False).fit(cv_signals)
+    assert exact.alpha_ == brainxr_cv.alpha_
+
+
+def test_cv_parallel_folds_give_the_same_result(cv_signals, brainxr_cv):
+    parallel = GraphicalLassoCV(n_jobs=2).fit(cv_signals)
+    assert parallel.alpha_ == brainxr_cv.alpha_
+    for key, value in brainxr_cv.cv_results_.items():
+        np.testing.assert_allclose(parallel.cv_results_[key], value, rtol=1e-12)
+    np.testing.assert_allclose(parallel.precision_, brainxr_cv.precision_, rtol=1e-12)
+
+
+def test_cv_accepts_dataarrays(cv_signals, brainxr_cv):
+    signals = xr.DataArray(cv_signals, dims=("time", "region"))
+    np.testing.assert_array_equal(GraphicalLassoCV().fit(signals).precision_, brainxr_cv.precision_)
+    lazy = signals.chunk({"time": 20})
+    assert isinstance(lazy.data, da.Array)
+    with raise_if_dask_computes(max_computes=1):
+        model = GraphicalLassoCV().fit(lazy)
+    np.testing.assert_array_equal(model.precision_, brainxr_cv.precision_)
+
+
+def test_cv_is_an_sklearn_estimator(cv_signals, brainxr_cv):
+    model = clone(GraphicalLassoCV(alphas=3, n_refinements=2, cv=3))
+    assert model.get_params()["n_refinements"] == 2
+    model.fit(cv_signals)
+    assert len(model.cv_results_["alphas"]) == 3 + 3 + 1
+    assert np.isfinite(brainxr_cv.score(cv_signals))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"alphas": 1}, "alphas must be an integer >= 2"),
+        ({"alphas": [0.1, -0.2]}, "each of alphas must be a finite number > 0"),
+        ({"alphas": []}, "alphas must not be empty"),
+        ({"n_refinements": 0}, "n_refinements must be an integer >= 1"),
+        ({"tol": -1}, "tol must be a number > 0"),
+    ],
+)
+def test_cv_bad_parameters(cv_signals, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        GraphicalLassoCV(**kwargs).fit(cv_signals)
+
+
+def test_cv_too_few_samples(cv_signals):
+    with pytest.raises(ValueError, match="n_splits=5 greater than the number of samples"):
+        GraphicalLassoCV().fit(cv_signals[:4])
+    signals = cv_signals[:9].copy()
+    signals[:, 0] = 0
+    signals[-1, 0] = 1  # constant in the training samples of the last fold
+    with pytest.raises(ValueError, match="a training fold of X has constant features"):
+        GraphicalLassoCV(cv=3).fit(signals)
