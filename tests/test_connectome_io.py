@@ -140,3 +140,36 @@ def test_write_connectomes_into_the_store_and_reopen_lazily(tmp_path):
         open_connectomes(store, "missing")
     with pytest.raises(ValueError, match="name='a/b'"):
         write_connectomes(lazy, store, "a/b")
+
+
+def test_connectomes_are_stored_uncompressed_unless_asked(tmp_path):
+    import zarr
+
+    store = tmp_path / "cohort.zarr"
+    covariances = connectivity(_cohort_signals(), "covariance")
+    write_connectomes(covariances, store, "plain")
+    write_connectomes(covariances, store, "packed", compressors="auto")
+    root = zarr.open_group(str(store), mode="r")
+    assert root["derivatives/connectome/plain/plain"].compressors == ()
+    assert len(root["derivatives/connectome/packed/packed"].compressors) == 1
+    np.testing.assert_array_equal(open_connectomes(store, "packed").values, covariances.values)
+
+
+def test_several_kinds_in_one_group_written_in_one_pass(tmp_path):
+    store = tmp_path / "cohort.zarr"
+    signals = _cohort_signals(n_runs=4).chunk(run=2)
+    kinds = {kind: connectivity(signals, kind) for kind in ("correlation", "covariance")}
+    with raise_if_dask_computes(max_computes=1):
+        write_connectomes(kinds, store, "schaefer")
+    for kind, values in kinds.items():
+        np.testing.assert_array_equal(
+            open_connectomes(store, "schaefer", kind=kind).values, values.values
+        )
+    with pytest.raises(ValueError, match="holds \\['correlation', 'covariance'\\]; pass kind="):
+        open_connectomes(store, "schaefer")
+    with pytest.raises(KeyError, match="no variable 'tangent'"):
+        open_connectomes(store, "schaefer", kind="tangent")
+    with pytest.raises(TypeError, match="DataArray, a Dataset or a dict"):
+        write_connectomes([kinds["correlation"]], store, "list")
+    with pytest.raises(ValueError, match="connectomes\\['bad'\\] must be"):
+        write_connectomes({"bad": signals}, store, "bad")

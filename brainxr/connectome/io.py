@@ -261,61 +261,96 @@ def _storable(connectomes: xr.DataArray) -> xr.DataArray:
 
 
 def write_connectomes(
-    connectomes: xr.DataArray,
+    connectomes,
     store,
     name: str,
     *,
     group: str | None = None,
     mode: str = "w-",
     compute: bool = True,
+    compressors=None,
 ):
     """Write connectomes into a Zarr (v3) group, chunk by chunk.
 
+    Several kinds computed from the same signals (a mapping or Dataset) are
+    written in one pass: one task graph reads each chunk of signals once and
+    writes every kind from it, with memory flat in the number of runs. (Two
+    separate computes, or a write and a group mean in the same compute, make
+    dask hold the signals of many runs: compute group means from the store.)
+
     Parameters
     ----------
-    connectomes : xarray.DataArray
-        ``(run, region, region_)`` (or ``(region, region_)``), lazy or not.
-        A lazy array is computed and written one chunk of runs per task, so
-        memory stays flat in the number of runs.
+    connectomes : xarray.DataArray, xarray.Dataset or mapping of DataArray
+        ``(run, region, region_)`` (or ``(region, region_)``) connectomes,
+        lazy or not. A DataArray is stored as the variable ``name``; a
+        mapping or Dataset keeps its variable names (e.g. ``correlation``,
+        ``covariance``). Lazy data is computed and written one chunk of runs
+        per task.
     store : str, os.PathLike or zarr store
         The Zarr store, for example the cohort store.
     name : str
-        Name of the variable; also names the group by default.
+        Names the group: ``derivatives/connectome/<name>``.
     group : str, optional
-        Group path; default ``derivatives/connectome/<name>``.
+        Group path, to override that default.
     mode : {"w-", "w", "a"}, default="w-"
-        ``"w-"`` fails if the group exists, ``"w"`` overwrites it.
+        ``"w-"`` fails if the group exists, ``"w"`` overwrites it, ``"a"``
+        adds variables to it.
     compute : bool, default=True
         If False, return the ``dask.delayed`` write instead of writing.
+    compressors : None, "auto" or zarr codecs, default=None
+        Uncompressed by default: float64 connectivity values barely compress
+        (to about 86% with zstd) while compression and decompression cost
+        more CPU than the estimation itself when the matrices are read back
+        at every iteration of a geometric mean. ``"auto"`` is Zarr's default.
 
     Returns
     -------
     str or dask.delayed.Delayed
         The group path, or the delayed write.
     """
-    if not isinstance(connectomes, xr.DataArray) or not {"region", "region_"} <= set(connectomes.dims):
-        raise ValueError(
-            "connectomes must be a (run, region, region_) or (region, region_) DataArray."
-        )
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise ValueError(f"name={name!r}: use letters, digits, '_', '.' or '-' only.")
+    if isinstance(connectomes, xr.DataArray):
+        variables = {name: connectomes}
+    elif isinstance(connectomes, (xr.Dataset, dict)):
+        variables = dict(connectomes.data_vars if isinstance(connectomes, xr.Dataset) else connectomes)
+    else:
+        raise TypeError(
+            "connectomes must be a DataArray, a Dataset or a dict of DataArrays; "
+            f"got {type(connectomes).__name__}."
+        )
+    for variable, values in variables.items():
+        if not isinstance(values, xr.DataArray) or not {"region", "region_"} <= set(values.dims):
+            raise ValueError(
+                f"connectomes[{variable!r}] must be a (run, region, region_) or "
+                "(region, region_) DataArray."
+            )
     group = group or f"{_CONNECTOME_GROUP}/{name}"
-    dataset = _storable(connectomes).to_dataset(name=name)
+    dataset = xr.Dataset({variable: _storable(values) for variable, values in variables.items()})
     store = str(store) if isinstance(store, Path) else store
     delayed = dataset.to_zarr(
-        store, group=group, mode=mode, compute=compute, zarr_format=3, consolidated=False
+        store,
+        group=group,
+        mode=mode,
+        compute=compute,
+        zarr_format=3,
+        consolidated=False,
+        encoding={variable: {"compressors": compressors} for variable in variables},
     )
     return group if compute else delayed
 
 
-def open_connectomes(store, name: str, *, group: str | None = None) -> xr.DataArray:
+def open_connectomes(store, name: str, *, kind: str | None = None, group: str | None = None) -> xr.DataArray:
     """Open connectomes written by :func:`write_connectomes`, lazily.
 
     Parameters
     ----------
     store : str, os.PathLike or zarr store
     name : str
-        Variable name given to :func:`write_connectomes`.
+        The ``name`` given to :func:`write_connectomes`.
+    kind : str, optional
+        Which variable of the group (``"correlation"``...); may be left out
+        when the group holds one variable.
     group : str, optional
         Default ``derivatives/connectome/<name>``.
 
@@ -332,6 +367,13 @@ def open_connectomes(store, name: str, *, group: str | None = None) -> xr.DataAr
         )
     except FileNotFoundError as error:
         raise FileNotFoundError(f"{store}: no connectome group {group!r} ({error}).") from None
-    if name not in dataset:
-        raise KeyError(f"{store}: group {group!r} has no variable {name!r}; it has {list(dataset.data_vars)}.")
-    return dataset[name]
+    variables = list(dataset.data_vars)
+    if kind is None:
+        if len(variables) != 1:
+            raise ValueError(
+                f"{store}: group {group!r} holds {variables}; pass kind= to choose one."
+            )
+        kind = variables[0]
+    if kind not in dataset:
+        raise KeyError(f"{store}: group {group!r} has no variable {kind!r}; it has {variables}.")
+    return dataset[kind]
