@@ -178,3 +178,20 @@ def test_verbose_reports_the_fit(capsys):
     assert "Finished fit" in capsys.readouterr().out
     ConnectivityMeasure().fit(_subjects(n_subjects=2))
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_brainxr_graphical_lasso_as_estimator_equals_nilearn_with_scikit_learn(kind):
+    from sklearn.covariance import GraphicalLasso as ScikitLearnGraphicalLasso
+
+    from brainxr.connectome import GraphicalLasso
+
+    X = _subjects(n_subjects=4)
+    tight = dict(alpha=0.05, tol=1e-12, enet_tol=1e-12, max_iter=2000)
+    ours = ConnectivityMeasure(kind=kind, cov_estimator=GraphicalLasso(**tight)).fit_transform(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = NilearnConnectivityMeasure(
+            kind=kind, cov_estimator=ScikitLearnGraphicalLasso(**tight)
+        ).fit_transform(X)
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=TOL)

@@ -13,6 +13,9 @@
 - files: :func:`write_relmat` / :func:`read_relmat` (BIDS-derivative
   ``relmat.tsv``), :func:`write_connectomes` / :func:`open_connectomes`
   (Zarr groups of the cohort store).
+- sparse inverse covariance: :class:`GraphicalLasso`,
+  :class:`GraphicalLassoCV`, :class:`GroupSparseCovariance`,
+  :class:`GroupSparseCovarianceCV` (nilearn's and scikit-learn's estimators).
 """
 
 from brainxr.connectome.estimation import (
@@ -21,7 +24,17 @@ from brainxr.connectome.estimation import (
     connectivity,
 )
 from brainxr.connectome.global_connectivity import global_connectivity
+from brainxr.connectome.graphical_lasso import (
+    GraphicalLasso,
+    GraphicalLassoCV,
+    graphical_lasso,
+)
 from brainxr.connectome.group import geometric_mean, mean_connectome, tangent_space
+from brainxr.connectome.group_sparse_covariance import (
+    GroupSparseCovariance,
+    GroupSparseCovarianceCV,
+    group_sparse_covariance,
+)
 from brainxr.connectome.io import (
     open_connectomes,
     read_relmat,
@@ -45,12 +58,18 @@ from brainxr.connectome.seed import seed_to_voxel_correlation
 __all__ = [
     "KINDS",
     "ConnectivityMeasure",
+    "GraphicalLasso",
+    "GraphicalLassoCV",
+    "GroupSparseCovariance",
+    "GroupSparseCovarianceCV",
     "NotPositiveDefiniteError",
     "connectivity",
     "cov_to_corr",
     "fisher_z",
     "geometric_mean",
     "global_connectivity",
+    "graphical_lasso",
+    "group_sparse_covariance",
     "inverse_fisher_z",
     "map_eigenvalues",
     "mean_connectome",
