@@ -101,8 +101,9 @@ def extract_labels(
         ``region`` (unique names), ``label`` (label value), ``name``,
         ``x, y, z`` (centre of mass, mm) and ``coverage`` (fraction of the
         region's voxels on the grid that have valid signal; regions without
-        any have NaN signals). The float dtype of the signals (float64 for
-        variance and standard deviation).
+        any have NaN signals). float64: sums are accumulated in float64 and
+        region signals are small, so cleaning and connectivity downstream
+        keep the precision.
 
     Examples
     --------
@@ -156,7 +157,8 @@ def reduce_labels(data, assignment: np.ndarray, n_regions: int, strategy: str, e
     check_strategy(strategy)
     weights = assignment_matrix(assignment, n_regions)
     xp = dsa if isinstance(data, dsa.Array) else np
-    out_dtype = data.dtype if data.dtype.kind == "f" else np.dtype(np.float64)
+    # region signals are small: keep the float64 accumulation (minima, maxima and medians are data values)
+    out_dtype = np.dtype(np.float64)
     if strategy in ("mean", "sum"):
         sums, counts, _ = project_onto_regions(data, weights, ensure_finite=ensure_finite, valid=valid)
         values = _divide(sums, counts) if strategy == "mean" else xp.where(counts > 0, sums, np.nan)
@@ -166,8 +168,7 @@ def reduce_labels(data, assignment: np.ndarray, n_regions: int, strategy: str, e
     validity = voxel_validity(data, ensure_finite)
     _, counts, _ = project_onto_regions(xp.where(validity, 1.0, np.nan)[None, :], weights)
     values = grouped_reduce(data, assignment, n_regions, strategy, ensure_finite=ensure_finite)
-    if strategy in FLOX_FUNCS and strategy not in ("variance", "standard_deviation"):
-        values = values.astype(out_dtype)
+    values = values.astype(out_dtype)
     return values, counts
 
 

@@ -51,13 +51,13 @@ def project_maps(data, weights, ensure_finite: bool = False, gram: np.ndarray | 
 
     Returns
     -------
-    values : ``(time, map)`` least-squares signals
+    values : ``(time, map)`` float64 least-squares signals
     valid_weight : ``(map,)`` summed weight of each map over valid voxels
     """
     if gram is None:
         gram = np.asarray((weights.T @ weights).todense())
     sums, counts, invalid_gram = project_onto_regions(data, weights, ensure_finite=ensure_finite, with_gram=True, valid=valid)
-    out_dtype = data.dtype if data.dtype.kind == "f" else np.dtype(np.float64)
+    out_dtype = np.dtype(np.float64)
     if isinstance(sums, dsa.Array):
         values = dsa.blockwise(
             _solve_least_squares, "tk", sums, "tk", invalid_gram, "kj", gram=gram, out_dtype=out_dtype,

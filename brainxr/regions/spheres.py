@@ -221,8 +221,8 @@ def extract_spheres(
     Returns
     -------
     xarray.DataArray
-        ``(time, region)``, coords ``region``, ``label`` (seed index),
-        ``x, y, z`` (the seed) and ``coverage``.
+        ``(time, region)`` float64, coords ``region``, ``label`` (seed
+        index), ``x, y, z`` (the seed) and ``coverage``.
 
     Raises
     ------
@@ -253,8 +253,7 @@ def extract_spheres(
     weights = adjacency[:, column_of[voxel_index(masked)]].T.astype(np.float64).tocsr()
     data = masked.transpose(TIME_DIM, VOXEL_DIM).data
     sums, counts, _ = project_onto_regions(data, weights, ensure_finite=ensure_finite, valid=None if valid is None else valid.data)
-    out_dtype = data.dtype if data.dtype.kind == "f" else np.dtype(np.float64)
-    values = _divide(sums, counts).astype(out_dtype)
+    values = _divide(sums, counts)  # float64, as the sums
     sizes = np.asarray(adjacency.sum(axis=1)).ravel()
     coverage = counts / sizes
     if min_coverage is not None:
