@@ -14,10 +14,11 @@ are equal to nilearn's:
 3. drop regions of ``min_region_size`` mm^3 or less; each kept region is
    one volume of ``regions_img_``, its map's index in ``index_``.
 
-The random walker is scikit-image's in the setting of nilearn's copy of it
-(plain conjugate gradient, ``beta=130``, ``tol=1e-3``), with nilearn's
-handling of seeds cut off from every voxel to label (dropped) and of voxels
-cut off from every seed (left unlabeled). :class:`RegionExtractor` is a
+The random walker is nilearn's (its copy of scikit-image 0.11's, operation
+for operation: where two seeds are nearly equally likely to reach a voxel,
+the rounding of the solver decides, and scikit-image's current version,
+which assembles the same system differently, labels a few such voxels
+otherwise). :class:`RegionExtractor` is a
 :class:`brainxr.maskers.NiftiMapsMasker` over the regions: ``transform``
 gives ``(time, region)`` signals of runs, NIfTI files or cohort runs alike.
 """
@@ -204,29 +205,131 @@ def peak_local_max(image: np.ndarray, min_distance: int = 10, threshold_abs: flo
     return peaks
 
 
-def _random_walker(data: np.ndarray, seeds: np.ndarray) -> np.ndarray:
-    """Segment ``data`` from ``seeds`` (>0 seeds, 0 to label, -1 ignored) as nilearn does.
+# -- random walker segmentation ---------------------------------------------
+# Grady's random walker as nilearn runs it (its copy of scikit-image 0.11's):
+# a graph of the voxels to segment with weights exp(-beta |gradient|^2 /
+# (10 std)), one sparse linear system per seed label solved by unpreconditioned
+# conjugate gradient (tol 1e-3), each voxel given the label most likely to
+# reach it. Voxels where two labels' probabilities are nearly equal take
+# whichever the rounding of the solver favours, so the assembly and the
+# solver follow nilearn's operation for operation: scikit-image's current
+# random_walker builds the same system in another order and labels a few
+# boundary voxels differently.
 
-    Seeds cut off from every voxel to label, and voxels cut off from every
-    seed, are ignored (-1) as in nilearn's copy of the algorithm; the rest is
-    scikit-image's random walker in plain conjugate-gradient mode.
+
+def _graph_edges(shape) -> np.ndarray:
+    """``(2, n_edges)`` voxel pairs of the 6-neighbour grid graph (k, then j, then i)."""
+    vertices = np.arange(np.prod(shape)).reshape(shape)
+    deep = np.vstack((vertices[:, :, :-1].ravel(), vertices[:, :, 1:].ravel()))
+    right = np.vstack((vertices[:, :-1].ravel(), vertices[:, 1:].ravel()))
+    down = np.vstack((vertices[:-1].ravel(), vertices[1:].ravel()))
+    return np.hstack((deep, right, down))
+
+
+def _edge_weights(data: np.ndarray, beta: float, eps: float = 1.0e-10) -> np.ndarray:
+    """exp(-beta |gradient|^2 / (10 std)) + eps on each edge (gradients in float64)."""
+    gradients = np.r_[
+        np.abs(data[:, :, :-1] - data[:, :, 1:]).ravel().astype(np.float64),
+        np.abs(data[:, :-1] - data[:, 1:]).ravel().astype(np.float64),
+        np.abs(data[:-1] - data[1:]).ravel().astype(np.float64),
+    ] ** 2
+    # the scale in the data's precision (float32 for float32 maps), as nilearn computes it
+    beta /= 10 * data[..., np.newaxis].std()
+    gradients *= beta
+    weights = np.exp(-gradients)
+    weights += eps
+    return weights
+
+
+def _laplacian(data: np.ndarray, mask: np.ndarray | None, beta: float):
+    """Sparse graph Laplacian of the voxels of ``mask`` (all voxels when None)."""
+    from scipy import sparse
+
+    edges = _graph_edges(data.shape)
+    weights = _edge_weights(data, beta)
+    if mask is not None:
+        keep = np.logical_and(
+            np.hstack((mask[:, :, :-1].ravel(), mask[:, :-1].ravel(), mask[:-1].ravel())),
+            np.hstack((mask[:, :, 1:].ravel(), mask[:, 1:].ravel(), mask[1:].ravel())),
+        )
+        edges, weights = edges[:, keep], weights[keep]
+        order = np.searchsorted(np.unique(edges.ravel()), np.arange(edges.max() + 1))
+        edges = order[edges.astype(np.int64)]
+    n_nodes = edges.max() + 1
+    rows, columns = np.hstack((edges[0], edges[1])), np.hstack((edges[1], edges[0]))
+    values = np.hstack((-weights, -weights))
+    adjacency = sparse.coo_matrix((values, (rows, columns)), shape=(n_nodes, n_nodes))
+    degree = -np.ravel(adjacency.sum(axis=1))
+    diagonal = np.arange(n_nodes)
+    return sparse.coo_matrix(
+        (np.hstack((values, degree)), (np.hstack((rows, diagonal)), np.hstack((columns, diagonal)))),
+        shape=(n_nodes, n_nodes),
+    ).tocsr()
+
+
+def _solve_probabilities(laplacian, labels: np.ndarray, tol: float) -> np.ndarray:
+    """For each unlabeled voxel, the (1-based) label with the largest arrival probability."""
+    from scipy import sparse
+    from scipy.sparse.linalg import cg
+
+    labels = labels[labels >= 0]
+    indices = np.arange(labels.size)
+    unlabeled, seeded = indices[labels == 0], indices[labels > 0]
+    coupling = laplacian[unlabeled][:, seeded]
+    system = laplacian[unlabeled][:, unlabeled].tocsc()
+    probabilities = []
+    for label in range(1, labels.max() + 1):
+        right_hand_side = coupling * sparse.csr_matrix(labels[seeded] == label).transpose()
+        probabilities.append(cg(system, -right_hand_side.todense(), rtol=tol, atol=0)[0])
+    return np.argmax(np.array(probabilities), axis=0) + 1
+
+
+def random_walker(data: np.ndarray, labels: np.ndarray, beta: float = 130.0, tol: float = 1.0e-3) -> np.ndarray:
+    """Random-walker segmentation of a 3D map from seed labels.
+
+    Parameters
+    ----------
+    data : ``(I, J, K)`` numpy.ndarray
+    labels : ``(I, J, K)`` int array
+        Seeds (> 0, one value per phase), voxels to label (0) and voxels left
+        out of the graph (< 0).
+    beta : float, default=130
+        The larger, the harder diffusion across intensity changes.
+    tol : float, default=1e-3
+        Conjugate-gradient tolerance.
+
+    Returns
+    -------
+    numpy.ndarray
+        int32 labels: each voxel to label gets the seed label most likely to
+        reach it first; seeds cut off from every voxel to label, and voxels
+        cut off from every seed, are -1 (the input labels are returned as they
+        are when there is nothing to segment).
     """
-    from skimage.segmentation import random_walker
-
-    labels = seeds.copy()
     if (labels != 0).all() or (labels == 0).all():
-        return labels
-    if (labels < 0).any():
-        reached_from_seeds = ndimage.binary_propagation(labels > 0, mask=labels >= 0)
-        labels[~reached_from_seeds & (labels == 0)] = -1
-        reached_from_unlabeled = ndimage.binary_propagation(labels == 0, mask=labels >= 0)
-        labels[(labels > 0) & ~reached_from_unlabeled] = -1
-        if (labels == -1).all():
-            return seeds.copy()
-    with warnings.catch_warnings():
-        # "cg" without UMFPACK, and probabilities a little outside [0, 1] at tol=1e-3: as nilearn
-        warnings.simplefilter("ignore")
-        return random_walker(data, labels, beta=130, mode="cg", tol=1.0e-3)
+        return np.copy(labels)
+    dims = data.shape
+    data = np.atleast_3d(np.asarray(data, dtype=np.result_type(data.dtype, np.float32)))
+    original = np.copy(labels)
+    labels = np.copy(labels)
+    values = np.unique(labels)
+    if np.any(np.diff(values) != 1):
+        kept = labels >= 0
+        labels[kept] = np.searchsorted(np.unique(labels[kept]), labels[kept]).astype(labels.dtype)
+    labels = labels.astype(np.int32)
+    if np.any(labels < 0):
+        reached = ndimage.binary_propagation(labels > 0, mask=labels >= 0)
+        labels[np.logical_and(~reached, labels == 0)] = -1
+        reached = ndimage.binary_propagation(labels == 0, mask=labels >= 0)
+        labels[np.logical_and(labels > 0, ~reached)] = -1
+    if (labels == -1).all():
+        return original
+    labels = np.atleast_3d(labels)
+    mask = labels >= 0 if np.any(labels < 0) else None
+    chosen = _solve_probabilities(_laplacian(data, mask, beta), labels, tol)
+    labels = np.ravel(labels)
+    labels[labels == 0] = chosen.astype(labels.dtype)
+    return labels.reshape(dims)
 
 
 def map_regions(map_3d: np.ndarray, affine, min_voxels: float, extract_type: str, smoothing_fwhm) -> list:
@@ -248,7 +351,7 @@ def map_regions(map_3d: np.ndarray, affine, min_voxels: float, extract_type: str
         smoothed = smooth_array(map_3d, affine=affine, fwhm=smoothing_fwhm)
         seeds, _ = ndimage.label(peak_local_max(smoothed))
         seeds[map_3d == 0.0] = -1
-        label_maps = _random_walker(map_3d, seeds)
+        label_maps = random_walker(map_3d, seeds)
         label_maps[label_maps == -1] = 0
     else:
         label_maps, _ = ndimage.label(map_3d)
@@ -347,7 +450,8 @@ def connected_label_regions(labels_img, min_size=None, connect_diag: bool = True
     Returns
     -------
     new_labels_img : nibabel.Nifti1Image
-        int32 labels 1..n, numbered label by label.
+        int32 labels 1..n, numbered label by label (int32 on disk as well;
+        nilearn keeps the input header's type).
     new_labels : list of str
         Only when ``labels`` is given: the name of each new label.
     """
@@ -528,10 +632,12 @@ class RegionExtractor(NiftiMapsMasker):
         maps, affine = _load_maps(self.maps_img, require_4d=True)
         mask = _mask_on_grid(self.mask_img, maps.shape, affine)
         thresholded = self._thresholded_maps(maps, mask)
-        self.regions_img_, self.index_ = connected_regions(
-            nib.Nifti1Image(thresholded, affine), self.min_region_size, self.extractor, self.smoothing_fwhm,
-            mask_img=None if mask is None else nib.Nifti1Image(mask.astype(np.int8), affine),
-        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="No supra threshold regions")  # an error follows
+            self.regions_img_, self.index_ = connected_regions(
+                nib.Nifti1Image(thresholded, affine), self.min_region_size, self.extractor, self.smoothing_fwhm,
+                mask_img=None if mask is None else nib.Nifti1Image(mask.astype(np.int8), affine),
+            )
         if self.regions_img_ is None:
             raise ValueError(
                 "maps_img: no region found after thresholding; lower 'threshold' or 'min_region_size'"
