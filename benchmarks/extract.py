@@ -142,14 +142,14 @@ def labels_brainxr_zarr(info: dict) -> np.ndarray:
     from brainxr.cohort import open_cohort
     from brainxr.regions import extract_cohort, load_labels_atlas
 
+    import dask
+
     cohort = open_cohort(info["store"])
-    keys = sorted(cohort)
-    confounds = {}
-    for key in keys:
-        table = cohort[key]
-        names = [str(name) for name in table["confound"].values]
-        confounds[key] = table["confounds"].values[:, [names.index(c) for c in CONFOUND_COLUMNS]]
-    signals = extract_cohort({key: cohort[key] for key in keys}, load_labels_atlas(info["atlas"]), clean=LABELS_CLEANING, confounds=confounds)
+    runs = {key: cohort[key] for key in sorted(cohort)}
+    # the confounds of every run in one read
+    selected = [run["confounds"].sel(confound=CONFOUND_COLUMNS).data for run in runs.values()]
+    confounds = dict(zip(runs, dask.compute(*selected)))
+    signals = extract_cohort(runs, load_labels_atlas(info["atlas"]), clean=LABELS_CLEANING, confounds=confounds)
     return np.asarray(signals.values)
 
 

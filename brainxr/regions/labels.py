@@ -14,7 +14,7 @@ import xarray as xr
 
 from brainxr.masking import VOXEL_DIM, load_mask
 from brainxr.nifti import SPATIAL_DIMS, TIME_DIM
-from brainxr.regions._reductions import FLOX_FUNCS, grouped_reduce, project_onto_regions, voxel_validity
+from brainxr.regions._reductions import grouped_reduce, project_onto_regions, voxel_validity
 from brainxr.regions._signals import (
     REGION_DIM,
     grid_of_signals,
