@@ -189,3 +189,24 @@ def test_bad_arguments():
         connectivity([signals.isel(run=0), other])
     with pytest.raises(ValueError, match="empty list"):
         connectivity([])
+
+
+def test_cohort_coordinates_of_the_extraction_pipeline_are_kept():
+    """extract_cohort's layout: NaN padding, per-run coverage and onsets."""
+    signals = _cohort(n_runs=2, n_samples=30)
+    values = signals.values.copy()
+    values[1, 20:] = np.nan
+    coverage = np.array([[1.0] * 6, [1.0, 0.9, 1.0, 1.0, 0.8, 1.0]])
+    extracted = signals.copy(data=values).assign_coords(
+        n_volumes=("run", [30, 20]),
+        coverage=(("run", "region"), coverage),
+        onset=(("run", "time"), np.where(np.isnan(values[:, :, 0]), np.nan, 2.0)),
+    )
+    result = connectivity(extracted.chunk(run=1), "correlation")
+    assert result["coverage"].dims == ("run", "region")
+    assert result["coverage_"].dims == ("run", "region_")
+    np.testing.assert_array_equal(result["coverage_"].values, coverage)
+    np.testing.assert_array_equal(result["n_volumes"].values, [30, 20])
+    assert "onset" not in result.coords
+    expected = _nilearn("correlation", [values[0], values[1, :20]])
+    np.testing.assert_allclose(result.values, expected, rtol=0, atol=TOL)

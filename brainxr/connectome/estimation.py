@@ -272,15 +272,22 @@ def _check_signals_dataarray(signals, what="signals"):
 
 
 def _region_coords(signals: xr.DataArray, run_dim: str | None) -> dict:
-    """Output coordinates: region coords twice (second copy suffixed ``_``)."""
+    """Output coordinates: region coords twice (second copy suffixed ``_``).
+
+    Coordinates along ``region`` (and the run dim, such as a per-run
+    ``coverage``) are kept and copied onto ``region_``; coordinates along
+    the run dim or scalar are kept; those along ``time`` are dropped.
+    """
+    kept_dims = {"region"} if run_dim is None else {"region", run_dim}
     coords = {}
     for name, coord in signals.coords.items():
-        if coord.dims == ("region",):
-            coords[name] = coord.variable
+        if not set(coord.dims) <= kept_dims:
+            continue
+        coords[name] = coord.variable
+        if "region" in coord.dims:
+            dims = tuple("region_" if dim == "region" else dim for dim in coord.dims)
             # .data, not .values: a dask-backed coordinate stays lazy
-            coords[f"{name}_"] = xr.Variable(("region_",), coord.variable.data, coord.attrs)
-        elif coord.dims == () or (run_dim is not None and coord.dims == (run_dim,)):
-            coords[name] = coord.variable
+            coords[f"{name}_"] = xr.Variable(dims, coord.variable.data, coord.attrs)
     return coords
 
 

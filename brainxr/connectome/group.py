@@ -374,15 +374,14 @@ def tangent_space(
         )
     else:
         tangent = _tangent_blocks(data, whitening)
-    coords = _square_coords(template, run_dim)
     square = ("region", "region_")
     attrs = dict(template.attrs)
     attrs["kind"] = "tangent"
     return xr.Dataset(
         {
-            "tangent": xr.DataArray(tangent, dims=template.dims, attrs=attrs),
+            "tangent": template.copy(data=tangent).assign_attrs(attrs),
             "mean": (square, mean, {"kind": "geometric mean of covariances"}),
             "whitening": (square, whitening, {"kind": "inverse square root of the mean"}),
         },
-        coords={**coords, **{n: c.variable for n, c in template.coords.items() if c.dims == (run_dim,)}},
+        coords=_square_coords(template, run_dim),
     )

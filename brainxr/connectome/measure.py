@@ -31,7 +31,6 @@ from brainxr.connectome.matrices import (
     sym_matrix_to_vec,
     vec_to_sym_matrix,
 )
-from brainxr.signal import clean
 
 __all__ = ["ConnectivityMeasure"]
 
@@ -197,6 +196,8 @@ class ConnectivityMeasure(TransformerMixin, BaseEstimator):
                 connectivities, discard_diagonal=self.discard_diagonal
             )
             if confounds is not None:
+                from brainxr.signal import clean
+
                 # second-level regression, as nilearn: signal.clean's defaults
                 connectivities = clean(connectivities, confounds=confounds)
         return connectivities
