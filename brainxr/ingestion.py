@@ -23,6 +23,7 @@ from pathlib import Path
 import dask
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from brainxr import store as cohort_store
 from brainxr.bids import RunFiles, files_for_bold, find_fmriprep_runs, parse_entities, run_key
@@ -244,8 +245,18 @@ def _source_record(path: Path) -> dict:
     return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
+def _to_grid(values: np.ndarray, affine, grid: cohort_store.Grid, interpolation: str) -> np.ndarray:
+    """Resample ``(I, J, K[, n])`` values from ``affine``'s grid onto the cohort grid."""
+    from brainxr.image import resample_img
+
+    dims = ("i", "j", "k", "time")[: values.ndim]
+    volume = xr.DataArray(values, dims=dims, attrs={"affine": affine})
+    resampled = resample_img(volume, target_affine=grid.affine, target_shape=grid.shape, interpolation=interpolation)
+    return np.asarray(resampled.values, dtype=values.dtype)
+
+
 def ingest_run(run: RunFiles, store, grid: cohort_store.Grid, t_r=None, block_size: int = 8,
-               voxel_chunk_mb: float = 64) -> RunResult:
+               voxel_chunk_mb: float = 64, resample=False) -> RunResult:
     """Ingest one run into a store (whose grid is ``grid``); errors are returned, not raised."""
     key = _key_of(run)
     started = time.perf_counter()
@@ -254,12 +265,13 @@ def ingest_run(run: RunFiles, store, grid: cohort_store.Grid, t_r=None, block_si
         if len(layout.shape) != 4:
             raise InputFileError(run.bold, f"expected a 4D time series, got a 3D image of shape {layout.shape}")
         affine = layout.header.get_best_affine()
-        if not grid.same_as(layout.shape, affine):
+        off_grid = not grid.same_as(layout.shape, affine)
+        if off_grid and not resample:
             raise InputFileError(
                 run.bold,
                 f"not on the cohort grid: shape {layout.shape[:3]} vs {grid.shape}, affine\n"
-                f"{np.round(affine, 3)}\nvs\n{np.round(grid.affine, 3)}; resample it to the cohort grid first "
-                "(brainxr.image) or ingest it into another store",
+                f"{np.round(affine, 3)}\nvs\n{np.round(grid.affine, 3)}; pass resample='linear' (or "
+                "'continuous') to resample it onto the cohort grid, or ingest it into another store",
             )
         repetition_time = _repetition_time(run, layout, t_r)
         n_volumes = layout.n_volumes
@@ -269,6 +281,8 @@ def ingest_run(run: RunFiles, store, grid: cohort_store.Grid, t_r=None, block_si
             values, mask_affine = load_mask(run.brain_mask, name=str(run.brain_mask))
             if grid.same_as(values.shape, mask_affine):
                 run_mask = values
+            elif resample:
+                run_mask = _to_grid(values.astype(np.uint8), mask_affine, grid, "nearest") > 0
 
         i, j, k = (grid.voxel_index[:, axis] for axis in range(3))
         voxel_chunk = min(cohort_store.auto_voxel_chunk(n_volumes, voxel_chunk_mb), grid.n_voxels)
@@ -277,6 +291,8 @@ def ingest_run(run: RunFiles, store, grid: cohort_store.Grid, t_r=None, block_si
         chunks = [np.empty((n_volumes, min(voxel_chunk, grid.n_voxels - s)), np.float32) for s in starts]
         hasher = hashlib.sha256()
         for first, block in iter_volume_blocks(run.bold, block_size, np.float32, layout, hasher):
+            if off_grid:
+                block = _to_grid(block, affine, grid, resample)
             stop = first + block.shape[3]
             for s, chunk in zip(starts, chunks):
                 sl = slice(s, s + chunk.shape[1])
@@ -307,6 +323,7 @@ def ingest_run(run: RunFiles, store, grid: cohort_store.Grid, t_r=None, block_si
             ),
             "confounds_metadata": confounds_metadata,
             "brain_mask_source": None if run.brain_mask is None else str(run.brain_mask),
+            "resampled": resample if off_grid else None,
         }
         bold = cohort_store.begin_run(
             store, key, n_volumes, grid.n_voxels, voxel_chunk, repetition_time, confounds, valid, attrs
@@ -384,7 +401,7 @@ def _run_all(tasks, keys, client, n_workers, progress):
     return sorted(results, key=lambda r: order.get(r.key, len(order)))
 
 
-def ingest(source, store, *, space=None, mask=None, t_r=None, client=None, n_workers: int = 2,
+def ingest(source, store, *, space=None, mask=None, t_r=None, resample=False, client=None, n_workers: int = 2,
            block_size: int = 8, voxel_chunk_mb: float = 64, overwrite: bool = False,
            progress: bool = True, on_error: str = "raise", **filters) -> IngestReport:
     """Ingest fMRI runs and their confounds into a Zarr cohort store.
@@ -405,6 +422,10 @@ def ingest(source, store, *, space=None, mask=None, t_r=None, client=None, n_wor
         the runs' brain masks. A store keeps the mask it was created with.
     t_r : float, optional
         Repetition time for every run (default: each run's sidecar, then header).
+    resample : False, "linear" or "continuous"
+        Runs whose grid differs from the cohort grid are refused (False, the
+        default) or resampled onto it, a block of volumes at a time, with
+        this interpolation (their brain masks with nearest neighbour).
     client : distributed.Client, optional
         Run on this cluster instead of local threads.
     n_workers : int
@@ -429,6 +450,8 @@ def ingest(source, store, *, space=None, mask=None, t_r=None, client=None, n_wor
     """
     if on_error not in ("raise", "return"):
         raise ValueError(f"on_error: expected 'raise' or 'return', got {on_error!r}")
+    if resample not in (False, None, "linear", "continuous"):
+        raise ValueError(f"resample: expected False, 'linear' or 'continuous', got {resample!r}")
     started = time.perf_counter()
     store = Path(store)
     runs = runs_from_source(source, space=space, **filters)
@@ -454,7 +477,7 @@ def ingest(source, store, *, space=None, mask=None, t_r=None, client=None, n_wor
         grid_arg = grid
     tasks = [
         dask.delayed(ingest_run, pure=False)(run, str(store), grid_arg, t_r, block_size, voxel_chunk_mb,
-                                             dask_key_name=f"ingest-{_key_of(run)}")
+                                             resample or False, dask_key_name=f"ingest-{_key_of(run)}")
         for run in todo
     ]
     results += _run_all(tasks, [_key_of(run) for run in todo], client, n_workers, progress)

@@ -256,3 +256,24 @@ def test_ingest_and_compute_on_a_distributed_cluster(tiny_derivatives, tmp_path)
     for key, value in zip(means, computed):
         bold_path = next(tiny_derivatives.rglob(f"{key.split('_')[0]}_*preproc_bold.nii.gz"))
         np.testing.assert_allclose(value.values, _masked(bold_path, cohort.grid.mask).mean(axis=1), rtol=1e-5)
+
+
+def test_off_grid_runs_are_resampled_on_request(tmp_path):
+    from nilearn.image import resample_img
+
+    root = tmp_path / "derivatives"
+    write_tiny_run(root, "01", seed=1)
+    shifted = TINY_AFFINE.copy()
+    shifted[:3, 3] += [2.0, -2.0, 1.0]  # half a voxel off the cohort grid
+    off = write_tiny_run(root, "02", seed=2, affine=shifted)
+    with pytest.raises(IngestError, match="(?s)not on the cohort grid.*resample="):
+        brainxr.ingest(root, tmp_path / "refused.zarr", mask=next(root.rglob("sub-01*brain_mask.nii.gz")), progress=False)
+    report = brainxr.ingest(root, tmp_path / "c.zarr", mask=next(root.rglob("sub-01*brain_mask.nii.gz")),
+                            resample="linear", progress=False)
+    assert sorted(report.ingested) == ["sub-01_task-rest", "sub-02_task-rest"]
+    cohort = brainxr.open_cohort(tmp_path / "c.zarr")
+    ds = cohort["sub-02_task-rest"]
+    assert ds.attrs["resampled"] == "linear"
+    expected = resample_img(str(off), target_affine=TINY_AFFINE, target_shape=cohort.grid.shape,
+                            interpolation="linear", force_resample=True, copy_header=True).get_fdata()
+    np.testing.assert_allclose(ds["bold"].values, expected[cohort.grid.mask].T, rtol=1e-5, atol=1e-3)
