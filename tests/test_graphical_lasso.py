@@ -122,7 +122,8 @@ def test_costs_are_sklearn_objective_and_a_true_duality_gap(emp_cov):
 
 def test_screening_solves_components_separately():
     rng = np.random.RandomState(3)
-    blocks = [skcov.empirical_covariance(rng.randn(40, size)) for size in (6, 5, 1, 4)]
+    blocks = [skcov.empirical_covariance(rng.randn(40, size)) for size in (6, 2, 1, 4)]
+    blocks[1][0, 1] = blocks[1][1, 0] = 0.5  # a connected pair (solved in closed form)
     size = sum(len(block) for block in blocks)
     emp_cov = np.zeros((size, size))
     start = 0
@@ -138,9 +139,11 @@ def test_screening_solves_components_separately():
     # zero across blocks, exactly
     inverse = np.argsort(permutation)
     unpermuted = precision[np.ix_(inverse, inverse)]
-    assert np.all(unpermuted[:6, 6:] == 0) and np.all(unpermuted[6:11, 11:] == 0)
+    assert np.all(unpermuted[:6, 6:] == 0) and np.all(unpermuted[6:8, 8:] == 0)
+    assert unpermuted[6, 7] != 0
     # the isolated region gets 1 / S_ii
-    assert unpermuted[11, 11] == 1 / blocks[2][0, 0]
+    assert unpermuted[8, 8] == 1 / blocks[2][0, 0]
+    assert kkt_residual(emp_cov, precision, alpha) < 1e-8
 
 
 def test_alpha_above_alpha_max_gives_the_diagonal(emp_cov):

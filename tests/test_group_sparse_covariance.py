@@ -243,6 +243,13 @@ def test_bad_subjects(subjects_in, error, message):
         GroupSparseCovarianceCV().fit(subjects_in)
 
 
+def test_bad_iterations(subjects):
+    with pytest.raises(ValueError, match="max_iter must be an integer >= 0"):
+        group_sparse_covariance(subjects, 0.1, max_iter=-1)
+    with pytest.raises(ValueError, match="tol must be a number > 0"):
+        GroupSparseCovariance(tol=-3).fit(subjects)
+
+
 @pytest.mark.parametrize("alpha", [-0.1, "0.1", None])
 def test_bad_alpha(subjects, alpha):
     with pytest.raises(ValueError, match="alpha must be a positive number"):
@@ -258,6 +265,9 @@ def test_bad_alpha(subjects, alpha):
         ({"alphas": []}, "alphas must not be empty"),
         ({"alphas": [0.1, -1]}, "alpha must be a positive number"),
         ({"n_refinements": 0}, "n_refinements must be an integer >= 1"),
+        ({"max_iter_cv": 2.5}, "max_iter_cv must be an integer >= 0"),
+        ({"tol_cv": 0}, "tol_cv must be a number > 0"),
+        ({"tol": "small"}, "tol must be a number > 0"),
     ],
 )
 def test_cv_bad_parameters(subjects, kwargs, message):

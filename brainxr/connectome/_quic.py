@@ -71,7 +71,7 @@ def _sandwich(middle, rows, cols, vals, work, work_t, out):
     p = middle.shape[0]
     n = rows.shape[0]
     work[:, :] = 0.0
-    if 10 * n > p * p:
+    if 7 * n > p * p:
         for t in range(n):
             work[rows[t], cols[t]] = vals[t]
             work[cols[t], rows[t]] = vals[t]
@@ -290,7 +290,7 @@ def _newton_direction(
     work_t = np.empty((p, p))
     preconditioned = np.empty(n_active)
     indptr, indices, data = _to_csr(precision)
-    sparse_precision = 10 * indptr[p] < p * p
+    sparse_precision = 3 * indptr[p] < p * p
     if sparse_precision:
         _csr_sandwich(indptr, indices, data, rows, cols, residual, work, preconditioned)
     else:

@@ -13,10 +13,11 @@ second-order QUIC method (Newton directions on an active set, see
 
 - **screening**: the solution is block diagonal along the connected
   components of the graph ``|S_ij| > alpha`` (Witten, Friedman and Simon
-  2011; Mazumder and Hastie 2012), so each component is solved on its own
-  and isolated regions get ``1 / S_ii`` in closed form;
+  2011; Mazumder and Hastie 2012), so each component is solved on its own,
+  and isolated regions and pairs in closed form;
 - **warm starts** along decreasing penalties, within a fold's path and from
-  one grid refinement to the next.
+  one grid refinement to the next, with continuation (intermediate
+  penalties) where two penalties are far apart.
 
 Convergence is declared on a true duality gap (see
 :func:`brainxr.connectome._quic.duality_gap`), which bounds the distance of
@@ -27,10 +28,10 @@ zero at the optimum but also at the diagonal starting point.
 the same alpha grid and refinements, folds from ``check_cv``, held-out score
 ``log_likelihood(test_emp_cov, precision)`` and ``cv_results_``. Two things
 differ, both documented on the class: folds can run in parallel threads
-(the solver releases the GIL), and with ``early_stopping=True`` (default) a
-fold stops iterating at an alpha once its held-out likelihood falls, the
-rule of nilearn's GroupSparseCovarianceCV, which saves the costly solves at
-small alphas past the optimum.
+(the compiled solver releases the GIL), and with ``early_stopping=True``
+(default) the alphas far past a fold's best held-out score are solved only
+until their held-out likelihood falls, which saves the slowest solves
+(dense, ill-conditioned) without touching the scores near the optimum.
 """
 
 from __future__ import annotations
@@ -204,6 +205,9 @@ def _solve(
         if block.size == 1:
             continue
         index = np.ix_(block, block)
+        if block.size == 2:
+            fixed_objective += _solve_pair(emp_cov[index], alpha, precision, covariance, index)
+            continue
         block_init = None if precision_init is None else precision_init[index]
         block_cov, block_prec, history, block_status = quic(
             emp_cov[index],
@@ -222,15 +226,31 @@ def _solve(
             status = block_status
     n_iter = max((len(history) - 1 for history in histories), default=0)
     costs = []
-    for iteration in range(1, n_iter + 1):
+    for iteration in range(1 if n_iter else 0, n_iter + 1):
         objective = fixed_objective + sum(h[min(iteration, len(h) - 1)][0] for h in histories)
-        gap = sum(h[min(iteration, len(h) - 1)][1] for h in histories)
-        costs.append((_sklearn_cost(objective, n_features), gap))
-    if not costs:
-        objective = fixed_objective + sum(h[0][0] for h in histories)
-        gap = sum(h[0][1] for h in histories)
+        gap = sum((h[min(iteration, len(h) - 1)][1] for h in histories), 0.0)
         costs.append((_sklearn_cost(objective, n_features), gap))
     return covariance, precision, costs, n_iter, status
+
+
+def _solve_pair(emp_cov, alpha, precision, covariance, index):
+    """Closed-form solution of a two-region component (``|S_01| > alpha``).
+
+    Optimality gives ``W_ii = S_ii`` and ``W_01 = S_01 - alpha sign(S_01)``;
+    the precision is its inverse. Writes both at ``index``; returns the
+    objective ``tr(S X) - log det X + 2 alpha |X_01|`` of the pair.
+    """
+    pair_covariance = emp_cov.copy()
+    pair_covariance[0, 1] = pair_covariance[1, 0] = emp_cov[0, 1] - alpha * np.sign(emp_cov[0, 1])
+    determinant = pair_covariance[0, 0] * pair_covariance[1, 1] - pair_covariance[0, 1] ** 2
+    pair_precision = np.array(
+        [[pair_covariance[1, 1], -pair_covariance[0, 1]], [-pair_covariance[0, 1], pair_covariance[0, 0]]]
+    ) / determinant
+    covariance[index] = pair_covariance
+    precision[index] = pair_precision
+    return (
+        np.vdot(emp_cov, pair_precision) + np.log(determinant) + 2 * alpha * abs(pair_precision[0, 1])
+    )
 
 
 def _warn_not_converged(status, n_iter, costs):
@@ -735,11 +755,15 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
         If True, data are not centered before computing the final covariance
         (folds are always centered, as in scikit-learn).
     early_stopping : bool, default=True
-        Stop a fold's iterations at an alpha as soon as its held-out
-        log-likelihood falls (nilearn's GroupSparseCovarianceCV rule): alphas
-        past the optimum, where the solves are dense and slow, are only scored
-        from a partial solution, whose score has already fallen. False solves
-        every point to ``tol``.
+        Score the alphas far past a fold's optimum from partial solutions:
+        once a fold's held-out score has fallen below its best, an alpha more
+        than a factor 1.5 below the best one is iterated only until an
+        iteration lowers the held-out log-likelihood below its starting value
+        (the rule of nilearn's GroupSparseCovarianceCV). Those solves are the
+        densest and slowest; their scores, already past the fall, are not the
+        converged ones (``cv_results_`` shows them) but do not compete for
+        ``alpha_``. Alphas near each fold's best are always solved to ``tol``.
+        False solves every point to ``tol``.
 
     Attributes
     ----------

@@ -94,6 +94,13 @@ def _check_alpha(alpha):
         )
 
 
+def _check_iterations(max_iter, tol, names=("max_iter", "tol")):
+    if isinstance(max_iter, bool) or not isinstance(max_iter, Integral) or max_iter < 0:
+        raise ValueError(f"{names[0]} must be an integer >= 0, got {max_iter!r}")
+    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, Real) or not (tol > 0 or tol == -1)):
+        raise ValueError(f"{names[1]} must be a number > 0, None or -1 (no tolerance), got {tol!r}")
+
+
 def empirical_covariances(subjects, assume_centered=False, standardize=False):
     """Compute empirical covariances for several signals (nilearn's function).
 
@@ -303,9 +310,10 @@ def _solve(
 
     Returns the precisions stack.
     """
+    _check_alpha(alpha)
+    _check_iterations(max_iter, tol)
     if tol == -1:
         tol = None
-    _check_alpha(alpha)
     _warn_not_unit_variance(emp_covs)
     if precisions_init is None:
         omega = np.zeros_like(emp_covs)
@@ -819,6 +827,8 @@ class GroupSparseCovarianceCV(BaseEstimator):
             The fitted estimator.
         """
         del y
+        _check_iterations(self.max_iter_cv, self.tol_cv, ("max_iter_cv", "tol_cv"))
+        _check_iterations(self.max_iter, self.tol)
         subjects = _check_subjects(subjects)
         emp_covs, n_samples = empirical_covariances(subjects, assume_centered=False)
         self.n_features_in_ = subjects[0].shape[1]
