@@ -393,6 +393,24 @@ def inverse_from_cholesky(factor):
 
 
 @njit(cache=True, nogil=True)
+def _free_set(emp_cov, precision, covariance, alpha):
+    """QUIC's free set ``(i, j)``, ``i <= j``, sorted by column ``j``: the
+    diagonal, the non-zeros of ``X`` and the entries with ``|S - W| > alpha``."""
+    p = precision.shape[0]
+    rows = np.empty(p * (p + 1) // 2, dtype=np.int64)
+    cols = np.empty(p * (p + 1) // 2, dtype=np.int64)
+    count = 0
+    for j in range(p):
+        for i in range(j + 1):
+            # row j of the symmetric matrices: contiguous reads
+            if i == j or precision[j, i] != 0.0 or abs(emp_cov[j, i] - covariance[j, i]) > alpha:
+                rows[count] = i
+                cols[count] = j
+                count += 1
+    return rows[:count], cols[:count]
+
+
+@njit(cache=True, nogil=True)
 def _copy_lower_to_upper(matrix):
     """Make a matrix symmetric from its lower triangle, in place (any memory order)."""
     for i in range(matrix.shape[0]):
@@ -487,18 +505,14 @@ def quic(
     status = "converged" if gap < tol else "max_iter"
     n_iter = 0
     while status == "max_iter" and n_iter < max_iter:
-        gradient = emp_cov - covariance
-        free = (precision != 0) | (np.abs(gradient) > alpha)
-        np.fill_diagonal(free, True)
-        # (j, i) pairs of the lower triangle: the upper free set, column by column
-        free_cols, free_rows = np.nonzero(np.tril(free))
+        free_rows, free_cols = _free_set(emp_cov, precision, covariance, float(alpha))
         direction, _, n_cg = _newton_direction(
             emp_cov,
             precision,
             covariance,
             float(alpha),
-            free_rows.astype(np.int64),
-            free_cols.astype(np.int64),
+            free_rows,
+            free_cols,
             _CD_SWEEPS,
             # Inexact Newton: more accurate directions near the optimum.
             max(enet_tol, min(_CG_MAX_TOL, np.sqrt(gap))),
@@ -506,7 +520,7 @@ def quic(
         )
         n_iter += 1
         # Armijo rule on the decrease predicted by the model's first-order part.
-        predicted = np.vdot(gradient, direction) + alpha * (
+        predicted = np.vdot(emp_cov - covariance, direction) + alpha * (
             off_diagonal_l1(precision + direction) - off_diagonal_l1(precision)
         )
         step = 1.0

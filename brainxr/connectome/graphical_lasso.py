@@ -46,7 +46,7 @@ import numpy as np
 from joblib import Parallel, delayed
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
-from sklearn.covariance import EmpiricalCovariance, empirical_covariance, log_likelihood
+from sklearn.covariance import EmpiricalCovariance, empirical_covariance
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import check_cv, cross_val_score
 from sklearn.utils.validation import validate_data
@@ -484,6 +484,15 @@ class GraphicalLasso(_BaseGraphicalLasso):
         return self
 
 
+def _log_likelihood(emp_cov, precision):
+    """scikit-learn's ``log_likelihood`` (mean Gaussian log-likelihood of the
+    samples behind ``emp_cov``), with the log-determinant from a Cholesky
+    factorisation (``-inf`` if ``precision`` is not positive definite)."""
+    _, logdet = cholesky_logdet(precision)
+    n_features = precision.shape[0]
+    return (-np.vdot(emp_cov, precision) + logdet - n_features * _LOG_2PI) / 2.0
+
+
 def _check_variances(emp_cov, what="X"):
     variances = np.diag(emp_cov)
     if np.any(variances <= 0):
@@ -553,7 +562,7 @@ def _path(
     def converged_at(alpha, precision):
         if test_cov is None:
             return
-        score = log_likelihood(test_cov, precision)
+        score = _log_likelihood(test_cov, precision)
         if score > history["best_score"]:
             history["best_alpha"], history["best_score"] = alpha, score
         history["smallest_alpha"] = min(history["smallest_alpha"], alpha)
@@ -606,7 +615,7 @@ def _path(
         covariances[position] = covariance
         precisions[position] = precision
         if test_cov is not None:
-            score = log_likelihood(test_cov, precision)
+            score = _log_likelihood(test_cov, precision)
             scores[position] = score if np.isfinite(score) else -np.inf
             if verbose > 1:
                 print(f"[graphical_lasso_path] alpha: {alpha:.2e}, score: {score:.2e}")
