@@ -35,7 +35,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 
-from brainxr.decomposition.reduction import as_run_list, reduce_runs, reduce_signals, run_signals
+from brainxr.decomposition.reduction import OpaqueArgument, as_run_list, reduce_runs, reduce_signals, run_signals
 from brainxr.decomposition.scoring import combine_variance_terms, normalized_components, variance_terms
 
 # estimator parameters handed to the embedded MultiNiftiMasker
@@ -220,12 +220,7 @@ class BaseDecomposition(TransformerMixin, BaseEstimator):
             self.masker_, runs, confounds=confounds, n_components=self.n_components,
             reduction_ratio=self._reduction_ratio(), random_state=self.random_state,
         )
-        with dask.config.set(**_scheduler_options(self.n_jobs)):
-            values = reduced.data.compute()
-        # nilearn stacks the reduced runs in Fortran order; the global step works on that layout
-        data = np.asfortranarray(values)
-        del values
-        self._raw_fit(data)
+        self._raw_fit(_stacked(reduced, self.n_jobs))
         self._fit_maps_masker()
         return self
 
@@ -357,8 +352,10 @@ class BaseDecomposition(TransformerMixin, BaseEstimator):
         elif len(confounds) != len(runs):
             raise ValueError(f"Number of confounds ({len(confounds)=}) must match number of images ({len(runs)=}).")
         unit = normalized_components(self.components_)
+        masker = dask.delayed(self.masker_, traverse=False)
         tasks = [
-            dask.delayed(_run_score_terms, pure=False)(self.masker_, run, confound, self.random_state, unit, per_component)
+            dask.delayed(_run_score_terms, pure=False)(masker, OpaqueArgument(run), OpaqueArgument(confound), self.random_state, unit,
+                                                       per_component)
             for run, confound in zip(runs, confounds)
         ]
         with dask.config.set(**_scheduler_options(self.n_jobs)):
@@ -369,8 +366,26 @@ class BaseDecomposition(TransformerMixin, BaseEstimator):
         raise NotImplementedError
 
 
+def _stacked(reduced, n_jobs) -> np.ndarray:
+    """Compute the reduced runs and stack them in one Fortran-ordered array, as nilearn does.
+
+    The runs come back as separate blocks, each copied into place then
+    released, so the peak is about one stacked array (plus one block).
+    """
+    blocks = reduced.data.to_delayed().ravel().tolist()
+    with dask.config.set(**_scheduler_options(n_jobs)):
+        computed = list(dask.compute(*blocks))
+    data = np.empty(reduced.shape, dtype=reduced.dtype, order="F")
+    position = 0
+    for index, block in enumerate(computed):
+        data[position:position + len(block)] = block
+        position += len(block)
+        computed[index] = None
+    return data
+
+
 def _run_score_terms(masker, img, confounds, random_state, components, per_component):
-    signals = run_signals(masker, img, confounds)
+    signals = run_signals(masker, img.value, confounds.value)
     rotated = reduce_signals(signals, signals.shape[0], random_state=random_state)
     return variance_terms(rotated, components, per_component)
 

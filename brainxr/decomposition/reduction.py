@@ -165,8 +165,20 @@ def run_signals(masker, img, confounds=None) -> np.ndarray:
     return np.atleast_2d(np.asarray(signals))
 
 
+class OpaqueArgument:
+    """Hides a lazy run (a dask-backed DataArray or Dataset) from dask's argument traversal.
+
+    dask would otherwise turn the run's own graph into dependencies of the
+    reduction task, computed by the outer scheduler ahead of it; hidden, the
+    run is read inside its task, so a worker holds one run at a time.
+    """
+
+    def __init__(self, value):
+        self.value = value
+
+
 def _reduce_run(masker, img, confounds, n_samples, random_state, dtype):
-    signals = run_signals(masker, img, confounds)
+    signals = run_signals(masker, img.value, confounds.value)
     if signals.shape[0] < n_samples:
         n_samples = signals.shape[0]
     reduced = reduce_signals(signals, n_samples, random_state=random_state)
@@ -246,7 +258,7 @@ def reduce_runs(
         n_volumes, run_dtype = _n_volumes(img, f"imgs[{position}]")
         dtype = dtype or (np.dtype(np.float64) if run_dtype == np.float64 else np.dtype(np.float32))
         n_samples = samples_per_run(n_volumes, n_components, reduction_ratio)
-        task = dask.delayed(_reduce_run, pure=False)(shared_masker, img, confound, n_samples, state, dtype)
+        task = dask.delayed(_reduce_run, pure=False)(shared_masker, OpaqueArgument(img), OpaqueArgument(confound), n_samples, state, dtype)
         blocks.append(dsa.from_delayed(task, shape=(n_samples, n_voxels), dtype=dtype))
         run_names.extend([name] * n_samples)
     data = dsa.concatenate(blocks, axis=0)
