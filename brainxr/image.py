@@ -344,7 +344,9 @@ def check_fwhm(fwhm):
     return values
 
 
-def smooth_array(arr: np.ndarray, affine, fwhm, ensure_finite: bool = True, copy: bool = True) -> np.ndarray:
+def smooth_array(
+    arr: np.ndarray, affine, fwhm, ensure_finite: bool = True, copy: bool = True, spatial_axes=(0, 1, 2)
+) -> np.ndarray:
     """Gaussian smoothing of an ``(I, J, K[, n])`` array along its 3 spatial axes.
 
     The kernel of :func:`smooth_img`, equal to nilearn's ``smooth_array``.
@@ -352,8 +354,9 @@ def smooth_array(arr: np.ndarray, affine, fwhm, ensure_finite: bool = True, copy
     Parameters
     ----------
     arr : numpy.ndarray
-        3D or 4D (volumes along the last axis). Integer data becomes float32
-        (float64 for 64-bit integers).
+        3D or 4D (volumes along the last axis, or along the first with
+        ``spatial_axes=(1, 2, 3)``). Integer data becomes float32 (float64 for
+        64-bit integers).
     affine : (4, 4) or (3, 3) array
         Gives the voxel sizes (not used for ``fwhm="fast"``).
     fwhm : float, sequence of 3, "fast" or None
@@ -362,6 +365,10 @@ def smooth_array(arr: np.ndarray, affine, fwhm, ensure_finite: bool = True, copy
         Replace non-finite values by 0 first.
     copy : bool
         Work on a copy (the input is left untouched).
+    spatial_axes : 3 ints
+        The axes of ``i, j, k``. Each 1D pass gives the same values whatever
+        the layout; with the volumes first and C order (``(n, I, J, K)``)
+        each volume is contiguous, which is faster.
     """
     fwhm = check_fwhm(fwhm)
     if arr.dtype.kind in "iub":
@@ -376,7 +383,7 @@ def smooth_array(arr: np.ndarray, affine, fwhm, ensure_finite: bool = True, copy
         scale = np.asarray(affine)[:3, :3]
         voxel_size = np.sqrt(np.sum(scale**2, axis=0))
         sigma = fwhm / (_FWHM_OVER_SIGMA * voxel_size)
-        for axis, axis_sigma in enumerate(sigma):
+        for axis, axis_sigma in zip(spatial_axes, sigma):
             if axis_sigma > 0.0:
                 ndimage.gaussian_filter1d(arr, axis_sigma, output=arr, axis=axis)
     return arr

@@ -88,8 +88,12 @@ class MaskedOutput:
         if self.smoothing_fwhm is None:
             return block[self.support].T if block.ndim == 4 else block[self.support][None]
         box = _smoothing_box(self.support, self.affine, self.smoothing_fwhm)
-        smoothed = smooth_array(block[box], self.affine, self.smoothing_fwhm, ensure_finite=True, copy=True)
-        return smoothed[self.support[box]].T
+        # volumes first, each contiguous: the 1D passes run faster, the values are the same
+        volumes = np.ascontiguousarray(np.moveaxis(block[box], 3, 0))
+        if volumes.dtype.kind in "iub":
+            volumes = volumes.astype(np.float64 if volumes.dtype.itemsize >= 8 else np.float32)
+        smoothed = smooth_array(volumes, self.affine, self.smoothing_fwhm, ensure_finite=True, copy=False, spatial_axes=(1, 2, 3))
+        return smoothed[:, self.support[box]]
 
 
 def stream_outputs(path, outputs, dtype=None, block_size: int = BLOCK_SIZE, workers: int = 2) -> tuple:
