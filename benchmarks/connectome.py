@@ -52,7 +52,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SIDES = ("nilearn", "nilearn-1-blas-thread", "brainxr-threads", "brainxr-distributed")
 NILEARN_SIDES = ("nilearn", "nilearn-1-blas-thread")
-RUNS_PER_CHUNK = 4
+# subjects per task of the brainxr graphs (--runs-per-chunk)
+RUNS_PER_CHUNK = int(os.environ.get("BRAINXR_BENCH_RUNS_PER_CHUNK", "4"))
 
 
 # -- memory and CPU time of a process tree -----------------------------------
@@ -334,6 +335,7 @@ def main():
     parser.add_argument("--regions", type=int, default=400)
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--sides", default=",".join(SIDES))
+    parser.add_argument("--runs-per-chunk", type=int, default=RUNS_PER_CHUNK, help="subjects per brainxr task")
     parser.add_argument("--skip-sparse", action="store_true", help="do not run benchmarks/sparse_covariance.py")
     parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
@@ -352,6 +354,7 @@ def main():
     if not args.skip_sparse:
         _run_sparse_benchmarks()
 
+    os.environ["BRAINXR_BENCH_RUNS_PER_CHUNK"] = str(args.runs_per_chunk)  # for the children
     counts = [int(count) for count in args.subject_counts.split(",")]
     sides = [side for side in args.sides.split(",") if side]
     workdir = Path(tempfile.mkdtemp(prefix="brainxr-connectome-bench-"))
@@ -361,7 +364,7 @@ def main():
             f"\nGroup correlation + tangent connectomes: {max(counts)} subjects x "
             f"{args.regions} regions x {args.samples} samples (float64, Zarr, "
             f"{max(counts) * args.regions * args.samples * 8 / 2**20:.0f} MiB); "
-            f"brainxr: {RUNS_PER_CHUNK} subjects per chunk"
+            f"brainxr: {args.runs_per_chunk} subjects per task"
         )
         print(
             "  (wall and CPU time from the signals on disk to the results; peak RSS of the "
