@@ -54,14 +54,14 @@ def test_mean_connectome_equals_nilearn_mean_and_is_a_lazy_tree_reduction():
     measure, _ = _nilearn_measure("correlation", signals)
     correlations = connectivity(signals.chunk(run=1), "correlation")
     with raise_if_dask_computes():
-        lazy_mean = mean_connectome(correlations, split_every=2)
+        lazy_mean = mean_connectome(correlations, fisher_z=False, split_every=2)
     assert lazy_mean.dims == ("region", "region_") and lazy_mean.attrs["n_runs"] == 8
     # 8 run chunks combined two at a time: two levels of partial combines before
     # the final aggregate (a flat reduction would have none)
     layers = list(lazy_mean.data.dask.layers)
     assert sum(name.startswith("mean_combine-partial") for name in layers) == 2
     np.testing.assert_allclose(lazy_mean.values, measure.mean_, rtol=0, atol=TOL)
-    eager_mean = mean_connectome(correlations.compute())
+    eager_mean = mean_connectome(correlations.compute(), fisher_z=False)
     np.testing.assert_allclose(eager_mean.values, lazy_mean.values, rtol=0, atol=1e-14)
 
 
@@ -69,15 +69,21 @@ def test_mean_of_fisher_z_correlations():
     correlations = connectivity(_signals(), "correlation", cov_estimator="empirical")
     values = correlations.values
     expected_z = np.arctanh(np.clip(values, -1 + 1e-16, 1 - 1e-16)).mean(axis=0)
-    mean_z = mean_connectome(correlations.chunk(run=3), fisher_z=True)
+    mean_z = mean_connectome(correlations.chunk(run=3), back_transform=False)
     off_diagonal = ~np.eye(5, dtype=bool)
     np.testing.assert_allclose(mean_z.values[off_diagonal], expected_z[off_diagonal], rtol=1e-12)
     assert np.all(np.diagonal(mean_z.values) > 18)
-    back = mean_connectome(correlations, fisher_z=True, back_transform=True)
+    back = mean_connectome(correlations)  # correlations: Fisher z, back to r by default
+    assert back.attrs["reduction"] == "mean over run of the tanh of the mean fisher z"
     np.testing.assert_allclose(back.values, np.tanh(mean_z.values), rtol=1e-12)
     assert np.all(np.diagonal(back.values) == 1.0)
     with pytest.raises(ValueError, match="back_transform=True needs fisher_z=True"):
-        mean_connectome(correlations, back_transform=True)
+        mean_connectome(correlations, fisher_z=False, back_transform=True)
+    # covariances are averaged as they are
+    covariances = connectivity(_signals(), "covariance")
+    np.testing.assert_allclose(
+        mean_connectome(covariances).values, covariances.values.mean(axis=0), rtol=1e-12
+    )
 
 
 def test_mean_skips_regions_missing_in_some_runs():
@@ -85,7 +91,7 @@ def test_mean_skips_regions_missing_in_some_runs():
     values = correlations.values.copy()
     values[1, 2, :] = values[1, :, 2] = np.nan
     with_gap = correlations.copy(data=values)
-    mean = mean_connectome(with_gap.chunk(run=2)).values
+    mean = mean_connectome(with_gap.chunk(run=2), fisher_z=False).values
     np.testing.assert_allclose(mean[2, 3], values[[0, 2, 3], 2, 3].mean(), rtol=1e-12)
     np.testing.assert_allclose(mean[0, 1], values[:, 0, 1].mean(), rtol=1e-12)
 
@@ -180,7 +186,7 @@ def test_geometric_mean_and_tangent_on_a_distributed_cluster():
         embedding = tangent_space(covariances, split_every=2)
         tangent = embedding["tangent"].data.compute()
         correlations = connectivity(signals.chunk(run=2), "correlation")
-        mean = mean_connectome(correlations, split_every=2).values
+        mean = mean_connectome(correlations, fisher_z=False, split_every=2).values
         # the work ran on the two worker processes
         assert len(client.scheduler_info()["workers"]) == 2
     np.testing.assert_allclose(tangent, expected, rtol=0, atol=TOL)

@@ -97,7 +97,7 @@ def test_write_relmats_makes_a_bids_derivatives_tree(tmp_path):
         np.testing.assert_array_equal(read_relmat(path).values, correlations.values[index])
     shrunk = connectivity(_cohort_signals(), "correlation")
     assert "stat-shrunkcorrelation" in write_relmats(shrunk, tmp_path, bids_folders=False)[0].name
-    z_mean = mean_connectome(correlations, fisher_z=True).expand_dims(run=["sub-group"])
+    z_mean = mean_connectome(correlations, back_transform=False).expand_dims(run=["sub-group"])
     assert "stat-fisherz" in write_relmats(z_mean, tmp_path)[0].name
     with pytest.raises(ValueError, match="pass stat="):
         write_relmats(correlations.copy().assign_attrs(kind=None), tmp_path)

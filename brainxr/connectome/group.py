@@ -49,14 +49,21 @@ def _square_coords(connectomes: xr.DataArray, run_dim: str) -> dict:
     }
 
 
+_CORRELATION_KINDS = ("correlation", "partial correlation")
+
+
 def mean_connectome(
     connectomes: xr.DataArray,
     *,
-    fisher_z: bool = False,
-    back_transform: bool = False,
+    fisher_z: bool | None = None,
+    back_transform: bool | None = None,
     split_every: int | None = None,
 ) -> xr.DataArray:
     """Mean connectome over runs, as a tree reduction.
+
+    Correlations are averaged as Fisher z and the mean is transformed back
+    to a correlation (the usual group correlation); covariances, precisions
+    and tangent vectors are averaged as they are.
 
     Parameters
     ----------
@@ -64,13 +71,16 @@ def mean_connectome(
         ``(run, region, region_)`` connectomes (any name for the run dim),
         numpy- or dask-backed. NaN entries (regions excluded from a run) are
         skipped: each entry is averaged over the runs where it is defined.
-    fisher_z : bool, default=False
-        Average Fisher-z transformed correlations (:func:`fisher_z`;
-        the diagonal, ``r = 1``, maps to about 18.7) instead of the values.
-        Use False for covariances.
-    back_transform : bool, default=False
+    fisher_z : bool, optional
+        Average Fisher-z transformed values (:func:`fisher_z`; the diagonal,
+        ``r = 1``, maps to about 18.7). Default: True when
+        ``attrs["kind"]`` is ``correlation`` or ``partial correlation``,
+        False otherwise. ``fisher_z=False`` on correlations gives the plain
+        mean, nilearn's ``ConnectivityMeasure.mean_``.
+    back_transform : bool, optional
         With ``fisher_z``, return ``tanh`` of the mean z (a correlation
-        matrix, exactly 1 on the diagonal) instead of the mean z.
+        matrix, exactly 1 on the diagonal) rather than the mean z. Default:
+        the value of ``fisher_z``.
     split_every : int, optional
         Fan-in of the tree reduction over run chunks (dask's default if None).
 
@@ -78,9 +88,13 @@ def mean_connectome(
     -------
     xarray.DataArray
         ``(region, region_)``, lazy for dask input. Attrs of the input plus
-        ``reduction`` and ``n_runs``.
+        ``reduction`` (what was averaged) and ``n_runs``.
     """
     run_dim = _run_dim(connectomes, "connectomes")
+    if fisher_z is None:
+        fisher_z = connectomes.attrs.get("kind") in _CORRELATION_KINDS
+    if back_transform is None:
+        back_transform = fisher_z
     if back_transform and not fisher_z:
         raise ValueError("back_transform=True needs fisher_z=True.")
     connectomes = connectomes.transpose(run_dim, "region", "region_")
@@ -97,9 +111,9 @@ def mean_connectome(
             mean = np.nanmean(np.asarray(data, dtype=np.float64), axis=0)
     if back_transform:
         mean = inverse_fisher_z(mean)
-    statistic = "fisher z" if fisher_z and not back_transform else "value"
-    if back_transform:
         statistic = "tanh of the mean fisher z"
+    else:
+        statistic = "fisher z" if fisher_z else "value"
     attrs = dict(connectomes.attrs)
     attrs.update(reduction=f"mean over {run_dim} of the {statistic}", n_runs=connectomes.sizes[run_dim])
     return xr.DataArray(
