@@ -27,6 +27,7 @@ sums its terms run by run instead of stacking every volume of every run.
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import warnings
 
@@ -34,6 +35,7 @@ import dask
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
+from threadpoolctl import threadpool_limits
 
 from brainxr.decomposition.reduction import OpaqueArgument, as_run_list, reduce_runs, reduce_signals, run_signals
 from brainxr.decomposition.scoring import combine_variance_terms, normalized_components, variance_terms
@@ -78,6 +80,19 @@ def _scheduler_options(n_jobs) -> dict:
 
     workers = n_jobs if n_jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + n_jobs)
     return {"scheduler": "threads", "num_workers": workers}
+
+
+@contextlib.contextmanager
+def _parallel_runs(n_jobs):
+    """Runs in parallel on dask's scheduler, each with a single-threaded BLAS.
+
+    The runs are the unit of parallelism: BLAS threads on top of them would
+    compete for the same cores, and multi-threaded BLAS is slower than one
+    thread on a run's tall, thin ``(voxel, time)`` matrices anyway.
+    (Workers of a distributed cluster have one BLAS thread by default.)
+    """
+    with dask.config.set(**_scheduler_options(n_jobs)), threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 class BaseDecomposition(TransformerMixin, BaseEstimator):
@@ -358,7 +373,7 @@ class BaseDecomposition(TransformerMixin, BaseEstimator):
                                                        per_component)
             for run, confound in zip(runs, confounds)
         ]
-        with dask.config.set(**_scheduler_options(self.n_jobs)):
+        with _parallel_runs(self.n_jobs):
             terms = dask.compute(*tasks)
         return combine_variance_terms(list(terms), per_component)
 
@@ -373,7 +388,7 @@ def _stacked(reduced, n_jobs) -> np.ndarray:
     released, so the peak is about one stacked array (plus one block).
     """
     blocks = reduced.data.to_delayed().ravel().tolist()
-    with dask.config.set(**_scheduler_options(n_jobs)):
+    with _parallel_runs(n_jobs):
         computed = list(dask.compute(*blocks))
     data = np.empty(reduced.shape, dtype=reduced.dtype, order="F")
     position = 0

@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 from sklearn.decomposition import MiniBatchDictionaryLearning
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Ridge
 
 from brainxr.decomposition.base import BaseDecomposition
@@ -202,7 +203,12 @@ class DictLearning(BaseDecomposition):
             fit_algorithm=self.method, batch_size=self.batch_size, shuffle=True, dict_init=self.loadings_init_,
             random_state=self.random_state, transform_algorithm="lasso_" + self.method, transform_alpha=self.alpha,
             transform_max_iter=1000, verbose=max(0, self.verbose - 1),
-        ).fit(data.T)
+        )
+        with warnings.catch_warnings():
+            # the mini-batch Lasso steps run in float32 and often stop short of scikit-learn's 1e-8 tolerance,
+            # one warning per voxel of each batch; the final coding below reports its own convergence
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            learner.fit(data.T)
         if self.method == "cd":
             # scikit-learn's coordinate-descent coding of every voxel, in one compiled parallel loop
             code = lasso_code(data.T, learner.components_, alpha=self.alpha, max_iter=1000)
