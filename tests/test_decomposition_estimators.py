@@ -234,7 +234,7 @@ def test_reduction_bad_input(planted, maskers):
 # ---------------------------------------------------------------------------
 
 
-def test_global_steps_equal_nilearn_on_the_same_reduced_data(maskers, nilearn_reduced):
+def test_global_steps_equal_nilearn_on_the_same_reduced_data(planted, maskers, nilearn_reduced):
     theirs = nilearn_decomposition.DictLearning(n_components=N_NETWORKS, alpha=3, random_state=0)
     theirs.masker_ = maskers[1]
     theirs._raw_fit(np.asfortranarray(nilearn_reduced.copy()))
@@ -243,6 +243,25 @@ def test_global_steps_equal_nilearn_on_the_same_reduced_data(maskers, nilearn_re
     np.testing.assert_array_equal(ours.components_init_, theirs.components_init_)
     np.testing.assert_array_equal(ours.loadings_init_, theirs.loadings_init_)
     np.testing.assert_allclose(ours.components_, theirs.components_, rtol=0, atol=1e-3)
+
+    # least-angle regression coding: scikit-learn's, as in nilearn
+    theirs = nilearn_decomposition.DictLearning(n_components=N_NETWORKS, alpha=3, method="lars", random_state=0)
+    theirs.masker_ = maskers[1]
+    theirs._raw_fit(np.asfortranarray(nilearn_reduced.copy()))
+    ours = DictLearning(n_components=N_NETWORKS, alpha=3, method="lars", random_state=0)
+    ours._raw_fit(np.asfortranarray(nilearn_reduced.copy()))
+    np.testing.assert_array_equal(ours.components_, theirs.components_)
+
+    # initial maps given as an image: masked (and cleaned, as nilearn does) by the embedded masker
+    truth_img = nib.Nifti1Image(planted[2], planted[3])
+    theirs = nilearn_decomposition.DictLearning(n_components=N_NETWORKS, dict_init=truth_img, random_state=0)
+    theirs.masker_ = maskers[1]
+    theirs._raw_fit(np.asfortranarray(nilearn_reduced.copy()))
+    ours = DictLearning(n_components=N_NETWORKS, dict_init=truth_img, random_state=0)
+    ours.masker_ = maskers[0]
+    ours._raw_fit(np.asfortranarray(nilearn_reduced.copy()))
+    np.testing.assert_allclose(ours.components_init_, theirs.components_init_, rtol=0,
+                               atol=1e-5 * np.abs(theirs.components_init_).max())
 
     theirs = nilearn_decomposition.CanICA(n_components=N_NETWORKS, random_state=0, n_init=3)
     theirs._raw_fit(np.asfortranarray(nilearn_reduced.copy()))

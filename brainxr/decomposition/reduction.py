@@ -179,8 +179,6 @@ class OpaqueArgument:
 
 def _reduce_run(masker, img, confounds, n_samples, random_state, dtype):
     signals = run_signals(masker, img.value, confounds.value)
-    if signals.shape[0] < n_samples:
-        n_samples = signals.shape[0]
     reduced = reduce_signals(signals, n_samples, random_state=random_state)
     return np.asarray(reduced, dtype=dtype)
 
