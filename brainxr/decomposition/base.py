@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import numbers
+import os
 import warnings
 
 import dask
@@ -76,8 +77,6 @@ def _scheduler_options(n_jobs) -> dict:
         return {}  # an active distributed client runs the tasks on its workers
     except (ImportError, ValueError):
         pass
-    import os
-
     workers = n_jobs if n_jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + n_jobs)
     return {"scheduler": "threads", "num_workers": workers}
 
@@ -331,13 +330,6 @@ class BaseDecomposition(TransformerMixin, BaseEstimator):
         return [self.maps_masker_.inverse_transform(loading) for loading in loadings]
 
     # -- scores ----------------------------------------------------------------
-    def _sort_by_score(self, data: np.ndarray) -> None:
-        """Order ``components_`` by decreasing explained variance of ``data``."""
-        from brainxr.decomposition.scoring import explained_variance
-
-        order = np.argsort(explained_variance(data, self.components_, per_component=True))[::-1]
-        self.components_ = self.components_[order]
-
     def score(self, imgs, y=None, confounds=None, per_component=False):
         """Explained variance of the components on ``imgs``.
 
