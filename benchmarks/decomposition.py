@@ -108,7 +108,8 @@ def matched_correlations(first, second):
     from scipy.optimize import linear_sum_assignment
 
     k = len(first)
-    correlation = np.nan_to_num(np.corrcoef(first, second)[:k, k:])
+    with np.errstate(invalid="ignore", divide="ignore"):  # an all-zero map has no correlation (counted as 0)
+        correlation = np.nan_to_num(np.corrcoef(first, second)[:k, k:])
     rows, columns = linear_sum_assignment(-np.abs(correlation))
     return np.abs(correlation[rows, columns])
 

@@ -20,6 +20,9 @@ from sklearn.exceptions import ConvergenceWarning
 
 __all__ = ["lasso_code"]
 
+# samples converted to float64 at once
+_BLOCK = 8192
+
 
 @numba.njit(cache=True, nogil=True)
 def _duality_gap(w, alpha, Qw, q, y_norm2, XtA, positive):
@@ -170,8 +173,13 @@ def lasso_code(data, dictionary, alpha: float, max_iter: int = 1000, tol: float 
     penalty = float(alpha) / n_features * n_features
     dictionary64 = dictionary.astype(np.float64)
     gram = dictionary64 @ dictionary64.T
-    covariance = dictionary64 @ data.T.astype(np.float64)
-    y_norm2 = np.einsum("ij,ij->i", data, data, dtype=np.float64)
+    # dictionary @ data.T and the squared norms in float64, a block of samples at a time (no float64 copy of data)
+    covariance = np.empty((dictionary.shape[0], data.shape[0]))
+    y_norm2 = np.empty(data.shape[0])
+    for start in range(0, data.shape[0], _BLOCK):
+        block = data[start:start + _BLOCK].astype(np.float64)
+        covariance[:, start:start + _BLOCK] = dictionary64 @ block.T
+        y_norm2[start:start + _BLOCK] = np.einsum("ij,ij->i", block, block)
     code, converged = _lasso_many(gram, covariance, y_norm2, penalty, int(max_iter), float(tol), bool(positive))
     if not converged.all():
         warnings.warn(
