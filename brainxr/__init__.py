@@ -21,6 +21,20 @@ _SHORTCUTS = {
     "ingest": "brainxr.ingestion",
     "open_cohort": "brainxr.cohort",
     "Cohort": "brainxr.cohort",
+    "extract_labels": "brainxr.regions",
+    "extract_maps": "brainxr.regions",
+    "extract_spheres": "brainxr.regions",
+    "extract_cohort": "brainxr.regions",
+    "whole_brain_signals": "brainxr.regions",
+    "resample_to_img": "brainxr.image",
+    "smooth_img": "brainxr.image",
+    "mean_img": "brainxr.image",
+    "compute_epi_mask": "brainxr.masking",
+    "compute_background_mask": "brainxr.masking",
+    "compute_brain_mask": "brainxr.masking",
+    "clean": "brainxr.signal",
+    "connectivity": "brainxr.connectome",
+    "make_synthetic_cohort": "brainxr.datasets",
 }
 
 _SUBMODULES = {
@@ -38,6 +52,7 @@ _SUBMODULES = {
     "regions",
     "ingestion",
     "cohort",
+    "decomposition",
 }
 
 __all__ = sorted(_SHORTCUTS) + sorted(_SUBMODULES)

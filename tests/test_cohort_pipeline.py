@@ -39,7 +39,7 @@ def test_cohort_extract_equals_nilearn_labels_masker(small_synthetic, strategy):
         ours = signals.sel(run=run.name)
         n_kept = int(ours["n_volumes"])
         assert n_kept == expected.shape[0]
-        np.testing.assert_allclose(ours.values[:n_kept], expected, atol=2e-5)  # ours is float32
+        np.testing.assert_allclose(ours.values[:n_kept], expected, atol=1e-5)
         assert np.isnan(ours.values[n_kept:]).all()
 
 
