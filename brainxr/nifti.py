@@ -255,43 +255,81 @@ def iter_volume_blocks(path, block_size: int = 16, dtype=None, layout: NiftiLayo
                 stream.close()
 
 
-class _RandomAccessReaders:
-    """Per-process cache of open readers, one per file, each with its own lock.
+class _FileReader:
+    """Random access to one (possibly gzipped) file, cheapest for forward reads.
 
-    For gzipped files the reader is an ``indexed_gzip`` file whose seek index is
-    kept, so chunks read in any order cost about one inflation of the file.
+    Gzip has no random access. Reads at or after the current position go
+    through a forward ISA-L stream (skipping ahead inflates, about twice as
+    fast as zlib); a read behind it goes through an ``indexed_gzip`` file whose
+    seek index is kept, so chunks in any order cost about one inflation.
     """
+
+    def __init__(self, layout: NiftiLayout):
+        self.layout = layout
+        self.lock = threading.Lock()
+        self._indexed = None
+        if layout.compressed:
+            from isal import igzip
+
+            self._forward = igzip.open(layout.path, "rb")
+        else:
+            self._forward = open(layout.path, "rb")
+        self._position = 0
+
+    def _skip_to(self, offset: int, what: str) -> None:
+        if not self.layout.compressed:
+            self._forward.seek(offset)
+        else:
+            scratch = memoryview(bytearray(min(8 * 2**20, max(offset - self._position, 1))))
+            while self._position < offset:
+                n = self._forward.readinto(scratch[: offset - self._position])
+                if not n:
+                    raise InputFileError(self.layout.path, f"truncated file while seeking to {what}")
+                self._position += n
+        self._position = offset
+
+    def read(self, offset: int, n_bytes: int, what: str) -> np.ndarray:
+        try:
+            if offset >= self._position or not self.layout.compressed:
+                self._skip_to(offset, what)
+                data = _read_exactly(self._forward, n_bytes, self.layout, what)
+                self._position = offset + n_bytes
+                return data
+            if self._indexed is None:
+                import indexed_gzip
+
+                self._indexed = indexed_gzip.IndexedGzipFile(
+                    str(self.layout.path), drop_handles=False, spacing=4 * 2**20, buffer_size=2**20
+                )
+            self._indexed.seek(offset)
+            return _read_exactly(self._indexed, n_bytes, self.layout, what)
+        except (EOFError, OSError, ValueError) as err:
+            raise InputFileError(self.layout.path, f"truncated or corrupt data while reading {what} ({err})") from err
+
+    def close(self) -> None:
+        self._forward.close()
+        if self._indexed is not None:
+            self._indexed.close()
+
+
+class _RandomAccessReaders:
+    """Per-process cache of open :class:`_FileReader` objects, one per file."""
 
     def __init__(self, max_open: int = 32):
         self._readers: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
         self.max_open = max_open
 
-    def _open(self, layout: NiftiLayout):
-        if layout.compressed:
-            import indexed_gzip
-
-            return indexed_gzip.IndexedGzipFile(str(layout.path), drop_handles=False, spacing=4 * 2**20, buffer_size=2**20)
-        return open(layout.path, "rb")
-
-    def read(self, layout: NiftiLayout, offset: int, n_bytes: int, what: str) -> bytes:
+    def read(self, layout: NiftiLayout, offset: int, n_bytes: int, what: str) -> np.ndarray:
         stat = layout.path.stat()
         key = (str(layout.path), stat.st_mtime_ns, stat.st_size)
         with self._lock:
-            entry = self._readers.pop(key, None)
-            if entry is None:
-                entry = (self._open(layout), threading.Lock())
-            self._readers[key] = entry
+            reader = self._readers.pop(key, None) or _FileReader(layout)
+            self._readers[key] = reader
             while len(self._readers) > self.max_open:
-                old_file, _ = self._readers.popitem(last=False)[1]
-                old_file.close()
-        fileobj, file_lock = entry
-        with file_lock:
-            try:
-                fileobj.seek(offset)
-            except (EOFError, OSError, ValueError) as err:
-                raise InputFileError(layout.path, f"truncated or corrupt data while seeking to {what} ({err})") from err
-            return _read_exactly(fileobj, n_bytes, layout, what)
+                self._readers.popitem(last=False)[1].close()
+        with reader.lock:
+            return reader.read(offset, n_bytes, what)
 
 
 _READERS = _RandomAccessReaders()
