@@ -280,7 +280,7 @@ class _FileReader:
         if not self.layout.compressed:
             self._forward.seek(offset)
         else:
-            scratch = memoryview(bytearray(min(8 * 2**20, max(offset - self._position, 1))))
+            scratch = memoryview(bytearray(min(2**20, max(offset - self._position, 1))))
             while self._position < offset:
                 n = self._forward.readinto(scratch[: offset - self._position])
                 if not n:
