@@ -102,7 +102,7 @@ def _accurate(emp_cov, alpha):
         try:
             return graphical_lasso(emp_cov, alpha, tol=1e-8, enet_tol=1e-10, max_iter=1000)[1], "scikit-learn"
         except FloatingPointError:
-            from brainxr.connectome.graphical_lasso import graphical_lasso as brainxr_graphical_lasso
+            from brainxr.connectome.sparse_inverse_covariance import graphical_lasso as brainxr_graphical_lasso
 
             return brainxr_graphical_lasso(emp_cov, alpha, tol=1e-12)[1], "brainxr tol=1e-12"
 
@@ -116,7 +116,7 @@ def _cv_side(side, problem, n_features, n_samples, out):
     setup = _MAKE_SIGNALS + f"""
 import warnings, time
 import sklearn.covariance
-from brainxr.connectome.graphical_lasso import GraphicalLassoCV as BrainxrGraphicalLassoCV
+from brainxr.connectome.sparse_inverse_covariance import GraphicalLassoCV as BrainxrGraphicalLassoCV
 X = make_signals({n_features}, {n_samples}, **{PROBLEMS[problem]!r})
 BrainxrGraphicalLassoCV(alphas=2, n_refinements=1, cv=2).fit(X[:40, :8])  # compile cache
 warnings.simplefilter("ignore")
@@ -206,7 +206,7 @@ def _bench_single_solve(X, emp_cov, alpha):
             setup = _MAKE_SIGNALS + f"""
 import warnings, time
 import sklearn.covariance
-from brainxr.connectome.graphical_lasso import graphical_lasso as brainxr_graphical_lasso
+from brainxr.connectome.sparse_inverse_covariance import graphical_lasso as brainxr_graphical_lasso
 from sklearn.covariance import empirical_covariance
 warnings.simplefilter("ignore")
 S = empirical_covariance(make_signals({X.shape[1]}, {X.shape[0]}, **{PROBLEMS['moderate']!r}))
@@ -250,7 +250,7 @@ def bench_group_sparse_covariance_cv(n_subjects=20, n_features=40, n_samples=150
             setup = _MAKE_SUBJECTS + f"""
 import warnings, time
 import nilearn.connectome
-from brainxr.connectome.group_sparse_covariance import GroupSparseCovarianceCV as BrainxrGroupSparseCovarianceCV
+from brainxr.connectome.group_sparse_inverse_covariance import GroupSparseCovarianceCV as BrainxrGroupSparseCovarianceCV
 subjects = make_subjects({n_subjects}, {n_features}, {n_samples})
 warnings.simplefilter("ignore")
 BrainxrGroupSparseCovarianceCV(alphas=[0.1], cv=2).fit(

@@ -34,6 +34,11 @@ _SHORTCUTS = {
     "compute_brain_mask": "brainxr.masking",
     "clean": "brainxr.signal",
     "connectivity": "brainxr.connectome",
+    "ConnectivityMeasure": "brainxr.connectome",
+    "mean_connectome": "brainxr.connectome",
+    "seed_to_voxel_correlation": "brainxr.connectome",
+    "GraphicalLassoCV": "brainxr.connectome",
+    "GroupSparseCovarianceCV": "brainxr.connectome",
     "make_synthetic_cohort": "brainxr.datasets",
 }
 

@@ -1,4 +1,4 @@
-"""brainxr.connectome.graphical_lasso against scikit-learn's graphical lasso.
+"""brainxr.connectome.sparse_inverse_covariance against scikit-learn's graphical lasso.
 
 The reference for precisions is scikit-learn's ``graphical_lasso`` run to a
 tight tolerance (tol=1e-10, enet_tol=1e-12), more accurate than its defaults;
@@ -17,7 +17,7 @@ from sklearn.datasets import make_sparse_spd_matrix
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import KFold
 
-from brainxr.connectome.graphical_lasso import (
+from brainxr.connectome.sparse_inverse_covariance import (
     GraphicalLasso,
     GraphicalLassoCV,
     alpha_max,

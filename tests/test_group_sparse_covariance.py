@@ -1,4 +1,4 @@
-"""brainxr.connectome.group_sparse_covariance against nilearn 0.14.1.
+"""brainxr.connectome.group_sparse_inverse_covariance against nilearn 0.14.1.
 
 brainxr's block coordinate descent is nilearn's, compiled: the iterates, and
 so the results of every stopping rule, match nilearn's to rounding errors.
@@ -13,7 +13,7 @@ import pytest
 import xarray as xr
 from sklearn.base import clone
 
-from brainxr.connectome.group_sparse_covariance import (
+from brainxr.connectome.group_sparse_inverse_covariance import (
     EarlyStopProbe,
     GroupSparseCovariance,
     GroupSparseCovarianceCV,

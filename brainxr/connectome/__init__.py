@@ -24,16 +24,12 @@ from brainxr.connectome.estimation import (
     connectivity,
 )
 from brainxr.connectome.global_connectivity import global_connectivity
-from brainxr.connectome.graphical_lasso import (
-    GraphicalLasso,
-    GraphicalLassoCV,
-    graphical_lasso,
-)
 from brainxr.connectome.group import geometric_mean, mean_connectome, tangent_space
-from brainxr.connectome.group_sparse_covariance import (
+from brainxr.connectome.group_sparse_inverse_covariance import (
     GroupSparseCovariance,
     GroupSparseCovarianceCV,
     group_sparse_covariance,
+    group_sparse_covariance_path,
 )
 from brainxr.connectome.io import (
     open_connectomes,
@@ -54,6 +50,12 @@ from brainxr.connectome.matrices import (
 )
 from brainxr.connectome.measure import ConnectivityMeasure
 from brainxr.connectome.seed import seed_to_voxel_correlation
+from brainxr.connectome.sparse_inverse_covariance import (
+    GraphicalLasso,
+    GraphicalLassoCV,
+    graphical_lasso,
+    graphical_lasso_path,
+)
 
 __all__ = [
     "KINDS",
@@ -69,7 +71,9 @@ __all__ = [
     "geometric_mean",
     "global_connectivity",
     "graphical_lasso",
+    "graphical_lasso_path",
     "group_sparse_covariance",
+    "group_sparse_covariance_path",
     "inverse_fisher_z",
     "map_eigenvalues",
     "mean_connectome",
