@@ -114,6 +114,7 @@ def main(output: Path, quick: bool = False):
     cohort_regions = RegionExtractor(cohort_dict_learn.components_img_, threshold=0.5, min_region_size=1350).fit()
     signals = cohort.extract(load_maps_atlas(cohort_regions.regions_img_), confounds_strategy="simple",
                              clean={"standardize": "zscore_sample", "detrend": False})
+    signals = signals.compute()  # one pass over the store for all runs
     runs_correlations = [
         ConnectivityMeasure(kind="correlation").fit_transform([signals.sel(run=run).dropna("time", how="all").values])[0]
         for run in signals["run"].values
