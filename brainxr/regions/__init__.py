@@ -16,7 +16,22 @@ from brainxr.regions.maps import extract_maps, maps_to_volume
 from brainxr.regions.spheres import Spheres, extract_spheres, sphere_adjacency, sphere_support, spheres_to_volume
 from brainxr.regions.whole_brain import stream_signals, whole_brain_signals
 
+# RegionExtractor builds on the maskers, which build on this package: imported on first use
+_REGION_EXTRACTION = ("RegionExtractor", "connected_label_regions", "connected_regions")
+
+
+def __getattr__(name):
+    if name in _REGION_EXTRACTION:
+        from brainxr.regions import region_extractor
+
+        return getattr(region_extractor, name)
+    raise AttributeError(f"module 'brainxr.regions' has no attribute {name!r}")
+
+
 __all__ = [
+    "RegionExtractor",
+    "connected_label_regions",
+    "connected_regions",
     "STRATEGIES",
     "LabelsAtlas",
     "MapsAtlas",
