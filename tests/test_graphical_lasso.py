@@ -174,6 +174,53 @@ def test_fewer_samples_than_features():
     assert kkt_residual(emp_cov, precision, alpha) < 1e-6
 
 
+def band_limited(n_features=60, n_samples=80, n_frequencies=12, seed=3):
+    """Signals spanning ``n_frequencies`` cosines only, as band-pass filtering
+    leaves them: every sample lies in one low-dimensional subspace, so the
+    held-out likelihood keeps rising as alpha falls."""
+    rng = np.random.RandomState(seed)
+    time = np.arange(n_samples)
+    basis = np.cos(np.pi * np.outer(time + 0.5, np.arange(1, n_frequencies + 1)) / n_samples)
+    mixing = rng.randn(n_frequencies, n_features) + 2.0 * rng.randn(1, n_features)
+    signals = basis @ mixing
+    return (signals - signals.mean(0)) / signals.std(0)
+
+
+def test_band_limited_signals_solve_accurately_at_small_alpha():
+    signals = band_limited()
+    emp_cov = skcov.empirical_covariance(signals)
+    assert np.linalg.matrix_rank(emp_cov) <= 12
+    # where the precision grows along the directions the data never visit
+    # (the solver with one coordinate-descent pass and no fallback took 364
+    # iterations here)
+    alpha = 0.1 * alpha_max(emp_cov)
+    _, precision, costs, n_iter = graphical_lasso(emp_cov, alpha, tol=1e-8, return_costs=True, return_n_iter=True)
+    assert n_iter < 100
+    assert costs[-1][1] < 1e-8
+    assert kkt_residual(emp_cov, precision, alpha) < 1e-4
+
+
+def test_cv_on_band_limited_signals_stops_where_the_folds_fail():
+    signals = band_limited()
+    with pytest.warns(UserWarning, match="held-out likelihood still rose"):
+        estimator = GraphicalLassoCV(cv=3, max_iter=40).fit(signals)
+    alphas = estimator.cv_results_["alphas"][:-1]
+    scores = estimator.cv_results_["mean_test_score"][:-1]
+    below = alphas < estimator.alpha_
+    # the smallest finite score is the best: the solves below it failed
+    assert below.any() and np.all(scores[below] == -np.inf)
+    assert np.all(np.isfinite(scores[~below]))
+    assert scores[alphas == estimator.alpha_][0] == scores[np.isfinite(scores)].max()
+    assert np.all(np.isfinite(estimator.precision_))
+    assert np.linalg.eigvalsh(estimator.precision_).min() > 0
+
+
+def test_cv_on_well_sampled_signals_does_not_warn(cv_signals):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        GraphicalLassoCV(cv=3).fit(cv_signals)
+
+
 @pytest.mark.parametrize(
     ("matrix", "message"),
     [

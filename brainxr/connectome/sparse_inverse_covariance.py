@@ -512,6 +512,8 @@ _CONTINUATION_RATIO = 2.0
 _CONTINUATION_TOL = 1e-1
 #: Early stopping applies to penalties this factor below a fold's best one.
 _EARLY_STOPPING_RATIO = 1.5
+#: The folds' solves get ``max_iter`` divided by this many Newton iterations.
+_FOLD_ITER_DIVISOR = 4
 
 
 def _continuation(alpha_start, alpha_target):
@@ -520,6 +522,11 @@ def _continuation(alpha_start, alpha_target):
     if n_steps <= 1:
         return []
     return list(np.geomspace(alpha_start, alpha_target, n_steps + 1)[1:-1])
+
+
+def _new_history():
+    """A fold's record across refinements (see :func:`_path`)."""
+    return {"best_alpha": None, "best_score": -np.inf, "smallest_alpha": np.inf, "failed_alpha": 0.0}
 
 
 def _path(
@@ -547,9 +554,12 @@ def _path(
 
     With ``early_stopping``, an alpha far past this fold's best held-out
     score is solved only until its held-out likelihood falls (see
-    :class:`GraphicalLassoCV`). ``history`` carries, from one call to the
-    next, the best converged score, its alpha and the smallest converged
-    alpha; it is updated in place.
+    :class:`GraphicalLassoCV`). With ``test_cov``, a solve that does not
+    converge within ``max_iter`` iterations fails: it scores ``-inf``, as a
+    failed solve does in scikit-learn, and the smaller alphas (harder still)
+    are not attempted. ``history`` carries, from one call to the next, the
+    best converged score, its alpha, the smallest converged alpha and the
+    largest failed one; it is updated in place.
     """
     order = np.argsort(alphas, kind="stable")[::-1]
     covariances = [None] * len(alphas)
@@ -557,7 +567,7 @@ def _path(
     scores = [None] * len(alphas)
     precision = precision_init
     if history is None:
-        history = {"best_alpha": None, "best_score": -np.inf, "smallest_alpha": np.inf}
+        history = _new_history()
 
     def converged_at(alpha, precision):
         if test_cov is None:
@@ -581,6 +591,9 @@ def _path(
     current_alpha = alpha_max(emp_cov) if precision_init is None else init_alpha
     for position in order:
         alpha = float(alphas[position])
+        if test_cov is not None and alpha <= history["failed_alpha"]:
+            scores[position] = -np.inf
+            continue
         status = None
         for step_alpha in [] if current_alpha is None else _continuation(current_alpha, alpha):
             stop_early = past_the_best(step_alpha)
@@ -593,11 +606,11 @@ def _path(
                 max_iter=max_iter,
                 heldout_cov=test_cov if stop_early else None,
             )
-            if status == "early_stopped":
+            if status in ("early_stopped", "max_iter"):
                 break
             if status == "converged" and not stop_early:
                 converged_at(step_alpha, precision)
-        if status != "early_stopped":
+        if status not in ("early_stopped", "max_iter"):
             stop_early = past_the_best(alpha)
             covariance, precision, _, _, status = _solve(
                 emp_cov,
@@ -611,6 +624,12 @@ def _path(
             )
             if status == "converged" and not stop_early:
                 converged_at(alpha, precision)
+        if test_cov is not None and status == "max_iter":
+            history["failed_alpha"] = max(history["failed_alpha"], alpha)
+            scores[position] = -np.inf
+            if verbose > 1:
+                print(f"[graphical_lasso_path] alpha: {alpha:.2e}, not converged in {max_iter} iterations")
+            continue
         current_alpha = alpha
         covariances[position] = covariance
         precisions[position] = precision
@@ -750,7 +769,8 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
     enet_tol : float, default=1e-4
         Tolerance of the inner solver computing each Newton direction.
     max_iter : int, default=100
-        Maximum number of Newton iterations per solve.
+        Maximum number of Newton iterations per solve (a quarter of it per
+        solve in the folds, see Notes).
     mode : {'cd', 'lars'}, default='cd'
         Accepted for compatibility; the QUIC solver is used in both cases.
     n_jobs : int, default=None
@@ -807,6 +827,20 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
     samples than features); brainxr's solves are converged there, so its
     ``alpha_`` can be smaller than scikit-learn's, which then sits on its
     last finite score.
+
+    The folds' solves get ``max_iter / 4`` Newton iterations (scikit-learn's
+    get ``max_iter / 10`` coordinate-descent sweeps, each far less work than
+    a Newton iteration). One that does not converge within them counts as
+    failed, as scikit-learn's failures do: it scores
+    ``-inf`` and the fold's smaller alphas are not attempted, so the grid is
+    refined above it. This bounds the time spent where the held-out
+    likelihood keeps rising as alpha falls, which happens when the samples
+    span fewer dimensions than there are features (band-pass filtered
+    signals, for example, have about ``2 * n_samples * t_r * (low_pass -
+    high_pass)`` degrees of freedom): the precision then grows without bound
+    along the directions the data never visit and each halving of alpha
+    costs more iterations. A :class:`UserWarning` says when the chosen alpha
+    is the smallest one that converged.
     """
 
     def __init__(
@@ -905,7 +939,7 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
                     histories = [None] * len(splits)
                 histories = [
                     history if history is not None
-                    else {"best_alpha": None, "best_score": -np.inf, "smallest_alpha": np.inf}
+                    else _new_history()
                     for history in histories
                 ]
                 results = _parallel(self.n_jobs, verbose)(
@@ -918,7 +952,7 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
                         warm_start_alpha,
                         self.tol,
                         self.enet_tol,
-                        self.max_iter,
+                        _fold_max_iter(self.max_iter),
                         self.early_stopping,
                         history,
                         inner_verbose,
@@ -991,8 +1025,20 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
         for i in range(grid_scores.shape[1]):
             self.cv_results_[f"split{i}_test_score"] = grid_scores[:, i]
         self.cv_results_["mean_test_score"] = np.mean(grid_scores, axis=1)
-        self.cv_results_["std_test_score"] = np.std(grid_scores, axis=1)
+        with np.errstate(invalid="ignore"):  # the spread of -inf scores is nan
+            self.cv_results_["std_test_score"] = np.std(grid_scores, axis=1)
         self.alpha_ = best_alpha
+        mean_scores = self.cv_results_["mean_test_score"][:-1]
+        if best_index + 1 < len(mean_scores) and np.all(mean_scores[best_index + 1 :] == -np.inf):
+            warnings.warn(
+                f"GraphicalLassoCV: the held-out likelihood still rose at alpha_={best_alpha:.3g}, "
+                f"the smallest alpha whose fold solves converged within "
+                f"{_fold_max_iter(self.max_iter)} iterations (max_iter / {_FOLD_ITER_DIVISOR}). The samples may span fewer dimensions than the "
+                f"{X.shape[1]} features (band-pass filtered signals, for example); a larger "
+                "max_iter explores smaller alphas, at a growing cost.",
+                UserWarning,
+                stacklevel=2,
+            )
 
         # Refit on all samples, started from the mean of the folds' solutions.
         precision_init = None
@@ -1009,6 +1055,13 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
         )
         _warn_not_converged(status, self.n_iter_, self.costs_)
         return self
+
+
+def _fold_max_iter(max_iter):
+    """Newton iterations allowed per solve in the folds (scikit-learn's folds
+    get a tenth of its coordinate-descent sweeps; a Newton iteration does
+    far more work than a sweep)."""
+    return max(1, -(-max_iter // _FOLD_ITER_DIVISOR))
 
 
 def _is_parallel(n_jobs):
