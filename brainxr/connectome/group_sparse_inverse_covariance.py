@@ -23,6 +23,7 @@ the cross-validation selects the same ``alpha_``. Arrays follow nilearn's
 from __future__ import annotations
 
 import collections.abc
+import contextlib
 import operator
 import warnings
 from numbers import Integral, Real
@@ -851,7 +852,7 @@ class GroupSparseCovarianceCV(BaseEstimator):
         precisions_init = [None] * len(folds)
         best_index = 0
         parallel = self.n_jobs is not None and self.n_jobs != 1
-        with threadpool_limits(limits=1) if parallel else _nullcontext():
+        with threadpool_limits(limits=1) if parallel else contextlib.nullcontext():
             for refinement in range(n_refinements):
                 this_path = Parallel(n_jobs=self.n_jobs, prefer="threads", verbose=verbose)(
                     delayed(_cv_fold)(
@@ -923,10 +924,3 @@ class GroupSparseCovarianceCV(BaseEstimator):
     def __sklearn_is_fitted__(self):
         return hasattr(self, "precisions_") and hasattr(self, "covariances_")
 
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
