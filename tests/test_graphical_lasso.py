@@ -419,3 +419,20 @@ def test_cv_too_few_samples(cv_signals):
     signals[-1, 0] = 1  # constant in the training samples of the last fold
     with pytest.raises(ValueError, match="a training fold of X has constant features"):
         GraphicalLassoCV(cv=3).fit(signals)
+
+
+def test_path_marks_failed_solves_like_sklearn():
+    signals = band_limited()
+    alphas = alpha_max(skcov.empirical_covariance(signals)) * np.array([0.5, 0.2, 0.02, 0.01])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        covariances, precisions, scores = graphical_lasso_path(
+            signals[::2], alphas, X_test=signals[1::2], max_iter=20
+        )
+    failed = [bool(score == -np.inf) for score in scores]
+    assert not failed[0] and failed[-1]
+    # once a solve fails, the smaller alphas are not attempted
+    assert failed == sorted(failed)
+    for covariance, precision, is_failed in zip(covariances, precisions, failed):
+        assert np.all(np.isnan(precision)) == is_failed
+        assert np.all(np.isnan(covariance)) == is_failed

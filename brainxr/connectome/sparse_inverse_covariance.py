@@ -688,7 +688,10 @@ def graphical_lasso_path(
     covariances_ : list of ndarray of shape (n_features, n_features)
     precisions_ : list of ndarray of shape (n_features, n_features)
     scores_ : list of float
-        Held-out log-likelihoods; returned only if ``X_test`` is given.
+        Held-out log-likelihoods; returned only if ``X_test`` is given. A
+        solve that does not converge within ``max_iter`` then fails, as in
+        :class:`GraphicalLassoCV`: its score is ``-inf``, its matrices are
+        ``nan`` (as scikit-learn's failures), and smaller alphas are skipped.
     """
     _check_solver_params(tol, enet_tol, max_iter, mode)
     alphas = np.asarray(alphas, dtype=np.float64).ravel()
@@ -715,6 +718,9 @@ def graphical_lasso_path(
             max_iter=max_iter,
             verbose=int(verbose),
         )
+    # a failed solve (held-out scoring only) is NaN, as in scikit-learn
+    covariances = [np.nan if c is None else c for c in covariances]
+    precisions = [np.nan if p is None else p for p in precisions]
     if X_test is not None:
         return covariances, precisions, scores
     return covariances, precisions
