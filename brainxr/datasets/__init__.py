@@ -1,42 +1,41 @@
 """Data for brainxr: a synthetic MNI152-like template and atlases, a synthetic
 fMRIPrep-like cohort with known ground truth, and downloaders for the public
 data sets of nilearn's example workflows.
+
+Each name is imported from its module on first use, so that the plots that
+only need the template do not import the cohort generator or the downloaders.
 """
 
-from brainxr.datasets._download import DownloadError, get_data_dir
-from brainxr.datasets.atlas import load_synthetic_labels_atlas, load_synthetic_maps_atlas
-from brainxr.datasets.fetchers import (
-    fetch_adhd,
-    fetch_atlas_harvard_oxford,
-    fetch_atlas_msdl,
-    fetch_coords_dosenbach_2010,
-    fetch_coords_power_2011,
-    fetch_development_fmri,
-)
-from brainxr.datasets.synthetic import SyntheticCohort, SyntheticRun, make_synthetic_cohort
-from brainxr.datasets.template import (
-    load_mni152_brain_mask,
-    load_mni152_template,
-    load_mni152_tissue_maps,
-    mni152_grid,
-)
+from importlib import import_module
 
-__all__ = [
-    "DownloadError",
-    "fetch_adhd",
-    "fetch_atlas_harvard_oxford",
-    "fetch_atlas_msdl",
-    "fetch_coords_dosenbach_2010",
-    "fetch_coords_power_2011",
-    "fetch_development_fmri",
-    "get_data_dir",
-    "SyntheticCohort",
-    "SyntheticRun",
-    "make_synthetic_cohort",
-    "load_mni152_brain_mask",
-    "load_mni152_template",
-    "load_mni152_tissue_maps",
-    "load_synthetic_labels_atlas",
-    "load_synthetic_maps_atlas",
-    "mni152_grid",
-]
+_MODULES = {
+    "DownloadError": "_download",
+    "get_data_dir": "_download",
+    "load_synthetic_labels_atlas": "atlas",
+    "load_synthetic_maps_atlas": "atlas",
+    "fetch_adhd": "fetchers",
+    "fetch_atlas_harvard_oxford": "fetchers",
+    "fetch_atlas_msdl": "fetchers",
+    "fetch_coords_dosenbach_2010": "fetchers",
+    "fetch_coords_power_2011": "fetchers",
+    "fetch_development_fmri": "fetchers",
+    "SyntheticCohort": "synthetic",
+    "SyntheticRun": "synthetic",
+    "make_synthetic_cohort": "synthetic",
+    "load_mni152_brain_mask": "template",
+    "load_mni152_template": "template",
+    "load_mni152_tissue_maps": "template",
+    "mni152_grid": "template",
+}
+
+__all__ = sorted(_MODULES)
+
+
+def __getattr__(name):
+    if name in _MODULES:
+        return getattr(import_module(f"brainxr.datasets.{_MODULES[name]}"), name)
+    raise AttributeError(f"module 'brainxr.datasets' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

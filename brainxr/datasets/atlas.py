@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 from scipy.spatial.distance import cdist
-from sklearn.utils import Bunch
+from brainxr.datasets._bunch import Bunch
 
 from brainxr.datasets import template as _template
 

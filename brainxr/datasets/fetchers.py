@@ -26,7 +26,7 @@ from xml.etree import ElementTree
 import nibabel as nib
 import numpy as np
 import pandas as pd
-from sklearn.utils import Bunch
+from brainxr.datasets._bunch import Bunch
 
 from brainxr.datasets._download import (
     DownloadError,

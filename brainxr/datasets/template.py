@@ -18,7 +18,7 @@ import numbers
 import nibabel as nib
 import numpy as np
 from scipy import ndimage
-from sklearn.utils import Bunch
+from brainxr.datasets._bunch import Bunch
 
 from brainxr.datasets import _anatomy
 
