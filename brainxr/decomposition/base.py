@@ -60,6 +60,15 @@ _MASKER_PARAMETERS = (
 OUTPUT_KINDS = ("default", "pandas", "xarray")
 
 
+def _per_run_confounds(confounds, runs) -> list:
+    """One confounds entry per run (None for each when no confounds are given)."""
+    if confounds is None:
+        return [None] * len(runs)
+    if len(confounds) != len(runs):
+        raise ValueError(f"Number of confounds ({len(confounds)=}) must match number of images ({len(runs)=}).")
+    return list(confounds)
+
+
 def _is_masker(value) -> bool:
     return hasattr(value, "get_params") and hasattr(value, "mask_img") and hasattr(value, "transform")
 
@@ -219,8 +228,7 @@ class BaseDecomposition(TransformerMixin, BaseEstimator):
         del y
         self._check_parameters()
         runs, _ = as_run_list(imgs)
-        if confounds is not None and len(confounds) != len(runs):
-            raise ValueError(f"Number of confounds ({len(confounds)=}) must match number of images ({len(runs)=}).")
+        confounds = _per_run_confounds(confounds, runs)
         self.masker_ = self._make_masker()
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=r".*Generation of a mask has been requested.*")
@@ -306,10 +314,7 @@ class BaseDecomposition(TransformerMixin, BaseEstimator):
         """
         self._check_fitted()
         runs, _ = as_run_list(imgs)
-        if confounds is None:
-            confounds = [None] * len(runs)
-        elif len(confounds) != len(runs):
-            raise ValueError(f"Number of confounds ({len(confounds)=}) must match number of images ({len(runs)=}).")
+        confounds = _per_run_confounds(confounds, runs)
         return [self.maps_masker_.transform(run, confounds=confound) for run, confound in zip(runs, confounds)]
 
     def inverse_transform(self, loadings):
@@ -354,10 +359,7 @@ class BaseDecomposition(TransformerMixin, BaseEstimator):
         del y
         self._check_fitted()
         runs, _ = as_run_list(imgs)
-        if confounds is None:
-            confounds = [None] * len(runs)
-        elif len(confounds) != len(runs):
-            raise ValueError(f"Number of confounds ({len(confounds)=}) must match number of images ({len(runs)=}).")
+        confounds = _per_run_confounds(confounds, runs)
         unit = normalized_components(self.components_)
         masker = dask.delayed(self.masker_, traverse=False)
         tasks = [

@@ -201,7 +201,6 @@ class NiftiMasker(BaseMasker):
     # -- transform ---------------------------------------------------------
     def _transform_run(self, run: Run, confounds, sample_mask):
         from brainxr.maskers._base import _target_dtype
-        from brainxr.signal import clean
 
         confounds = self._confounds_with_high_variance(run, confounds)
         mask, mask_affine = self._mask
@@ -218,19 +217,7 @@ class NiftiMasker(BaseMasker):
         values = masked_values_of(run, volume, mask, self.smoothing_fwhm)
         # clean chunks of voxels in parallel
         chunk = max(1, 2**24 // max(1, values.shape[0] * values.dtype.itemsize))
-        cleaned = clean(
-            dsa.from_array(values, chunks=(-1, chunk)),
-            runs=self.runs,
-            detrend=self.detrend,
-            standardize=self.standardize,
-            standardize_confounds=self.standardize_confounds,
-            t_r=self.t_r,
-            low_pass=self.low_pass,
-            high_pass=self.high_pass,
-            confounds=confounds,
-            sample_mask=sample_mask,
-            **self.clean_args_,
-        )
+        cleaned = self._clean(dsa.from_array(values, chunks=(-1, chunk)), confounds, sample_mask, runs=self.runs)
         signals = np.asarray(cleaned.compute())
         target = _target_dtype(run.source_dtype, self.dtype)
         if target is not None:
