@@ -3,11 +3,16 @@
 1. ``GraphicalLassoCV`` on 264 regions x 168 samples drawn from a known sparse
    precision (seeded; ``make_sparse_spd_matrix``, unit variances), brainxr
    beside scikit-learn, default parameters (5 folds, 4 alphas, 4 refinements).
-   Two problems: "moderate" (weak edges, the CV optimum lies where
+   Problems: "moderate" (weak edges, the CV optimum lies where
    scikit-learn's solver converges) and "dense optimum" (strong edges: the
    optimum lies at small alphas where scikit-learn's coordinate descent fails
    and scores -inf, so it stops at its last finite score while brainxr solves
-   there). Reported: wall and CPU time, peak memory, ``alpha_`` of both and
+   there). A third, "sphere example", is the 264 Power-sphere signals of
+   nilearn's sphere example computed by brainxr on a synthetic subject
+   (100 volumes, 4 mm, "simple" confounds, 0.01-0.1 Hz): band-passed, they
+   span about 25 dimensions, the held-out likelihood keeps rising as alpha
+   falls, and each library stops where its solver gives up (brainxr: a fold
+   solve that does not converge within max_iter / 4 Newton iterations). Reported: wall and CPU time, peak memory, ``alpha_`` of both and
    whether brainxr's is within one step of scikit-learn's final grid, and the
    error of each refit precision against an accurate solution at the same
    alpha (scikit-learn's ``graphical_lasso`` with tol=1e-8, enet_tol=1e-10).
@@ -39,11 +44,13 @@ from _harness import measure, print_table  # noqa: E402
 
 ONE_BLAS_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
-#: make_sparse_spd_matrix arguments of the two GraphicalLassoCV problems
+#: make_signals arguments of the GraphicalLassoCV problems
 PROBLEMS = {
     "moderate": {"alpha": 0.98, "smallest_coef": 0.1, "largest_coef": 0.4},
     "dense optimum": {"alpha": 0.98, "smallest_coef": 0.4, "largest_coef": 0.7},
 }
+#: the signals of nilearn's sphere example, in brainxr, on a synthetic subject
+SPHERE_EXAMPLE = "sphere example"
 
 _MAKE_SIGNALS = """
 import numpy as np
@@ -107,17 +114,44 @@ def _accurate(emp_cov, alpha):
             return brainxr_graphical_lasso(emp_cov, alpha, tol=1e-12)[1], "brainxr tol=1e-12"
 
 
-def _cv_side(side, problem, n_features, n_samples, out):
+def _sphere_example_signals(folder):
+    """(time, 264) Power-sphere signals of the sphere example's first subject, as it computes them."""
+    import numpy as np
+
+    from brainxr import datasets
+    from brainxr.interfaces.fmriprep import load_confounds_strategy
+    from brainxr.maskers import NiftiSpheresMasker
+
+    data = datasets.make_synthetic_cohort(Path(folder) / "sphere-example", n_subjects=3, n_volumes=100,
+                                          resolution=4, overwrite=True)
+    confounds, sample_mask = load_confounds_strategy(data.func[0], denoise_strategy="simple")
+    power = datasets.fetch_coords_power_2011()
+    coords = np.vstack((power.rois["x"], power.rois["y"], power.rois["z"])).T
+    masker = NiftiSpheresMasker(seeds=coords, smoothing_fwhm=6, radius=5.0, detrend=True,
+                                standardize="zscore_sample", low_pass=0.1, high_pass=0.01, t_r=2)
+    return masker.fit_transform(data.func[0], confounds=confounds, sample_mask=sample_mask)
+
+
+def _problem_signals(problem, n_features, n_samples, folder):
+    namespace = {}
+    exec(_MAKE_SIGNALS, namespace)
+    if problem == SPHERE_EXAMPLE:
+        return _sphere_example_signals(folder)
+    return namespace["make_signals"](n_features, n_samples, **PROBLEMS[problem])
+
+
+def _cv_side(side, signals_path, out):
     estimator = {
         "scikit-learn": "sklearn.covariance.GraphicalLassoCV()",
         "brainxr": "BrainxrGraphicalLassoCV()",
         "brainxr n_jobs=2": "BrainxrGraphicalLassoCV(n_jobs=2)",
     }[side]
-    setup = _MAKE_SIGNALS + f"""
+    setup = f"""
+import numpy as np
 import warnings, time
 import sklearn.covariance
 from brainxr.connectome.sparse_inverse_covariance import GraphicalLassoCV as BrainxrGraphicalLassoCV
-X = make_signals({n_features}, {n_samples}, **{PROBLEMS[problem]!r})
+X = np.load({str(signals_path)!r})
 BrainxrGraphicalLassoCV(alphas=2, n_refinements=1, cv=2).fit(X[:40, :8])  # compile cache
 warnings.simplefilter("ignore")
 """
@@ -133,24 +167,24 @@ result = {{"alpha": float(model.alpha_), "alphas": model.cv_results_["alphas"][:
     return measure(setup, body, env=env)
 
 
-def bench_graphical_lasso_cv(n_features=264, n_samples=168, problems=tuple(PROBLEMS)):
+def bench_graphical_lasso_cv(n_features=264, n_samples=168, problems=(*PROBLEMS, SPHERE_EXAMPLE)):
     """GraphicalLassoCV: brainxr beside scikit-learn (see the module docstring)."""
     import numpy as np
     from sklearn.covariance import empirical_covariance
 
-    namespace = {}
-    exec(_MAKE_SIGNALS, namespace)
     sides = ("scikit-learn", "brainxr", "brainxr n_jobs=2")
     with tempfile.TemporaryDirectory() as folder:
         for problem in problems:
-            print(f"\nGraphicalLassoCV, {problem} problem: {n_features} regions x {n_samples} samples "
+            X = _problem_signals(problem, n_features, n_samples, folder)
+            signals_path = Path(folder) / "signals.npy"
+            np.save(signals_path, X)
+            print(f"\nGraphicalLassoCV, {problem} problem: {X.shape[1]} regions x {X.shape[0]} samples "
                   f"(load average before: {_loadavg()})", flush=True)
             runs = {}
             for side in sides:
                 out = Path(folder) / f"{side.replace(' ', '_')}.npy"
-                runs[side] = _cv_side(side, problem, n_features, n_samples, out)
+                runs[side] = _cv_side(side, signals_path, out)
                 runs[side]["precision"] = np.load(out)
-            X = namespace["make_signals"](n_features, n_samples, **PROBLEMS[problem])
             emp_cov = empirical_covariance(X)
             sklearn_result = runs["scikit-learn"]["result"]
             step = _grid_step(sklearn_result["alphas"], sklearn_result["alpha"])
@@ -296,7 +330,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--regions", type=int, default=264)
     parser.add_argument("--samples", type=int, default=168)
-    parser.add_argument("--problems", default=",".join(PROBLEMS), help="comma-separated: " + ", ".join(PROBLEMS))
+    parser.add_argument("--problems", default=",".join([*PROBLEMS, SPHERE_EXAMPLE]),
+                        help="comma-separated: " + ", ".join([*PROBLEMS, SPHERE_EXAMPLE]))
     parser.add_argument("--subjects", type=int, default=20)
     parser.add_argument("--group-regions", type=int, default=40)
     parser.add_argument("--group-samples", type=int, default=150)
