@@ -37,6 +37,30 @@ class StoreError(BrainxrError, ValueError):
     """A cohort store cannot be opened or written as asked."""
 
 
+class StoreDamageError(StoreError):
+    """Stored data is damaged: a chunk is missing, truncated or fails its checksum.
+
+    Parameters
+    ----------
+    store : str
+        The store (path or URL).
+    run : str or None
+        The run whose data is damaged (None for the store's own arrays).
+    array : str
+        The array (``bold``, ``confounds``, ``valid``, ...).
+    problem : str
+        What was found.
+    """
+
+    def __init__(self, store, run, array: str, problem: str):
+        self.store, self.run, self.array, self.problem = str(store), run, array, problem
+        where = f"run {run!r}, array {array!r}" if run is not None else f"array {array!r}"
+        super().__init__(f"{self.store}: {where}: {problem}")
+
+    def __reduce__(self):
+        return (type(self), (self.store, self.run, self.array, self.problem))
+
+
 class IngestError(BrainxrError):
     """Some runs of an ingest failed; the others completed.
 

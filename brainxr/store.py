@@ -235,6 +235,62 @@ def finish_run(store, key: str, attrs: dict) -> None:
     _open_run_group(store, key).attrs.update(dict(attrs, complete=True))
 
 
+# ---------------------------------------------------------------------------
+# Reading runs inside tasks: the contract the cohort engine builds on. Each
+# function reads one run's data, never more, and raises StoreDamageError
+# naming the store, the run and the array when stored data cannot be read.
+
+
+def runs_table(store) -> pd.DataFrame:
+    """One row per complete run, indexed by run key (``run``), from metadata only.
+
+    Columns: the run-identifying BIDS entities (the ``run`` entity as
+    ``bids_run``), ``t_r``, ``n_volumes``, ``n_valid_voxels``.
+    """
+    from brainxr.bids import RUN_ENTITIES
+
+    complete, _ = scan_runs(store)
+    columns = {"bids_run" if e == "run" else e: e for e in RUN_ENTITIES}
+    rows = {}
+    for key, attrs in complete.items():
+        entities = attrs.get("entities", {})
+        row = {column: entities[entity] for column, entity in columns.items() if entity in entities}
+        row.update(t_r=attrs.get("t_r"), n_volumes=attrs.get("n_volumes"), n_valid_voxels=attrs.get("n_valid_voxels"))
+        rows[key] = row
+    present = [c for c in columns if any(c in row for row in rows.values())]
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=present + ["t_r", "n_volumes", "n_valid_voxels"])
+    table.index.name = "run"
+    return table
+
+
+def _read_run_array(store, key: str, name: str, selection=()):
+    try:
+        array = zarr.open_array(str(store), path=f"{RUNS}/{key}/{name}", mode="r", zarr_format=3)
+        return array[selection] if selection != () else array[...]
+    except Exception as err:
+        from brainxr.errors import StoreDamageError
+
+        raise StoreDamageError(store, key, name, f"cannot be read ({type(err).__name__}: {err})") from err
+
+
+def read_bold(store, key: str, voxels: slice = slice(None)) -> np.ndarray:
+    """A run's ``(n_volumes, voxel)`` float32 BOLD signal over a slice of the store's voxels."""
+    return _read_run_array(store, key, "bold", (slice(None), voxels))
+
+
+def read_valid(store, key: str, voxels: slice = slice(None)) -> np.ndarray:
+    """A run's ``(voxel,)`` validity over a slice of the store's voxels."""
+    return np.asarray(_read_run_array(store, key, "valid", (voxels,)), dtype=bool)
+
+
+def read_confounds(store, key: str) -> tuple[pd.DataFrame, dict]:
+    """A run's confounds table (n/a as NaN, fMRIPrep column names) and its confounds JSON."""
+    values = _read_run_array(store, key, "confounds")
+    columns = [str(c) for c in _read_run_array(store, key, "confound")]
+    metadata = (read_run_attrs(store, key) or {}).get("confounds_metadata") or {}
+    return pd.DataFrame(np.asarray(values, dtype=np.float64), columns=columns), metadata
+
+
 def open_run(store, key: str, grid: Grid, attrs: dict | None = None) -> xr.Dataset:
     """A complete run as a lazy Dataset with voxel coordinates and grid attributes.
 

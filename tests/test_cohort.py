@@ -4,6 +4,7 @@ import json
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 import zarr
@@ -103,3 +104,22 @@ def test_opening_ten_thousand_runs_reads_no_array_data(store, monkeypatch):
     assert not any("bold" in key for key in zarr_keys)  # zarr read only the root and the cohort mask
     assert zarr_keys
     assert seconds < 30  # metadata only (about 1 s here)
+
+
+def test_store_read_contract_equals_the_lazy_run(store):
+    """runs_table / read_bold / read_valid / read_confounds: what cohort tasks read."""
+    from brainxr import store as cohort_store
+    from brainxr.errors import StoreDamageError
+
+    cohort = brainxr.open_cohort(store)
+    table = cohort_store.runs_table(store)
+    pd.testing.assert_frame_equal(table, cohort.runs)
+    key = table.index[0]
+    run = cohort[key]
+    np.testing.assert_array_equal(cohort_store.read_bold(store, key, slice(5, 50)), run["bold"].values[:, 5:50])
+    np.testing.assert_array_equal(cohort_store.read_valid(store, key), run["valid"].values)
+    confounds, metadata = cohort_store.read_confounds(store, key)
+    pd.testing.assert_frame_equal(confounds, cohort.confounds(key), check_dtype=False)
+    assert metadata == cohort._runs[key]["confounds_metadata"]
+    with pytest.raises(StoreDamageError, match="run 'sub-99_task-rest', array 'bold'"):
+        cohort_store.read_bold(store, "sub-99_task-rest")
