@@ -1,15 +1,20 @@
 """Shared benchmark harness: run a snippet in a fresh process, report wall time and peak memory.
 
 Each measured side runs in its own subprocess so that one side's caches,
-imports and freed-but-kept memory never count for the other. The child polls
-its resident set size from /proc (every 5 ms) and checks it against
-``ru_maxrss``; imports happen before the clock and the memory baseline start,
-and both the peak and the peak above that baseline are reported.
+imports and freed-but-kept memory never count for the other. Peak memory is
+the process's own high-water mark, ``VmHWM`` of ``/proc/self/status``: it
+starts afresh at exec, whereas ``ru_maxrss`` of a child inherits the peak of
+the parent that forked it (so a large parent would inflate every row).
+Imports happen before the clock; the high-water mark is then reset (writing
+``5`` to ``/proc/self/clear_refs``) so that the peak of the timed body alone
+is known too. Worker processes the body starts (a ``distributed`` cluster)
+are not counted.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -18,33 +23,26 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 _CHILD = r'''
-import json, resource, sys, threading, time
+import json, sys, time
 
-def rss():
+def status(field):
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
-    return 0
-
-class Peak:
-    def __init__(self):
-        self.peak = rss(); self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.poll, daemon=True)
-    def poll(self):
-        while not self.stop.is_set():
-            self.peak = max(self.peak, rss()); time.sleep(0.005)
+    raise RuntimeError(f"no {{field}} in /proc/self/status")
 
 {setup}
-baseline = rss()
-peak = Peak(); peak.thread.start()
+setup_peak = status("VmHWM")
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # reset VmHWM to the current resident size
+baseline = status("VmRSS")
 started = time.perf_counter()
 {body}
 wall = time.perf_counter() - started
-peak.stop.set(); peak.thread.join()
-top = max(peak.peak, rss(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-print("@@RESULT@@" + json.dumps({{"wall_s": wall, "peak_mb": top / 2**20,
-      "peak_above_baseline_mb": (top - baseline) / 2**20, "result": result}}))
+body_peak = status("VmHWM")
+print("@@RESULT@@" + json.dumps({{"wall_s": wall, "peak_mb": max(setup_peak, body_peak) / 2**20,
+      "peak_above_baseline_mb": (body_peak - baseline) / 2**20, "result": result}}))
 '''
 
 
@@ -56,7 +54,9 @@ def measure(setup: str, body: str, env: dict | None = None, timeout: float | Non
     Returns
     -------
     dict
-        ``wall_s``, ``peak_mb``, ``peak_above_baseline_mb`` and ``result``.
+        ``wall_s``, ``peak_mb`` (the process's peak resident memory, imports
+        included), ``peak_above_baseline_mb`` (the timed body's peak above
+        the resident memory it started with) and ``result``.
     """
     code = _CHILD.format(setup=textwrap.dedent(setup), body=textwrap.dedent(body))
     completed = subprocess.run(
@@ -76,3 +76,8 @@ def print_table(title: str, rows: list[tuple], header: tuple) -> None:
     print("  ".join("-" * w for w in widths))
     for row in rows:
         print("  ".join(str(x).ljust(w) for x, w in zip(row, widths)))
+
+
+def load_average() -> str:
+    """The machine's 1, 5 and 15 minute load averages, to print beside timings (the machine is shared)."""
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()) + f" on {os.cpu_count()} CPUs"

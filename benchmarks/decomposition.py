@@ -17,7 +17,7 @@ each number of components:
 3. ``extractor.transform(run, confounds=motion)`` for every run.
 
 Sides, each in its own subprocess (imports before the clock; wall time and
-peak resident memory polled from /proc, see ``benchmarks/_harness.py``):
+the process's own peak resident memory, VmHWM, see ``benchmarks/_harness.py``):
 
 - ``nilearn``: nilearn 0.14.1 as the example runs it (``n_jobs=1``);
 - ``nilearn n_jobs=2``: nilearn with its runs reduced by 2 joblib processes;
