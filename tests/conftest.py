@@ -72,3 +72,18 @@ def small_synthetic(tmp_path_factory):
                                       seed=3)
     brainxr.ingest(synthetic.root, root / "cohort.zarr", progress=False)
     return synthetic, root / "cohort.zarr"
+
+
+@pytest.fixture(scope="session")
+def templateflow_home(tmp_path_factory):
+    """A local TemplateFlow cache (TemplateFlow's layout, small synthetic files) as ``$TEMPLATEFLOW_HOME``.
+
+    The client runs offline on it (``TEMPLATEFLOW_AUTOUPDATE=0``); nothing is downloaded.
+    """
+    from templateflow_cache import build_templateflow_home
+
+    root = build_templateflow_home(tmp_path_factory.mktemp("templateflow"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TEMPLATEFLOW_HOME", str(root))
+        patch.setenv("TEMPLATEFLOW_AUTOUPDATE", "0")
+        yield root

@@ -1,6 +1,7 @@
 """Data for brainxr: a synthetic MNI152-like template and atlases, a synthetic
-fMRIPrep-like cohort with known ground truth, and downloaders for the public
-data sets of nilearn's example workflows.
+fMRIPrep-like cohort with known ground truth, downloaders for the public
+data sets of nilearn's example workflows, and TemplateFlow's templates and
+atlases (:mod:`brainxr.datasets.templateflow`).
 
 Each name is imported from its module on first use, so that the plots that
 only need the template do not import the cohort generator or the downloaders.
@@ -22,6 +23,10 @@ _MODULES = {
     "SyntheticCohort": "synthetic",
     "SyntheticRun": "synthetic",
     "make_synthetic_cohort": "synthetic",
+    "TemplateFlowError": "templateflow",
+    "fetch_templateflow_atlas": "templateflow",
+    "get_template": "templateflow",
+    "load_templateflow_atlas": "templateflow",
     "load_mni152_brain_mask": "template",
     "load_mni152_template": "template",
     "load_mni152_tissue_maps": "template",
@@ -31,9 +36,12 @@ _MODULES = {
 __all__ = sorted(_MODULES)
 
 
+_RENAMED = {"fetch_templateflow_atlas": "fetch_atlas", "load_templateflow_atlas": "load_atlas"}
+
+
 def __getattr__(name):
     if name in _MODULES:
-        return getattr(import_module(f"brainxr.datasets.{_MODULES[name]}"), name)
+        return getattr(import_module(f"brainxr.datasets.{_MODULES[name]}"), _RENAMED.get(name, name))
     raise AttributeError(f"module 'brainxr.datasets' has no attribute {name!r}")
 
 
