@@ -129,7 +129,7 @@ def runs_from_source(source, space=None, **filters) -> list[RunFiles]:
 
 
 def _key_of(run: RunFiles) -> str:
-    """The store name of a run: its BIDS run entities, else its file name."""
+    """The store name of a run: its BIDS run entities, else its file name stem (unchecked)."""
     try:
         return run_key(run.entities)
     except ValueError:
@@ -467,6 +467,11 @@ def ingest(source, store, *, space=None, mask=None, t_r=None, resample=False, cl
     results, todo = [], []
     for run in runs:
         key = _key_of(run)
+        try:
+            cohort_store.validate_run_key(key, run.bold)
+        except ValueError as err:  # refused before anything is written or removed
+            results.append(RunResult(key, "failed", str(run.bold), InputFileError(run.bold, str(err))))
+            continue
         if not overwrite and _already_done(run, cohort_store.read_run_attrs(store, key)):
             results.append(RunResult(key, "skipped", str(run.bold)))
         else:

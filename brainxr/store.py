@@ -25,6 +25,7 @@ filesystem directory.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import dataclass
 from functools import cached_property
@@ -142,8 +143,36 @@ def init_store(store, grid: Grid) -> Grid:
     return grid
 
 
+# A run key names a folder (or object prefix) under runs/: letters, digits and
+# "_", "-", "." only, starting with a letter or digit. That rules out "", ".",
+# "..", path separators, glob characters (which fsspec would expand) and
+# anything a URL would reinterpret ("%", "?", "#", ":", "+", spaces...).
+_SAFE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}")
+_RESERVED_KEYS = {"zarr.json"}
+
+
+def validate_run_key(key: str, source=None) -> str:
+    """Return ``key`` if it can name a run's group; raise a ValueError naming the source otherwise.
+
+    Parameters
+    ----------
+    key : str
+        A run key: BIDS entities (``sub-01_task-rest``) or a file stem.
+    source : str or os.PathLike, optional
+        The file the key comes from, named in the error.
+    """
+    if not isinstance(key, str) or not _SAFE_KEY.fullmatch(key) or key in _RESERVED_KEYS:
+        origin = f" (from {source})" if source is not None else ""
+        raise ValueError(
+            f"{key!r}{origin} cannot name a run in a cohort store: a run name is BIDS entities "
+            "(sub-01_task-rest) or a file name stem of letters, digits, '_', '-' and '.', starting "
+            "with a letter or digit; rename the file with BIDS entities"
+        )
+    return key
+
+
 def run_path(store, key: str) -> Path:
-    return Path(store) / RUNS / key
+    return Path(store) / RUNS / validate_run_key(key)
 
 
 def read_run_attrs(store, key: str) -> dict | None:
@@ -182,8 +211,11 @@ def scan_runs(store) -> tuple[dict, list]:
 
 
 def remove_run(store, key: str) -> None:
-    """Delete a run's group (used for incomplete runs before they are redone)."""
-    shutil.rmtree(run_path(store, key), ignore_errors=True)
+    """Delete a run's group (used for incomplete runs before they are redone), and nothing else."""
+    path = run_path(store, key)
+    if path.parent != Path(store) / RUNS:
+        raise ValueError(f"{key!r}: not a run of {store}")
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def auto_voxel_chunk(n_volumes: int, target_mb: float) -> int:
