@@ -111,6 +111,20 @@ class Cohort(Mapping):
 
         return Cohort(self.path, {k: a for k, a in self._runs.items() if matches(a)}, self.grid, self.incomplete)
 
+    def subset(self, keys) -> "Cohort":
+        """The cohort of the named runs, in the given order.
+
+        Raises
+        ------
+        KeyError
+            Naming a run that is not a complete run of the store.
+        """
+        keys = list(keys)
+        unknown = [key for key in keys if key not in self._runs]
+        if unknown:
+            raise KeyError(f"no complete run {unknown[0]!r} in {self.path}; runs: {list(self._runs)[:10]}...")
+        return Cohort(self.path, {key: self._runs[key] for key in keys}, self.grid, self.incomplete)
+
     # -- data -------------------------------------------------------------
     def bold(self, key: str) -> xr.DataArray:
         """A run's lazy ``(time, voxel)`` BOLD signal."""

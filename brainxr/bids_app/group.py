@@ -1,0 +1,222 @@
+"""Group level: group connectomes, tangent space, QC table and denoising QC from the participant outputs.
+
+Reads the participant level's timeseries (TSV + sidecar) of every selected
+run, for each atlas and strategy, and writes under ``OUTPUT_DIR/group/``:
+
+- ``..._seg-<A>_stat-mean_meas-<M>_desc-<S>_relmat.tsv``: the mean connectome of
+  each kind (correlations averaged as Fisher z);
+- with ``--kind tangent``: ``..._stat-geometricmean_meas-<Shrunk>Covariance_...``
+  (the tangent-space reference) and each run's tangent vector
+  (``sub-..._meas-Tangent_desc-<S>_relmat.tsv`` in the run's folder);
+- ``runs_qc.tsv``: one row per run: participant, entities, mean/max FD,
+  volumes, volumes kept, tDOF loss per strategy, mean region coverage per atlas;
+- ``qcfc.tsv``: per atlas and strategy: runs, edges, % edges with significant
+  QC-FC (uncorrected, FDR), median |QC-FC|, distance dependence, mean tDOF loss.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from brainxr.bids_app import outputs
+from brainxr.bids_app.participant import KINDS, Failure, Outcome, measure_label
+from brainxr.bids_app.specs import BidsAppError
+from brainxr.reporting.qc import qcfc_summary
+
+log = logging.getLogger("brainxr.run")
+
+
+def _entities_of(name: str) -> dict:
+    return dict(part.split("-", 1) for part in name.split("_")[:-1] if "-" in part)
+
+
+def collect_runs(output_dir: Path, atlas_label: str, strategy_label: str, participant_label=None, task=None) -> list:
+    """(sidecar path, sidecar, entities) of each run's participant-level timeseries, sorted by name."""
+    found = []
+    pattern = f"sub-*/**/func/*_seg-{atlas_label}_desc-{strategy_label}_timeseries.json"
+    for path in sorted(Path(output_dir).glob(pattern)):
+        entities = _entities_of(path.name)
+        if participant_label and entities.get("sub") not in {p.removeprefix("sub-") for p in participant_label}:
+            continue
+        if task is not None and entities.get("task") != task:
+            continue
+        sidecar = outputs.read_json(path)
+        if sidecar is None or not path.with_suffix(".tsv").exists():
+            continue
+        found.append((path, sidecar, entities))
+    return found
+
+
+def _run_name(entities: dict) -> str:
+    return "_".join(f"{k}-{entities[k]}" for k in outputs.ENTITY_ORDER[:10] if k in entities)
+
+
+def _signals(path: Path) -> np.ndarray:
+    return pd.read_csv(path.with_suffix(".tsv"), sep="\t", na_values="n/a").to_numpy(float)
+
+
+def _lower(matrix: np.ndarray) -> np.ndarray:
+    return matrix[np.tril_indices(matrix.shape[0], -1)]
+
+
+def _pearson(signals: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.corrcoef(signals, rowvar=False)
+
+
+def _group_for(settings, atlas_label, strategy_label, runs, regions, group_dir, space_entities, outcome) -> dict:
+    from brainxr.connectome import connectivity, mean_connectome, tangent_space
+
+    names = [_run_name(entities) for _, _, entities in runs]
+    signals = [_signals(path) for path, _, _ in runs]
+    base = dict({k: v for k, v in space_entities.items()}, seg=atlas_label, desc=strategy_label)
+    if settings.task:
+        base["task"] = settings.task
+    coords = {"region": regions}
+    centres = runs[0][1].get("RegionCentres")
+    if centres:
+        xyz = np.array([centres[name] for name in regions], dtype=float)
+        coords.update({axis: ("region", xyz[:, i]) for i, axis in enumerate("xyz")})
+    longest = max(len(s) for s in signals)
+    stacked = np.full((len(signals), longest, len(regions)), np.nan)
+    for position, values in enumerate(signals):
+        stacked[position, : len(values)] = values
+    cohort_signals = xr.DataArray(stacked, dims=("run", "time", "region"), coords=dict(coords, run=names))
+    written = {}
+    for kind in settings.kinds:
+        if kind == "tangent":
+            continue
+        relmats = []
+        for path, sidecar, entities in runs:
+            relmat = path.parent / outputs.bids_name(dict(entities, meas=measure_label(kind, settings.cov_estimator)),
+                                                     "relmat", ".tsv")
+            relmats.append(outputs.read_relmat(relmat))
+        matrices = xr.DataArray(np.stack(relmats), dims=("run", "region", "region_"),
+                                coords={"run": names, "region": regions, "region_": regions},
+                                attrs={"kind": KINDS[kind][0]})
+        mean = mean_connectome(matrices)
+        path = group_dir / outputs.bids_name(dict(base, stat="mean", meas=measure_label(kind, settings.cov_estimator)),
+                                             "relmat", ".tsv")
+        outputs.write_relmat(path, mean.values, regions)
+        outputs.write_json(path.with_suffix(".json"), {
+            "Measure": measure_label(kind, settings.cov_estimator), "Kind": kind, "Statistic": mean.attrs.get("reduction"),
+            "NumberOfRuns": len(runs), "Runs": names, "RegionNames": regions})
+        written[kind] = mean
+    if "tangent" in settings.kinds:
+        if len(runs) < 2:
+            outcome.failures.append(Failure("group", f"tangent {atlas_label} {strategy_label}",
+                                            "the tangent space needs at least 2 runs"))
+        else:
+            covered = np.all(np.isfinite(stacked).any(axis=1), axis=0)
+            subset = cohort_signals.isel(region=np.flatnonzero(covered))
+            covariances = connectivity(subset, kind="covariance", cov_estimator=settings.cov_estimator)
+            tangent = tangent_space(covariances)
+            kept = [str(r) for r in subset["region"].values]
+            full = pd.DataFrame(np.nan, index=regions, columns=regions)
+            mean = full.copy()
+            mean.loc[kept, kept] = tangent["mean"].values
+            covariance_label = measure_label("covariance", settings.cov_estimator)
+            path = group_dir / outputs.bids_name(dict(base, stat="geometricmean", meas=covariance_label), "relmat", ".tsv")
+            outputs.write_relmat(path, mean.to_numpy(), regions)
+            outputs.write_json(path.with_suffix(".json"), {
+                "Measure": covariance_label, "Statistic": "geometric mean (tangent-space reference, Fletcher)",
+                "NumberOfRuns": len(runs), "Runs": names, "RegionNames": regions,
+                "RegionsExcluded": sorted(set(regions) - set(kept))})
+            for position, (sidecar_path, _, entities) in enumerate(runs):
+                vector = full.copy()
+                vector.loc[kept, kept] = tangent["tangent"].values[position]
+                run_path = sidecar_path.parent / outputs.bids_name(dict(entities, meas="Tangent"), "relmat", ".tsv")
+                outputs.write_relmat(run_path, vector.to_numpy(), regions)
+                outputs.write_json(run_path.with_suffix(".json"), {
+                    "Measure": "Tangent", "Kind": "tangent", "Reference": path.name, "RegionNames": regions,
+                    "GroupRuns": names, "Sources": [sidecar_path.with_suffix(".tsv").name]})
+            written["tangent"] = tangent["mean"]
+    # denoising QC: QC-FC on Pearson correlations of the cleaned signals
+    correlations = np.stack([_lower(_pearson(values)) for values in signals])
+    mean_fd = np.array([sidecar.get("MeanFramewiseDisplacement") or np.nan for _, sidecar, _ in runs], dtype=float)
+    distances = None
+    if centres:
+        difference = xyz[:, None, :] - xyz[None, :, :]
+        distances = _lower(np.sqrt((difference**2).sum(-1)))
+    summary = qcfc_summary(correlations, mean_fd, distances)
+    summary["distances"] = distances
+    summary["tdof_loss"] = np.array([sidecar["TemporalDegreesOfFreedomLoss"] for _, sidecar, _ in runs], dtype=float)
+    summary["n_volumes"] = np.array([sidecar["NumberOfVolumes"] for _, sidecar, _ in runs], dtype=float)
+    summary["group_correlation"] = written.get("correlation")
+    if summary["group_correlation"] is None:
+        z = np.arctanh(np.clip(np.stack([_pearson(v) for v in signals]), -0.999999, 0.999999))
+        summary["group_correlation"] = xr.DataArray(np.tanh(np.nanmean(z, axis=0)), dims=("region", "region_"),
+                                                    coords={"region": regions, "region_": regions})
+    if centres:
+        summary["group_correlation"] = summary["group_correlation"].assign_coords(
+            {axis: ("region", xyz[:, i]) for i, axis in enumerate("xyz")}
+            | {f"{axis}_": ("region_", xyz[:, i]) for i, axis in enumerate("xyz")})
+    return summary
+
+
+def run_group_level(settings, atlases: list, strategies: list, space_entities: dict) -> Outcome:
+    """The group level on the participant outputs; returns the outcome and keeps the QC for the report."""
+    started = time.perf_counter()
+    outcome = Outcome()
+    group_dir = Path(settings.output_dir) / "group"
+    rows, qc_rows, qc = {}, [], {}
+    for atlas_label in atlases:
+        for strategy_label in strategies:
+            runs = collect_runs(settings.output_dir, atlas_label, strategy_label, settings.participant_label,
+                                settings.task)
+            if not runs:
+                raise BidsAppError(
+                    f"group level: no participant-level timeseries for atlas {atlas_label} and strategy "
+                    f"{strategy_label} in {settings.output_dir}; run the participant level first")
+            regions = runs[0][1]["Columns"]
+            mismatched = [path.name for path, sidecar, _ in runs if sidecar["Columns"] != regions]
+            if mismatched:
+                raise BidsAppError(f"group level: {mismatched[0]} has other regions than {runs[0][0].name}")
+            summary = _group_for(settings, atlas_label, strategy_label, runs, regions, group_dir, space_entities,
+                                 outcome)
+            qc[(atlas_label, strategy_label)] = summary
+            qc_rows.append({
+                "atlas": atlas_label, "strategy": strategy_label, "n_runs": summary["n_runs"],
+                "n_edges": summary["n_edges"], "percent_significant_qcfc": summary["percent_significant"],
+                "percent_significant_qcfc_fdr": summary["percent_significant_fdr"],
+                "median_abs_qcfc": summary["median_abs_qcfc"], "qcfc_distance_dependence": summary["distance_dependence"],
+                "mean_tdof_loss": float(np.mean(summary["tdof_loss"])),
+                "mean_tdof_loss_percent": float(100 * np.mean(summary["tdof_loss"] / summary["n_volumes"])),
+            })
+            for path, sidecar, entities in runs:
+                row = rows.setdefault(_run_name(entities), {
+                    "participant_id": f"sub-{entities['sub']}",
+                    **{k: entities[k] for k in ("ses", "task", "acq", "run") if k in entities},
+                    "mean_fd": sidecar.get("MeanFramewiseDisplacement"), "max_fd": sidecar.get("MaxFramewiseDisplacement"),
+                    "n_volumes": sidecar["NumberOfVolumes"]})
+                row[f"n_volumes_kept_{strategy_label}"] = sidecar["NumberOfVolumesKept"]
+                row[f"tdof_loss_{strategy_label}"] = sidecar["TemporalDegreesOfFreedomLoss"]
+                coverage = list(sidecar.get("RegionCoverage", {}).values())
+                row[f"mean_coverage_{atlas_label}"] = float(np.mean(coverage)) if coverage else np.nan
+    runs_table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("run").reset_index()
+    outputs.write_tsv(group_dir / "runs_qc.tsv", runs_table)
+    outputs.write_tsv(group_dir / "qcfc.tsv", pd.DataFrame(qc_rows))
+    outcome.processed = list(rows)
+    outcome.seconds = time.perf_counter() - started
+    outcome.qc = qc
+    outcome.runs_table = runs_table
+    outcome.qcfc_table = pd.DataFrame(qc_rows)
+    return outcome
+
+
+def atlas_and_strategy_labels(output_dir: Path) -> tuple[list, list]:
+    """The atlas and strategy labels of the participant outputs present."""
+    atlases, strategies = set(), set()
+    for path in Path(output_dir).glob("sub-*/**/func/*_timeseries.json"):
+        match = re.search(r"_seg-([A-Za-z0-9]+)_desc-([A-Za-z0-9]+)_timeseries", path.name)
+        if match:
+            atlases.add(match.group(1))
+            strategies.add(match.group(2))
+    return sorted(atlases), sorted(strategies)

@@ -1,0 +1,280 @@
+"""Participant level: fMRIPrep runs -> cohort store -> region signals -> cleaned signals -> connectomes.
+
+The runs are ingested into the cohort store of ``--work-dir`` (complete runs
+are skipped). For each atlas, the raw region signals of a batch of runs are
+extracted once from the store (``Cohort.extract``, one read of the voxels);
+they are then cleaned for each strategy with the run's own confounds and
+sample mask (as nilearn's maskers clean region signals after extraction, so
+the numbers are the same), and every connectivity kind is computed from the
+same cleaned signals. A run fails alone: its error is recorded and the
+others go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import traceback
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+import brainxr
+from brainxr.bids_app import outputs
+from brainxr.bids_app.specs import KINDS, measure_label
+
+log = logging.getLogger("brainxr.run")
+
+#: raw region signals held at once (bytes of float64): batches of runs are sized to it
+BATCH_BYTES = 128 * 2**20
+
+
+@dataclass
+class Failure:
+    """A run (or a run with one atlas) that could not be processed."""
+
+    run: str
+    stage: str
+    message: str
+    details: str = ""
+
+
+@dataclass
+class Outcome:
+    """What a level did: runs processed, skipped (already done) and failed, and files written."""
+
+    processed: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    failures: list = field(default_factory=list)
+    reports: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def cleaning_parameters(settings) -> dict:
+    return {"detrend": settings.detrend, "standardize": settings.standardize or False,
+            "low_pass": settings.low_pass, "high_pass": settings.high_pass, "standardize_confounds": True,
+            "filter": "butterworth", "smoothing_fwhm": settings.smoothing_fwhm}
+
+
+def settings_digest(run_attrs: dict, atlas, strategy, settings) -> str:
+    """Digest of everything a run's outputs depend on: a changed setting makes the run redo."""
+    content = {
+        "source": (run_attrs.get("source") or {}).get("sha256"),
+        "confounds": (run_attrs.get("confounds_source") or {}).get("sha256"),
+        "atlas": atlas.provenance, "strategy": strategy.as_json(), "clean": cleaning_parameters(settings),
+        "kinds": [kind for kind in settings.kinds if kind != "tangent"], "cov_estimator": settings.cov_estimator,
+        "version": brainxr.__version__,
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def run_entities(run_attrs: dict, settings, space_entities: dict) -> dict:
+    entities = {k: v for k, v in run_attrs.get("entities", {}).items() if k in outputs.ENTITY_ORDER[:10]}
+    return dict(entities, **space_entities)
+
+
+def output_paths(output_dir, entities: dict, atlas_label: str, strategy_label: str, kinds, cov_estimator) -> dict:
+    folder = outputs.run_folder(output_dir, entities)
+    base = dict(entities, seg=atlas_label, desc=strategy_label)
+    paths = {
+        "timeseries": folder / outputs.bids_name(base, "timeseries", ".tsv"),
+        "sidecar": folder / outputs.bids_name(base, "timeseries", ".json"),
+        "coverage": folder / outputs.bids_name(dict(entities, seg=atlas_label, stat="coverage"), "bold", ".tsv"),
+    }
+    for kind in kinds:
+        measure = dict(base, meas=measure_label(kind, cov_estimator))
+        paths[kind] = folder / outputs.bids_name(measure, "relmat", ".tsv")
+        paths[kind + ".json"] = folder / outputs.bids_name(measure, "relmat", ".json")
+    return paths
+
+
+def is_done(paths: dict, digest: str, kinds) -> bool:
+    sidecar = outputs.read_json(paths["sidecar"])
+    if not sidecar or sidecar.get("BrainxrSettings") != digest:
+        return False
+    return all(paths[kind].exists() for kind in kinds) and paths["timeseries"].exists()
+
+
+def _connectome(cleaned: xr.DataArray, kind: str, cov_estimator: str) -> np.ndarray:
+    """One run's matrix for a kind, NaN rows for regions without signal (ConnectivityMeasure's numbers)."""
+    from brainxr.connectome import connectivity
+
+    connectivity_kind = KINDS[kind][0]
+    estimator = cov_estimator
+    if kind == "sparse inverse covariance":
+        from brainxr.connectome import GraphicalLassoCV
+
+        estimator = GraphicalLassoCV()
+    stacked = cleaned.expand_dims(run=[0])
+    return connectivity(stacked, kind=connectivity_kind, cov_estimator=estimator).values[0]
+
+
+def tdof_loss(n_volumes: int, n_kept: int, n_regressors: int, t_r: float, low_pass, high_pass) -> float:
+    """Temporal degrees of freedom lost: censored volumes, regressors and the filtered-out band.
+
+    The band-pass share is the fraction of the kept volumes' frequencies
+    (0 to Nyquist) that the filter removes (Parkes et al. 2018 count
+    regressors, censored volumes and filter bands this way).
+    """
+    nyquist = 0.5 / t_r
+    removed = 0.0
+    if low_pass is not None and low_pass < nyquist:
+        removed += (nyquist - low_pass) / nyquist
+    if high_pass is not None:
+        removed += min(high_pass, nyquist) / nyquist
+    return float((n_volumes - n_kept) + n_regressors + removed * n_kept)
+
+
+def process_run(key, raw: xr.DataArray, run_attrs, confounds_table, atlas, strategies, settings, space_entities):
+    """Clean one run's raw region signals for each strategy and write its outputs; returns the strategies written."""
+    from brainxr.interfaces.fmriprep import select_confounds
+    from brainxr.interfaces.fmriprep.denoise import strategy_parameters
+    from brainxr.signal import clean
+
+    entities = run_entities(run_attrs, settings, space_entities)
+    t_r = float(run_attrs["t_r"])
+    n_volumes = int(run_attrs["n_volumes"])
+    values = np.asarray(raw.values[:n_volumes], dtype=np.float64)
+    regions = [str(name) for name in raw["region"].values]
+    kinds = [kind for kind in settings.kinds if kind != "tangent"]
+    fd = confounds_table["framewise_displacement"] if "framewise_displacement" in confounds_table else None
+    coverage = raw["coverage"].values if "coverage" in raw.coords else np.ones(len(regions))
+    written = []
+    for strategy in strategies:
+        paths = output_paths(settings.output_dir, entities, atlas.label, strategy.label, kinds, settings.cov_estimator)
+        digest = settings_digest(run_attrs, atlas, strategy, settings)
+        if not settings.overwrite and is_done(paths, digest, kinds):
+            continue
+        preset, options = strategy.selection
+        parameters = strategy_parameters(preset, **options)
+        confounds, sample_mask = select_confounds(confounds_table, run_attrs.get("confounds_metadata") or None,
+                                                  **parameters)
+        kept = np.arange(n_volumes) if sample_mask is None else np.asarray(sample_mask)
+        regressors = None if confounds is None or confounds.shape[1] == 0 else confounds
+        cleaned = clean(values, confounds=None if regressors is None else regressors.to_numpy(float),
+                        sample_mask=sample_mask, t_r=t_r, detrend=settings.detrend,
+                        standardize=settings.standardize or False, low_pass=settings.low_pass,
+                        high_pass=settings.high_pass, standardize_confounds=True, filter="butterworth")
+        cleaned = xr.DataArray(cleaned, dims=("time", "region"),
+                               coords={"region": regions, **{c: ("region", raw[c].values) for c in ("x", "y", "z")
+                                                             if c in raw.coords}})
+        outputs.write_tsv(paths["timeseries"], pd.DataFrame(cleaned.values, columns=regions))
+        if not paths["coverage"].exists() or settings.overwrite:
+            outputs.write_tsv(paths["coverage"], pd.DataFrame([coverage], columns=regions))
+        common = {"Atlas": atlas.provenance, "DenoiseStrategy": strategy.as_json(),
+                  "Cleaning": dict(cleaning_parameters(settings), t_r=t_r), "BrainxrVersion": brainxr.__version__}
+        for kind in kinds:
+            matrix = _connectome(cleaned, kind, settings.cov_estimator)
+            outputs.write_relmat(paths[kind], matrix, regions)
+            outputs.write_json(paths[kind + ".json"], dict(
+                common, Measure=measure_label(kind, settings.cov_estimator), Kind=kind,
+                CovarianceEstimator=("GraphicalLassoCV" if kind == "sparse inverse covariance" else
+                                     {"ledoit_wolf": "LedoitWolf", "empirical": "EmpiricalCovariance"}[settings.cov_estimator]),
+                RegionNames=regions, Sources=[paths["timeseries"].name]))
+        n_regressors = 0 if regressors is None else int(regressors.shape[1])
+        sidecar = dict(
+            common,
+            SamplingFrequency=1.0 / t_r,
+            Columns=regions,
+            NumberOfVolumes=n_volumes,
+            NumberOfVolumesKept=int(len(kept)),
+            CensoredVolumes=sorted(set(range(n_volumes)) - set(kept.tolist())),
+            ConfoundsUsed=[] if regressors is None else list(regressors.columns),
+            MeanFramewiseDisplacement=None if fd is None else float(np.nanmean(fd)),
+            MaxFramewiseDisplacement=None if fd is None else float(np.nanmax(fd)),
+            TemporalDegreesOfFreedomLoss=tdof_loss(n_volumes, len(kept), n_regressors, t_r, settings.low_pass,
+                                                   settings.high_pass),
+            RegionCoverage=dict(zip(regions, map(float, coverage))),
+            RegionCentres={name: [float(raw[c].values[i]) for c in ("x", "y", "z")] for i, name in enumerate(regions)}
+            if all(c in raw.coords for c in ("x", "y", "z")) else None,
+            Sources=[{"Path": (run_attrs.get(name) or {}).get("path"), "SHA256": (run_attrs.get(name) or {}).get("sha256")}
+                     for name in ("source", "confounds_source") if run_attrs.get(name)],
+            BrainxrSettings=digest,
+        )
+        outputs.write_json(paths["sidecar"], sidecar)  # last: marks the run done
+        written.append(strategy.label)
+    return written
+
+
+def _batches(keys, n_volumes: dict, n_regions: int):
+    batch, size = [], 0
+    for key in keys:
+        nbytes = int(n_volumes[key]) * n_regions * 8
+        if batch and size + nbytes > BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+        batch.append(key)
+        size += nbytes
+    if batch:
+        yield batch
+
+
+def run_participant_level(settings, runs, atlases, strategies, space_entities, progress=True) -> Outcome:
+    """The participant level on discovered runs; see the module docstring."""
+    import dask
+
+    started = time.perf_counter()
+    outcome = Outcome()
+    store = settings.store
+    ingest = brainxr.ingest(runs, store, overwrite=settings.overwrite, client=settings.client,
+                            n_workers=settings.n_workers, progress=progress, on_error="return")
+    for key, error in ingest.failed.items():
+        outcome.failures.append(Failure(key, "ingest", f"{type(error).__name__}: {error}",
+                                        "".join(traceback.format_exception(error))))
+    failed = {failure.run for failure in outcome.failures}
+    cohort = brainxr.open_cohort(store)
+    keys = [run.key for run in runs if run.key not in failed and run.key in cohort]
+    cohort = cohort.subset(keys)
+    attrs = {key: cohort[key].attrs for key in keys}
+    kinds = [kind for kind in settings.kinds if kind != "tangent"]
+    touched = set()
+    for atlas in atlases:
+        todo = []
+        for key in keys:
+            entities = run_entities(attrs[key], settings, space_entities)
+            done = all(is_done(output_paths(settings.output_dir, entities, atlas.label, strategy.label, kinds,
+                                            settings.cov_estimator),
+                               settings_digest(attrs[key], atlas, strategy, settings), kinds)
+                       for strategy in strategies)
+            if settings.overwrite or not done:
+                todo.append(key)
+        log.info("atlas %s: %d run(s) to process, %d already done", atlas.label, len(todo), len(keys) - len(todo))
+        n_volumes = {key: attrs[key]["n_volumes"] for key in todo}
+        for batch in _batches(todo, n_volumes, atlas.regions.n_regions):
+            try:
+                raw = cohort.subset(batch).extract(atlas.regions)
+                scheduler = {} if settings.client is not None else {"scheduler": "threads",
+                                                                    "num_workers": settings.n_workers}
+                with dask.config.set(**scheduler):
+                    raw = raw.compute()
+            except Exception as error:  # the whole batch could not be read: every run of it failed
+                for key in batch:
+                    outcome.failures.append(Failure(key, f"extract {atlas.label}", f"{type(error).__name__}: {error}",
+                                                    traceback.format_exc()))
+                continue
+            for key in batch:
+                try:
+                    confounds_table = cohort.confounds(key)
+                    written = process_run(key, raw.sel(run=key), attrs[key], confounds_table, atlas, strategies,
+                                          settings, space_entities)
+                    if written:
+                        touched.add(key)
+                except Exception as error:
+                    outcome.failures.append(Failure(key, f"{atlas.label}", f"{type(error).__name__}: {error}",
+                                                    traceback.format_exc()))
+                    log.error("%s (%s): %s", key, atlas.label, error)
+    failed = {failure.run for failure in outcome.failures}
+    outcome.processed = sorted(touched - failed)
+    outcome.skipped = sorted(set(keys) - touched - failed)
+    outcome.seconds = time.perf_counter() - started
+    outcome.touched_participants = sorted({attrs[key]["entities"]["sub"] for key in touched})
+    outcome.cohort = cohort
+    return outcome
