@@ -22,8 +22,9 @@ import pandas as pd
 
 from brainxr.bids import parse_entities
 from brainxr.errors import BrainxrError
-from brainxr.interfaces.fmriprep.denoise import COMPONENT_DEFAULTS, strategy_parameters
+from brainxr.interfaces.fmriprep.denoise import strategy_parameters
 from brainxr.interfaces.fmriprep.presets import PRESETS
+from brainxr.interfaces.fmriprep.selection import check_strategy
 
 
 class BidsAppError(BrainxrError, ValueError):
@@ -109,15 +110,17 @@ def _checked(name: str, function: str, parameters: dict, where: str) -> Strategy
             unknown = sorted(set(parameters) - tunable - {"denoise_strategy"})
             if unknown:
                 raise ValueError(f"{preset} takes {', '.join(sorted(tunable))}; not {', '.join(unknown)}")
-            strategy_parameters(preset, **{k: v for k, v in parameters.items() if k != "denoise_strategy"})
+            resolved = strategy_parameters(preset, **{k: v for k, v in parameters.items() if k != "denoise_strategy"})
+            check_strategy(resolved.pop("strategy"), **resolved)
         elif function == "load_confounds":
             components = parameters.get("strategy")
             if not isinstance(components, (list, tuple)) or not components:
                 raise ValueError("load_confounds needs 'strategy', a list of noise components")
-            strategy_parameters(list(components), **{k: v for k, v in parameters.items() if k != "strategy"})
+            resolved = strategy_parameters(list(components), **{k: v for k, v in parameters.items() if k != "strategy"})
+            check_strategy(resolved.pop("strategy"), **resolved)
         else:
             raise ValueError(f"'function' must be load_confounds_strategy or load_confounds, got {function!r}")
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, KeyError) as error:
         raise BidsAppError(f"{where}: {error}") from None
     return Strategy(name=name, label=bids_label(name), function=function, parameters=parameters)
 
@@ -289,4 +292,4 @@ def check_kinds(kinds) -> list[str]:
 
 
 __all__ = ["AtlasChoice", "BidsAppError", "KINDS", "NAMED_STRATEGIES", "Strategy", "bids_label", "check_kinds",
-           "measure_label", "parse_atlas", "parse_strategy", "sha256_of", "COMPONENT_DEFAULTS"]
+           "measure_label", "parse_atlas", "parse_strategy", "sha256_of"]
