@@ -128,6 +128,10 @@ def test_sidecars(outputs):
     assert sources[run.bold.name] == hashlib.sha256(run.bold.read_bytes()).hexdigest()
     assert run.confounds.name in sources
     assert sidecar["BrainxrVersion"]
+    provenance = sidecar["Provenance"]
+    assert provenance["confounds_strategy"]["name"] == "scrubbing"
+    assert provenance["confounds_strategy"]["options"]["fd_threshold"] == 0.5
+    assert provenance["clean"]["standardize"] == "zscore_sample" and provenance["atlas"]["name"] == "Synth"
     relmat = json.loads(_relmat_path(out, run.name, "Synth", "simple", "ShrunkCorrelation").with_suffix(".json").read_text())
     assert relmat["CovarianceEstimator"] == "LedoitWolf" and relmat["RegionNames"] == cohort.region_names
 

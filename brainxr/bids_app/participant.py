@@ -137,6 +137,7 @@ def process_run(key, raw: xr.DataArray, run_attrs, confounds_table, atlas, strat
     """Clean one run's raw region signals for each strategy and write its outputs; returns the strategies written."""
     from brainxr.interfaces.fmriprep import select_confounds
     from brainxr.interfaces.fmriprep.denoise import strategy_parameters
+    from brainxr.provenance import provenance_attrs, read_provenance
     from brainxr.signal import clean
 
     entities = run_entities(run_attrs, settings, space_entities)
@@ -170,7 +171,10 @@ def process_run(key, raw: xr.DataArray, run_attrs, confounds_table, atlas, strat
         if not paths["coverage"].exists() or settings.overwrite:
             outputs.write_tsv(paths["coverage"], pd.DataFrame([coverage], columns=regions))
         common = {"Atlas": atlas.provenance, "DenoiseStrategy": strategy.as_json(),
-                  "Cleaning": dict(cleaning_parameters(settings), t_r=t_r), "BrainxrVersion": brainxr.__version__}
+                  "Cleaning": dict(cleaning_parameters(settings), t_r=t_r), "BrainxrVersion": brainxr.__version__,
+                  "Provenance": read_provenance(provenance_attrs(
+                      confounds_strategy=preset, confounds_options=options, atlas=atlas.record,
+                      clean=dict(cleaning_parameters(settings), t_r=t_r)))}
         for kind in kinds:
             matrix = _connectome(cleaned, kind, settings.cov_estimator)
             outputs.write_relmat(paths[kind], matrix, regions)
@@ -221,6 +225,8 @@ def run_participant_level(settings, runs, atlases, strategies, space_entities, p
     """The participant level on discovered runs; see the module docstring."""
     import dask
 
+    from brainxr.provenance import atlas_record
+
     started = time.perf_counter()
     outcome = Outcome()
     store = settings.store
@@ -237,6 +243,7 @@ def run_participant_level(settings, runs, atlases, strategies, space_entities, p
     kinds = [kind for kind in settings.kinds if kind != "tangent"]
     touched = set()
     for atlas in atlases:
+        atlas.record = atlas_record(atlas.regions, atlas.label)
         todo = []
         for key in keys:
             entities = run_entities(attrs[key], settings, space_entities)

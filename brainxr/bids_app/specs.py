@@ -184,12 +184,15 @@ class AtlasChoice:
     regions : LabelsAtlas, MapsAtlas or Spheres
     provenance : dict
         Name, source files and their checksums, kind; written in sidecars.
+    record : dict, optional
+        :func:`brainxr.provenance.atlas_record` of the regions.
     """
 
     spec: str
     label: str
     regions: object
     provenance: dict
+    record: dict | None = None
 
 
 def _table_next_to(image: Path, where: str) -> Path:
