@@ -176,7 +176,8 @@ def _run_parser(commands) -> None:
                                 "scrubbing.5+gsr, acompcor50, icaaroma; or a JSON file of load_confounds(_strategy) "
                                 "options")
     denoising.add_argument("--smoothing-fwhm", "--smoothing_fwhm", type=float, metavar="MM",
-                           help="spatial smoothing (FWHM, mm) before extraction")
+                           help="Gaussian smoothing (FWHM, mm) of each volume before extraction, as nilearn's maskers "
+                                "(voxels outside the cohort mask count as 0); default none")
     denoising.add_argument("--standardize", choices=["zscore_sample", "zscore", "psc", "none"], default="zscore_sample",
                            help="standardize the cleaned region signals")
     denoising.add_argument("--detrend", action=argparse.BooleanOptionalAction, default=True,

@@ -236,3 +236,25 @@ def test_rerun_skips_what_is_done(outputs, capsys):
     assert time.perf_counter() - started < 30
     assert "0 run(s) processed, 4 already done, 0 failed" in capsys.readouterr().out
     assert sidecar.stat().st_mtime_ns == before
+
+
+def test_smoothing_equals_nilearn(synthetic, tmp_path):
+    """--smoothing-fwhm smooths each volume before extraction, as the maskers' smoothing_fwhm
+    (the synthetic images are 0 outside the brain, so the cohort mask loses nothing)."""
+    from nilearn.interfaces.fmriprep import load_confounds_strategy
+    from nilearn.maskers import NiftiLabelsMasker
+
+    cohort, root = synthetic
+    out = tmp_path / "out"
+    assert run_cli(cohort.root, out, "participant", "--atlas", cohort.atlas_labels_img, "--participant-label", "02",
+                   "--smoothing-fwhm", "8", "--work-dir", root / "work", "--quiet", "--no-reports") == 0
+    run = cohort.runs[1]
+    table, sidecar = _timeseries(out, run.name, "Synth", "simple")
+    assert sidecar["Cleaning"]["smoothing_fwhm"] == 8.0
+    confounds, sample_mask = load_confounds_strategy(str(run.bold), "simple")
+    img = nib.load(run.bold)
+    img = nib.Nifti1Image(img.get_fdata(), img.affine, img.header)
+    masker = NiftiLabelsMasker(str(cohort.atlas_labels_img), mask_img=str(run.mask), smoothing_fwhm=8,
+                               standardize="zscore_sample", detrend=True, t_r=cohort.t_r)
+    expected = masker.fit_transform(img, confounds=confounds, sample_mask=sample_mask)
+    np.testing.assert_allclose(table.to_numpy(), expected, atol=1e-5)

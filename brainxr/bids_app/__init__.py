@@ -108,9 +108,6 @@ def _check_settings(settings: RunSettings) -> None:
         raise BidsAppError(f"--high-pass {settings.high_pass} must be below --low-pass {settings.low_pass}")
     if settings.cov_estimator not in ("ledoit_wolf", "empirical"):
         raise BidsAppError(f"--cov-estimator: expected ledoit_wolf or empirical, got {settings.cov_estimator!r}")
-    if settings.smoothing_fwhm is not None:
-        raise BidsAppError("--smoothing-fwhm: spatial smoothing before extraction from the cohort store is not "
-                           "available yet; run without it (nilearn's maskers do not smooth by default either)")
     settings.kinds = check_kinds(settings.kinds)
 
 

@@ -208,6 +208,38 @@ def process_run(key, raw: xr.DataArray, run_attrs, confounds_table, atlas, strat
     return written
 
 
+def _smooth_block(block: np.ndarray, ijk: np.ndarray, shape: tuple, affine: np.ndarray, fwhm: float) -> np.ndarray:
+    """Smooth a ``(time, voxel)`` block of whole volumes: scatter onto the grid, Gaussian filter, gather."""
+    from brainxr.image import smooth_array
+
+    volumes = np.zeros((block.shape[0], *shape), dtype=np.float32)
+    volumes[:, ijk[:, 0], ijk[:, 1], ijk[:, 2]] = block
+    smoothed = smooth_array(volumes, affine, fwhm, copy=False, spatial_axes=(1, 2, 3))
+    return smoothed[:, ijk[:, 0], ijk[:, 1], ijk[:, 2]].astype(np.float32)
+
+
+def smoothed_extract(cohort, regions, fwhm: float, volumes_per_task: int = 16) -> xr.DataArray:
+    """Raw region signals of smoothed runs: each block of volumes is smoothed on the cohort grid, then extracted.
+
+    As nilearn's maskers, smoothing comes before extraction; the store holds
+    the cohort mask's voxels, so voxels outside it count as 0 (fMRIPrep's
+    BOLD images are not masked: nilearn smooths with their values outside
+    the brain, which changes regions at the brain's edge).
+    """
+    from brainxr.regions import extract_cohort
+
+    grid = cohort.grid
+    ijk = np.asarray(grid.voxel_index)
+    runs = {}
+    for key in cohort:
+        run = cohort[key]
+        bold = run["bold"].data.rechunk({0: volumes_per_task, 1: -1})
+        smoothed = bold.map_blocks(_smooth_block, ijk, tuple(grid.shape), np.asarray(grid.affine), fwhm,
+                                   dtype=np.float32)
+        runs[key] = run.assign(bold=(run["bold"].dims, smoothed, run["bold"].attrs))
+    return extract_cohort(runs, regions)
+
+
 def _batches(keys, n_volumes: dict, n_regions: int):
     batch, size = [], 0
     for key in keys:
@@ -257,7 +289,10 @@ def run_participant_level(settings, runs, atlases, strategies, space_entities, p
         n_volumes = {key: attrs[key]["n_volumes"] for key in todo}
         for batch in _batches(todo, n_volumes, atlas.regions.n_regions):
             try:
-                raw = cohort.subset(batch).extract(atlas.regions)
+                if settings.smoothing_fwhm:
+                    raw = smoothed_extract(cohort.subset(batch), atlas.regions, settings.smoothing_fwhm)
+                else:
+                    raw = cohort.subset(batch).extract(atlas.regions)
                 scheduler = {} if settings.client is not None else {"scheduler": "threads",
                                                                     "num_workers": settings.n_workers}
                 with dask.config.set(**scheduler):

@@ -133,7 +133,7 @@ def _qcfc_distributions(qc: dict, atlas: str):
             keep = np.isfinite(summary["qcfc"])
             order = np.argsort(distances[keep])
             smoothed = pd.Series(summary["qcfc"][keep][order]).rolling(max(5, keep.sum() // 20), center=True).mean()
-            distance_axes.scatter(distances[keep], summary["qcfc"][keep], s=2, alpha=0.15, color=colour)
+            distance_axes.scatter(distances[keep], summary["qcfc"][keep], s=2, alpha=0.15, color=colour, rasterized=True)
             distance_axes.plot(distances[keep][order], smoothed, color=colour, linewidth=1.5,
                                label=f"{strategy} (rho={summary['distance_dependence']:.2f})")
     hist_axes.set_xlabel("QC-FC (r across runs of mean FD and edge FC)")
@@ -208,7 +208,7 @@ def group_report(runs: pd.DataFrame, qcfc_table: pd.DataFrame, qc: dict, failure
                              "regressors + censored volumes + filtered-out band.")
     for atlas in atlases:
         report.add_figure(f"Strategies side by side: {atlas}", _strategy_bars(qcfc_table, atlas))
-        report.add_figure(None, _qcfc_distributions(qc, atlas),
+        report.add_figure(None, _qcfc_distributions(qc, atlas), image_format="png",  # one point per edge: PNG
                           caption="Left: distribution of QC-FC over edges (narrow and centred on 0 is best). "
                                   "Right: QC-FC against the distance between regions.")
         for strategy in strategies:
