@@ -12,6 +12,7 @@ import tarfile
 import threading
 import warnings
 import zipfile
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import nibabel as nib
@@ -420,3 +421,155 @@ def test_coordinates_match_nilearn():
     assert unordered.labels[0] == "vmPFC 1" and len(unordered.labels) == 160
     with pytest.raises(ValueError, match="legacy_format"):
         fetch_coords_power_2011(legacy_format=True)
+
+
+# ------------------------------------------------------ parcellation fetchers
+
+
+def _schaefer_labels(n_rois, networks):
+    rows = [f"{i}\t{networks}Networks_{'LH' if i <= n_rois // 2 else 'RH'}_Vis_{i}\t{i % 256}\t{(3 * i) % 256}\t"
+            f"{(7 * i) % 256}\t0" for i in range(1, n_rois + 1)]
+    return ("\n".join(rows) + "\n").encode()
+
+
+def test_schaefer_2018_equals_nilearn(mirror, tmp_path):
+    from nilearn.datasets import fetch_atlas_schaefer_2018 as nilearn_fetch
+
+    from brainxr.datasets import fetch_atlas_schaefer_2018
+    from brainxr.datasets.fetchers import SCHAEFER_PATH
+
+    labels_img = load_synthetic_labels_atlas(resolution=8, n_regions=100).maps
+    for name, body in {"Schaefer2018_100Parcels_7Networks_order.txt": _schaefer_labels(100, 7),
+                       "Schaefer2018_100Parcels_7Networks_order_FSLMNI152_2mm.nii.gz": _nifti_bytes(labels_img)}.items():
+        mirror.routes[f"/{SCHAEFER_PATH}{name}"] = body
+    ours = fetch_atlas_schaefer_2018(n_rois=100, resolution_mm=2)
+    theirs = nilearn_fetch(n_rois=100, resolution_mm=2, data_dir=tmp_path / "nilearn", base_url=mirror.base + SCHAEFER_PATH,
+                           verbose=0)
+    assert ours.labels == list(theirs.labels) and ours.labels[0] == "Background"
+    pd.testing.assert_frame_equal(ours.lut, theirs.lut)
+    assert (ours.atlas_type, ours.template) == (theirs.atlas_type, theirs.template)
+    np.testing.assert_array_equal(nib.load(ours.maps).get_fdata(), nib.load(theirs.maps).get_fdata())
+    with pytest.raises(ValueError, match="n_rois must be one of"):
+        fetch_atlas_schaefer_2018(n_rois=150)
+
+
+def _yeo_archive():
+    labels = load_synthetic_labels_atlas(resolution=8, n_regions=18).maps
+    members = {}
+    for networks in (7, 17):
+        for suffix in ("", "_LiberalMask"):
+            members[f"Yeo_JNeurophysiol11_MNI152/Yeo2011_{networks}Networks_MNI152_FreeSurferConformed1mm{suffix}.nii.gz"] = \
+                _nifti_bytes(labels)
+        lut = "0     NONE                            0   0   0   0\n" + "".join(
+            f"{i:<5} {networks}Networks_{i:<20} {10 * i:>3} {20 * i % 256:>3} {30 * i % 256:>3}   0\n"
+            for i in range(1, networks + 1))
+        members[f"Yeo_JNeurophysiol11_MNI152/Yeo2011_{networks}Networks_ColorLUT.txt"] = lut.encode()
+    members["Yeo_JNeurophysiol11_MNI152/FSL_MNI152_FreeSurferConformed_1mm.nii.gz"] = _nifti_bytes(labels)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, payload in members.items():
+            archive.writestr(name, payload)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("n_networks, thickness", [(7, "thick"), (17, "thin")])
+def test_yeo_2011_equals_nilearn(mirror, tmp_path, n_networks, thickness):
+    from nilearn.datasets import fetch_atlas_yeo_2011 as nilearn_fetch
+
+    from brainxr.datasets import fetch_atlas_yeo_2011
+
+    mirror.routes["/pub/data/Yeo_JNeurophysiol11_MNI152.zip"] = _yeo_archive()
+    ours = fetch_atlas_yeo_2011(n_networks=n_networks, thickness=thickness)
+    assert mirror.requests == ["/pub/data/Yeo_JNeurophysiol11_MNI152.zip"]
+    fetch_atlas_yeo_2011(n_networks=n_networks, thickness=thickness)  # cached: no second download
+    assert len(mirror.requests) == 1
+    theirs = nilearn_fetch(data_dir=tmp_path / "nilearn", url=mirror.base + "pub/data/Yeo_JNeurophysiol11_MNI152.zip",
+                           n_networks=n_networks, thickness=thickness, verbose=0)
+    assert ours.labels == list(theirs.labels) and len(ours.labels) == n_networks + 1
+    pd.testing.assert_frame_equal(ours.lut, theirs.lut)
+    assert Path(ours.maps).name == Path(theirs.maps).name and Path(ours.anat).name == Path(theirs.anat).name
+    assert (ours.template, ours.atlas_type) == (theirs.template, theirs.atlas_type)
+
+
+def test_difumo(mirror):
+    from brainxr.datasets import fetch_atlas_difumo
+
+    maps = load_synthetic_maps_atlas(resolution=8, n_maps=4).maps
+    table = pd.DataFrame({"Component": [1, 2, 3, 4], "Difumo_names": ["A", "B", "C", "D"],
+                          "Yeo_networks7": ["Vis"] * 4, "GM": [0.5] * 4})
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("64/labels_64_dictionary.csv", table.to_csv(index=False))
+        archive.writestr("64/2mm/maps.nii.gz", _nifti_bytes(maps))
+        archive.writestr("64/3mm/maps.nii.gz", _nifti_bytes(maps))
+    mirror.routes["/pqu9r/download"] = buffer.getvalue()
+    mirror.routes["/4k9bf/download"] = b"# DiFuMo\n"
+    atlas = fetch_atlas_difumo(dimension=64, resolution_mm=3)
+    assert atlas.maps.endswith("difumo_atlases/64/3mm/maps.nii.gz")
+    pd.testing.assert_frame_equal(atlas.labels, table.rename(columns=str.lower))
+    assert (atlas.atlas_type, atlas.template) == ("probabilistic", "MNI152NLin6Asym")
+    np.testing.assert_array_equal(nib.load(atlas.maps).get_fdata(), maps.get_fdata())
+    with pytest.raises(ValueError, match="dimension must be one of"):
+        fetch_atlas_difumo(dimension=65)
+
+
+@pytest.mark.parametrize("version", ["3v2", "SPM12", "SPM8"])
+def test_aal(mirror, version):
+    from nilearn._utils.bids import generate_atlas_look_up_table
+
+    from brainxr.datasets import fetch_atlas_aal
+    from brainxr.datasets.fetchers import _aal_files
+
+    labels_img = _nifti_bytes(load_synthetic_labels_atlas(resolution=8, n_regions=6).maps, gz=False)
+    names, indices = [f"Region_{i}_L" for i in range(1, 7)], [str(2000 + 10 * i) for i in range(1, 7)]
+    url, archive_name, members = _aal_files(version, None)
+    if version in ("SPM12", "3v2"):
+        xml = "<atlas><data>" + "".join(f"<label><index>{i}</index><name>{n}</name></label>"
+                                        for i, n in zip(indices, names)) + "</data></atlas>"
+        mirror.routes["/" + url.split(mirror.base)[1]] = _tar_bytes({members[0]: labels_img, members[1]: xml.encode()})
+    else:
+        text = "".join(f"{n[:4]}\t{n}\t{i}\n" for i, n in zip(indices, names))
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr(members[0], labels_img)
+            archive.writestr(members[1], text)
+        mirror.routes["/" + url.split(mirror.base)[1]] = buffer.getvalue()
+    atlas = fetch_atlas_aal(version)
+    assert atlas.labels == ["Background", *names] and atlas.indices == ["0", *indices]
+    expected = generate_atlas_look_up_table("fetch_atlas_aal", index=np.array([int(i) for i in atlas.indices]),
+                                            name=atlas.labels)
+    pd.testing.assert_frame_equal(atlas.lut, expected)
+    assert (atlas.atlas_type, atlas.template) == ("deterministic", "MNIColin27")
+    assert atlas.description.count(version) == (0 if version in ("SPM12", "3v2") else 1)
+
+
+def test_aal_falls_back_to_its_osf_copy(mirror):
+    from brainxr.datasets import fetch_atlas_aal
+    from brainxr.datasets.fetchers import _aal_files
+
+    _, _, members = _aal_files("SPM12", None)
+    xml = "<atlas><data><label><index>1</index><name>A</name></label></data></atlas>"
+    mirror.routes["/s94qg/download"] = _tar_bytes({members[0]: _nifti_bytes(
+        load_synthetic_labels_atlas(resolution=8, n_regions=2).maps, gz=False), members[1]: xml.encode()})
+    atlas = fetch_atlas_aal("SPM12")  # the GIN path answers 404 on the mirror
+    assert atlas.labels == ["Background", "A"] and mirror.requests[-1] == "/s94qg/download"
+
+
+def test_basc_multiscale_2015(mirror):
+    from nilearn._utils.bids import generate_atlas_look_up_table
+
+    from brainxr.datasets import fetch_atlas_basc_multiscale_2015
+
+    maps = _nifti_bytes(load_synthetic_labels_atlas(resolution=8, n_regions=12).maps)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("template_cambridge_basc_multiscale_nii_asym/"
+                         "template_cambridge_basc_multiscale_asym_scale012.nii.gz", maps)
+    mirror.routes["/1861820"] = buffer.getvalue()
+    atlas = fetch_atlas_basc_multiscale_2015(resolution=12, version="asym")
+    assert atlas.labels == ["Background"] + [str(i) for i in range(1, 13)]
+    pd.testing.assert_frame_equal(atlas.lut, generate_atlas_look_up_table("fetch_atlas_basc_multiscale_2015",
+                                                                          name=atlas.labels))
+    assert atlas.template == "MNI152asym" and atlas.maps.endswith("scale012.nii.gz")
+    with pytest.raises(ValueError, match="Requested resolution=13 not available"):
+        fetch_atlas_basc_multiscale_2015(resolution=13)

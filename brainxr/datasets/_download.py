@@ -107,7 +107,10 @@ def download(url, destination, *, known_hash=None, verbose=1) -> Path:
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
     _set_verbosity(verbose)
-    downloader = pooch.HTTPDownloader(progressbar=False, timeout=_TIMEOUT)
+    if str(url).startswith("ftp://"):  # FreeSurfer's Yeo 2011 networks
+        downloader = pooch.FTPDownloader(progressbar=False, timeout=_TIMEOUT)
+    else:
+        downloader = pooch.HTTPDownloader(progressbar=False, timeout=_TIMEOUT)
     try:
         path = pooch.retrieve(
             url,

@@ -8,6 +8,10 @@ an example switches by changing its import:
 - :func:`fetch_adhd`: 40 resting-state subjects of ADHD-200, from NITRC;
 - :func:`fetch_atlas_msdl`: the MSDL probabilistic atlas, from Inria;
 - :func:`fetch_atlas_harvard_oxford`: the Harvard-Oxford atlases of FSL, from NITRC;
+- :func:`fetch_atlas_schaefer_2018` (CBIG repository), :func:`fetch_atlas_difumo`
+  (OSF), :func:`fetch_atlas_yeo_2011` (FreeSurfer), :func:`fetch_atlas_aal`
+  (GIN, OSF copy as fallback), :func:`fetch_atlas_basc_multiscale_2015`
+  (figshare): parcellations, with nilearn 0.14.1's signatures and returns;
 - :func:`fetch_coords_power_2011`, :func:`fetch_coords_dosenbach_2010`: seed
   coordinates shipped with brainxr (tables from nilearn, BSD-3 licence).
 
@@ -493,3 +497,272 @@ def fetch_coords_dosenbach_2010(ordered_regions=True, legacy_format=False):
         networks=table["network"],
         description=_DESCRIPTIONS["dosenbach_2010"],
     )
+
+
+# ---------------------------------------------------------------- parcellations
+
+GITHUB_RAW_URL = "https://raw.githubusercontent.com/"
+SCHAEFER_PATH = ("ThomasYeoLab/CBIG/v0.14.3-Update_Yeo2011_Schaefer2018_labelname/stable_projects/"
+                 "brain_parcellation/Schaefer2018_LocalGlobal/Parcellations/MNI/")
+DIFUMO_OSF_IDS = {64: "pqu9r", 128: "wjvd5", 256: "3vrct", 512: "9b76y", 1024: "34792"}
+FREESURFER_FTP_URL = "ftp://surfer.nmr.mgh.harvard.edu/"
+YEO_PATH = "pub/data/Yeo_JNeurophysiol11_MNI152.zip"
+GIN_URL = "https://www.gin.cnrs.fr/"
+AAL_BACKUP_OSF_IDS = {"3v2": "6jngh", "SPM12": "s94qg", "SPM8": "rkpeh", "SPM5": "948y2"}
+FIGSHARE_URL = "https://ndownloader.figshare.com/files/"
+BASC_RESOLUTIONS = (7, 12, 20, 36, 64, 122, 197, 325, 444)
+
+_DESCRIPTIONS.update({
+    "schaefer_2018": "Schaefer et al. (2018) local-global cortical parcellations, 100 to 1000 parcels in the 7 or 17 "
+                     "networks of Yeo et al. (2011), in FSL's MNI152 space (Cereb Cortex 28:3095).",
+    "difumo_atlases": "DiFuMo: dictionaries of functional modes (Dadi et al. 2020, NeuroImage 221:117126), 64 to 1024 "
+                      "probabilistic components learned on 2192 task and rest fMRI sessions.",
+    "yeo_2011": "Yeo et al. (2011) 7 and 17 resting-state networks (J Neurophysiol 106:1125), thin and thick (liberal) "
+                "masks, in FreeSurfer-conformed MNI152 space.",
+    "aal": "AAL: automated anatomical labelling (Tzourio-Mazoyer et al. 2002; AAL3, Rolls et al. 2020), SPM 12 version.",
+    "basc_multiscale_2015": "BASC multiscale functional parcellations of the Cambridge sample (Bellec et al. 2010; "
+                            "Urchs et al. 2019), 7 to 444 parcels, symmetric or asymmetric.",
+})
+
+
+def _check_choice(value, allowed, name):
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
+
+
+def _hex_colour(red, green, blue) -> list[str]:
+    return [f"#{int(r):02x}{int(g):02x}{int(b):02x}" for r, g, b in zip(red, green, blue)]
+
+
+def _freesurfer_lut(lut: pd.DataFrame) -> pd.DataFrame:
+    """nilearn's FreeSurfer-style table: a Background row first, ``r, g, b`` as a hex ``color``."""
+    lut = pd.concat([pd.DataFrame([[0, "Background", 0, 0, 0, 0]], columns=lut.columns), lut], ignore_index=True)
+    lut["color"] = _hex_colour(lut["r"], lut["g"], lut["b"])
+    return lut.drop(columns=["r", "g", "b", "fs"])
+
+
+def fetch_atlas_schaefer_2018(n_rois=400, yeo_networks=7, resolution_mm=1, data_dir=None, base_url=None,
+                              resume=True, verbose=1):
+    """Fetch a Schaefer 2018 cortical parcellation (nilearn-compatible).
+
+    Parameters
+    ----------
+    n_rois : {100, 200, ..., 1000}, default=400
+    yeo_networks : {7, 17}, default=7
+    resolution_mm : {1, 2}, default=1
+    data_dir : str or pathlib.Path, optional
+    base_url : str, optional
+        Folder URL replacing the CBIG repository's (a mirror with its file names).
+    resume : bool, default=True
+    verbose : int, default=1
+
+    Returns
+    -------
+    sklearn.utils.Bunch
+        ``maps`` (path), ``labels`` ("Background" first), ``lut``
+        (DataFrame ``index, name, color``), ``description``,
+        ``atlas_type`` ("deterministic"), ``template`` ("MNI152NLin6Asym").
+    """
+    _check_choice(n_rois, range(100, 1100, 100), "n_rois")
+    _check_choice(yeo_networks, (7, 17), "yeo_networks")
+    _check_choice(resolution_mm, (1, 2), "resolution_mm")
+    folder = dataset_dir("schaefer_2018", data_dir)
+    base = base_url or resolve_url(GITHUB_RAW_URL, SCHAEFER_PATH)
+    names = (f"Schaefer2018_{n_rois}Parcels_{yeo_networks}Networks_order.txt",
+             f"Schaefer2018_{n_rois}Parcels_{yeo_networks}Networks_order_FSLMNI152_{resolution_mm}mm.nii.gz")
+    labels_file, atlas_file = (
+        download(base.rstrip("/") + "/" + name, folder / name, known_hash=_known_hash(name), verbose=verbose)
+        for name in names
+    )
+    lut = pd.read_csv(labels_file, delimiter="\t", names=["index", "name", "r", "g", "b", "fs"])
+    lut = _freesurfer_lut(lut)
+    return Bunch(maps=str(atlas_file), labels=list(lut["name"]), description=_DESCRIPTIONS["schaefer_2018"], lut=lut,
+                 atlas_type="deterministic", template="MNI152NLin6Asym")
+
+
+def fetch_atlas_difumo(dimension=64, resolution_mm=2, data_dir=None, resume=True, verbose=1, url=None):
+    """Fetch a DiFuMo probabilistic atlas (nilearn-compatible).
+
+    Parameters
+    ----------
+    dimension : {64, 128, 256, 512, 1024}, default=64
+    resolution_mm : {2, 3}, default=2
+    data_dir : str or pathlib.Path, optional
+    resume : bool, default=True
+    verbose : int, default=1
+    url : str, optional
+        Base URL replacing ``https://osf.io/`` (brainxr's addition, for mirrors).
+
+    Returns
+    -------
+    sklearn.utils.Bunch
+        ``maps`` (path of the 4D image), ``labels`` (DataFrame of the
+        components: ``component, difumo_names, yeo_networks7, ...``, lower
+        case), ``description``, ``atlas_type`` ("probabilistic"),
+        ``template`` ("MNI152NLin6Asym").
+    """
+    _check_choice(dimension, tuple(DIFUMO_OSF_IDS), "dimension")
+    _check_choice(resolution_mm, (2, 3), "resolution_mm")
+    folder = dataset_dir("difumo_atlases", data_dir)
+    relative = f"{DIFUMO_OSF_IDS[dimension]}/download"
+    labels_file, maps_file = fetch_archive_members(
+        resolve_url(OSF_URL, relative, url), f"difumo_{dimension}.zip",
+        [f"{dimension}/labels_{dimension}_dictionary.csv", f"{dimension}/{resolution_mm}mm/maps.nii.gz"],
+        folder, known_hash=_known_hash(relative), verbose=verbose,
+    )
+    if not (folder / "README.md").exists():
+        download(resolve_url(OSF_URL, "4k9bf/download", url), folder / "README.md",
+                 known_hash=_known_hash("4k9bf/download"), verbose=verbose)
+    labels = pd.read_csv(labels_file)
+    labels = labels.rename(columns={column: column.lower() for column in labels.columns})
+    return Bunch(maps=str(maps_file), labels=labels, description=_DESCRIPTIONS["difumo_atlases"],
+                 atlas_type="probabilistic", template="MNI152NLin6Asym")
+
+
+def fetch_atlas_yeo_2011(data_dir=None, url=None, resume=True, verbose=1, n_networks=7, thickness="thick"):
+    """Fetch the Yeo 2011 resting-state networks (nilearn-compatible).
+
+    Parameters
+    ----------
+    data_dir : str or pathlib.Path, optional
+    url : str, optional
+        URL of ``Yeo_JNeurophysiol11_MNI152.zip`` (default: FreeSurfer's FTP server).
+    resume : bool, default=True
+    verbose : int, default=1
+    n_networks : {7, 17}, default=7
+    thickness : {"thin", "thick"}, default="thick"
+
+    Returns
+    -------
+    sklearn.utils.Bunch
+        ``maps`` (path), ``labels`` ("Background" first), ``lut``
+        (``index, name, color``), ``description``, ``atlas_type``
+        ("deterministic"), ``template`` ("MNI152NLin6Asym"), ``anat`` (the
+        FreeSurfer-conformed MNI152 T1 path).
+    """
+    _check_choice(n_networks, (7, 17), "n_networks")
+    _check_choice(thickness, ("thin", "thick"), "thickness")
+    keys = ("thin_7", "thick_7", "thin_17", "thick_17", "colors_7", "colors_17", "anat")
+    basenames = (
+        "Yeo2011_7Networks_MNI152_FreeSurferConformed1mm.nii.gz",
+        "Yeo2011_7Networks_MNI152_FreeSurferConformed1mm_LiberalMask.nii.gz",
+        "Yeo2011_17Networks_MNI152_FreeSurferConformed1mm.nii.gz",
+        "Yeo2011_17Networks_MNI152_FreeSurferConformed1mm_LiberalMask.nii.gz",
+        "Yeo2011_7Networks_ColorLUT.txt",
+        "Yeo2011_17Networks_ColorLUT.txt",
+        "FSL_MNI152_FreeSurferConformed_1mm.nii.gz",
+    )
+    files = fetch_archive_members(
+        url or resolve_url(FREESURFER_FTP_URL, YEO_PATH), "Yeo_JNeurophysiol11_MNI152.zip", [f"Yeo_JNeurophysiol11_MNI152/{name}" for name in basenames],
+        dataset_dir("yeo_2011", data_dir), known_hash=_known_hash("Yeo_JNeurophysiol11_MNI152.zip"), verbose=verbose,
+    )
+    paths = dict(zip(keys, map(str, files)))
+    lut = pd.read_csv(paths[f"colors_{n_networks}"], sep=r"\s+", names=["index", "name", "r", "g", "b", "fs"],
+                      header=0)
+    lut = _freesurfer_lut(lut)
+    return Bunch(maps=paths[f"{thickness}_{n_networks}"], labels=lut["name"].to_list(),
+                 description=_DESCRIPTIONS["yeo_2011"], template="MNI152NLin6Asym", lut=lut,
+                 atlas_type="deterministic", anat=paths["anat"])
+
+
+def _aal_files(version, url):
+    """(archive URL, archive name, members) of an AAL version on the GIN server (or at ``url``)."""
+    if version == "SPM12":
+        return (url or resolve_url(GIN_URL, "AAL_files/aal_for_SPM12.tar.gz"), "aal_for_SPM12.tar.gz",
+                ["aal/atlas/AAL.nii", "aal/atlas/AAL.xml"])
+    if version == "3v2":
+        return (url or resolve_url(GIN_URL, "wp-content/uploads/AAL3v2_for_SPM12.tar.gz"), "AAL3v2_for_SPM12.tar.gz",
+                ["AAL3/AAL3v1.nii", "AAL3/AAL3v1.xml"])
+    return (url or resolve_url(GIN_URL, f"wp-content/uploads/aal_for_{version}.zip"), f"aal_for_{version}.zip",
+            [f"aal_for_{version}/ROI_MNI_V4.nii", f"aal_for_{version}/ROI_MNI_V4.txt"])
+
+
+def fetch_atlas_aal(version="3v2", data_dir=None, url=None, resume=True, verbose=1):
+    """Fetch the AAL atlas (nilearn-compatible).
+
+    Parameters
+    ----------
+    version : {"3v2", "SPM12", "SPM5", "SPM8"}, default="3v2"
+    data_dir : str or pathlib.Path, optional
+    url : str, optional
+        URL of the version's archive (default: the GIN server; its OSF copy
+        if the server cannot be reached, as nilearn).
+    resume : bool, default=True
+    verbose : int, default=1
+
+    Returns
+    -------
+    sklearn.utils.Bunch
+        ``maps`` (path), ``labels`` ("Background" first), ``indices`` (the
+        label values as strings, "0" first), ``lut`` (``index, name``),
+        ``description``, ``atlas_type`` ("deterministic"), ``template``
+        ("MNIColin27").
+    """
+    _check_choice(version, ("SPM5", "SPM8", "SPM12", "3v2"), "version")
+    folder = dataset_dir(f"aal_{version}", data_dir)
+    archive_url, archive_name, members = _aal_files(version, url)
+    try:
+        atlas_img, labels_file = fetch_archive_members(archive_url, archive_name, members, folder,
+                                                       known_hash=_known_hash(archive_name), verbose=verbose)
+    except DownloadError:
+        if url is not None:
+            raise
+        backup = resolve_url(OSF_URL, f"{AAL_BACKUP_OSF_IDS[version]}/download")
+        atlas_img, labels_file = fetch_archive_members(backup, archive_name, members, folder,
+                                                       known_hash=_known_hash(archive_name), verbose=verbose)
+    description = _DESCRIPTIONS["aal"]
+    labels, indices = ["Background"], ["0"]
+    if version in ("SPM12", "3v2"):
+        for label in ElementTree.parse(labels_file).getroot().iter("label"):
+            index, name = label.find("index"), label.find("name")
+            if index is None or name is None or index.text is None or name.text is None:
+                continue
+            indices.append(index.text)
+            labels.append(name.text)
+    else:
+        for line in Path(labels_file).read_text().splitlines():
+            if line.strip():
+                _, name, index = line.strip().split("\t")
+                indices.append(index)
+                labels.append(name)
+        description = description.replace("SPM 12", version)
+    lut = pd.DataFrame({"index": [int(index) for index in indices], "name": labels})
+    return Bunch(maps=str(atlas_img), labels=labels, description=description, lut=lut, atlas_type="deterministic",
+                 template="MNIColin27", indices=indices)
+
+
+def fetch_atlas_basc_multiscale_2015(data_dir=None, url=None, resume=True, verbose=1, resolution=7, version="sym"):
+    """Fetch a BASC multiscale parcellation of the Cambridge sample (nilearn-compatible).
+
+    Parameters
+    ----------
+    data_dir : str or pathlib.Path, optional
+    url : str, optional
+        URL of the version's zip archive (default: figshare).
+    resume : bool, default=True
+    verbose : int, default=1
+    resolution : {7, 12, 20, 36, 64, 122, 197, 325, 444}, default=7
+    version : {"sym", "asym"}, default="sym"
+
+    Returns
+    -------
+    sklearn.utils.Bunch
+        ``maps`` (path), ``labels`` ("Background", "1", ...), ``lut``
+        (``index, name``), ``description``, ``atlas_type``
+        ("deterministic"), ``template`` ("MNI152sym" or "MNI152asym").
+    """
+    _check_choice(version, ("sym", "asym"), "version")
+    if resolution not in BASC_RESOLUTIONS:
+        raise ValueError(f"Requested resolution={resolution} not available. Valid options: {set(BASC_RESOLUTIONS)}")
+    file_number = "1861819" if version == "sym" else "1861820"
+    folder_name = f"template_cambridge_basc_multiscale_nii_{version}"
+    basename = f"template_cambridge_basc_multiscale_{version}_scale{resolution:03}.nii.gz"
+    (maps,) = fetch_archive_members(
+        url or resolve_url(FIGSHARE_URL, file_number), f"basc_multiscale_2015_{version}.zip",
+        [f"{folder_name}/{basename}"], dataset_dir("basc_multiscale_2015", data_dir),
+        known_hash=_known_hash(file_number), verbose=verbose,
+    )
+    labels = ["Background"] + [str(x) for x in range(1, resolution + 1)]
+    lut = pd.DataFrame({"index": [0.0 if name == "Background" else float(name) for name in labels], "name": labels})
+    return Bunch(maps=str(maps), labels=labels, description=_DESCRIPTIONS["basc_multiscale_2015"], lut=lut,
+                 atlas_type="deterministic", template=f"MNI152{version}")
