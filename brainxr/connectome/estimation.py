@@ -2,10 +2,11 @@
 
 One numpy kernel estimates the connectivity of one run's ``(time, region)``
 signals (covariance estimator, z-scoring for correlations, inversion for
-precision and partial correlation). :func:`connectivity` applies it to a
-``(time, region)`` DataArray, eagerly for numpy data and lazily for dask data,
-and to cohorts: a ``(run, time, region)`` DataArray (mapped block by block
-over runs) or a list of ``(time, region)`` DataArrays of different lengths.
+precision and partial correlation). :func:`connectivity` wraps it once with
+``xr.apply_ufunc`` (core dims ``(time, region) -> (region, region_)``), so a
+``(time, region)`` DataArray, a ``(run, time, region)`` cohort and a list of
+runs of different lengths (NaN-padded into a cohort) go through the same
+call: computed now for numpy data, mapped over chunks of runs for dask data.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ from scipy import linalg
 from sklearn.base import clone
 from sklearn.covariance import EmpiricalCovariance, LedoitWolf
 
-from brainxr.connectome.matrices import _is_dask, cov_to_corr, prec_to_partial
+from brainxr.connectome.group import tangent_space
+from brainxr.connectome.matrices import (
+    NotPositiveDefiniteError,
+    _is_dask,
+    cov_to_corr,
+    prec_to_partial,
+)
 
 __all__ = ["KINDS", "NotPositiveDefiniteError", "connectivity", "resolve_estimator"]
 
@@ -30,10 +37,6 @@ _ESTIMATOR_SHORTCUTS = {
     "ledoit_wolf": lambda: LedoitWolf(store_precision=False),
     "empirical": lambda: EmpiricalCovariance(store_precision=False),
 }
-
-
-class NotPositiveDefiniteError(ValueError):
-    """A covariance matrix that must be positive definite is not."""
 
 
 def resolve_estimator(cov_estimator):
@@ -234,21 +237,22 @@ def _connectivity_with_missing(
 def _connectivity_blocks(
     signals, run_names, *, region_names, kind, estimator, standardize, empty_regions
 ):
-    """``(run, time, region)`` block -> ``(run, region, region_)`` block."""
-    return np.stack(
-        [
-            _connectivity_with_missing(
-                run_signals,
-                str(run_name),
-                region_names,
-                kind,
-                estimator,
-                standardize,
-                empty_regions,
-            )
-            for run_signals, run_name in zip(signals, run_names)
-        ]
-    ).reshape(len(run_names), signals.shape[-1], signals.shape[-1])
+    """``(..., time, region)`` signals -> ``(..., region, region_)`` matrices.
+
+    The one kernel of :func:`connectivity`, numpy in and out: every leading
+    index is a run (``run_names`` has the leading shape). ``xr.apply_ufunc``
+    calls it on the whole array (numpy) or on each chunk of runs (dask).
+    """
+    leading = signals.shape[:-2]
+    n_regions = signals.shape[-1]
+    runs = signals.reshape((-1,) + signals.shape[-2:])
+    names = np.asarray(run_names, dtype=object).reshape(-1)
+    matrices = np.empty((runs.shape[0], n_regions, n_regions))
+    for index, (run_signals, run_name) in enumerate(zip(runs, names)):
+        matrices[index] = _connectivity_with_missing(
+            run_signals, str(run_name), region_names, kind, estimator, standardize, empty_regions
+        )
+    return matrices.reshape(leading + (n_regions, n_regions))
 
 
 def _check_signals_dataarray(signals, what="signals"):
@@ -271,24 +275,15 @@ def _check_signals_dataarray(signals, what="signals"):
         )
 
 
-def _region_coords(signals: xr.DataArray, run_dim: str | None) -> dict:
-    """Output coordinates: region coords twice (second copy suffixed ``_``).
-
-    Coordinates along ``region`` (and the run dim, such as a per-run
-    ``coverage``) are kept and copied onto ``region_``; coordinates along
-    the run dim or scalar are kept; those along ``time`` are dropped.
-    """
-    kept_dims = {"region"} if run_dim is None else {"region", run_dim}
-    coords = {}
-    for name, coord in signals.coords.items():
-        if not set(coord.dims) <= kept_dims:
-            continue
-        coords[name] = coord.variable
+def _with_mirrored_region_coords(matrices: xr.DataArray) -> xr.DataArray:
+    """Copy every coordinate along ``region`` onto ``region_`` (name suffixed ``_``)."""
+    mirrored = {}
+    for name, coord in matrices.coords.items():
         if "region" in coord.dims:
             dims = tuple("region_" if dim == "region" else dim for dim in coord.dims)
             # .data, not .values: a dask-backed coordinate stays lazy
-            coords[f"{name}_"] = xr.Variable(dims, coord.variable.data, coord.attrs)
-    return coords
+            mirrored[f"{name}_"] = xr.Variable(dims, coord.variable.data, coord.attrs)
+    return matrices.assign_coords(mirrored)
 
 
 def _region_names(signals: xr.DataArray) -> tuple:
@@ -350,9 +345,10 @@ def connectivity(
         nilearn does; only used for ``kind="correlation"``.
     empty_regions : {"exclude", "error"}, default="exclude"
         What to do with a region that has no finite value in a run (no
-        coverage). ``"exclude"`` warns and leaves it out: it is dropped from
-        a single run's result, and its row and column are NaN in that run of
-        a cohort. ``"error"`` raises.
+        coverage). ``"exclude"`` warns and leaves it out of that run's
+        connectome: its row and column are NaN (for one run as for a cohort,
+        eager or lazy: the shape never depends on the values). ``"error"``
+        raises.
 
     Returns
     -------
@@ -378,25 +374,18 @@ def connectivity(
     estimator = resolve_estimator(cov_estimator)
 
     if isinstance(signals, Sequence) and not isinstance(signals, (str, bytes)):
-        cohort = _stack_runs(
-            signals, kind, estimator, standardize, empty_regions
-        )
+        signals = _stack_runs(signals)
     else:
         _check_signals_dataarray(signals)
-        if signals.ndim == 2:
-            if kind == "tangent":
-                raise ValueError(
-                    "kind='tangent' can only be applied to a group of runs, as "
-                    "it returns deviations to the group mean; got one run."
-                )
-            return _single_run(signals, kind, estimator, standardize, empty_regions)
-        cohort = _cohort_connectivity(signals, kind, estimator, standardize, empty_regions)
-
+    if signals.ndim == 2 and kind == "tangent":
+        raise ValueError(
+            "kind='tangent' can only be applied to a group of runs, as "
+            "it returns deviations to the group mean; got one run."
+        )
+    matrices = _apply_kernel(signals, kind, estimator, standardize, empty_regions)
     if kind == "tangent":
-        from brainxr.connectome.group import tangent_space
-
-        return tangent_space(cohort)["tangent"]
-    return cohort
+        return tangent_space(matrices)["tangent"]
+    return matrices
 
 
 def _attrs(kind, estimator, standardize) -> dict:
@@ -407,71 +396,69 @@ def _attrs(kind, estimator, standardize) -> dict:
     }
 
 
-def _single_run(signals, kind, estimator, standardize, empty_regions):
-    """``(time, region)`` -> ``(region, region_)``, eager or lazy."""
-    signals = signals.transpose("time", "region")
-    cohort = _cohort_connectivity(
-        signals.expand_dims("run"), kind, estimator, standardize, empty_regions
-    ).isel(run=0, drop=True)
-    if not _is_dask(cohort.data):
-        excluded = np.isnan(np.diagonal(cohort.values))
-        if excluded.any():
-            cohort = cohort.isel(region=~excluded, region_=~excluded)
-    return cohort
-
-
-def _cohort_connectivity(signals, kind, estimator, standardize, empty_regions):
-    """``(run, time, region)`` -> ``(run, region, region_)``, one task per run chunk."""
-    (run_dim,) = [dim for dim in signals.dims if dim not in ("time", "region")]
-    signals = signals.transpose(run_dim, "time", "region")
-    n_runs, n_samples, n_regions = signals.shape
+def _run_names(signals: xr.DataArray, run_dim: str | None):
+    """Names of the runs for messages: a DataArray along ``run_dim``, or a string."""
+    if run_dim is None:
+        return "the run"
     if run_dim in signals.coords:
-        run_names = [f"{run_dim} {label!r}" for label in signals[run_dim].values.tolist()]
-    elif n_runs == 1:
-        run_names = ["the run"]
+        labels = signals[run_dim].values.tolist()
+        names = [f"{run_dim} {label!r}" for label in labels]
+    elif signals.sizes[run_dim] == 1:
+        names = ["the run"]
     else:
-        run_names = [f"{run_dim} {index}" for index in range(n_runs)]
-    what = run_names[0] if n_runs == 1 else f"each {run_dim}"
+        names = [f"{run_dim} {index}" for index in range(signals.sizes[run_dim])]
+    return xr.DataArray(np.asarray(names, dtype=object), dims=run_dim)
+
+
+def _apply_kernel(signals, kind, estimator, standardize, empty_regions):
+    """``([run,] time, region)`` -> ``([run,] region, region_)`` through one kernel.
+
+    ``xr.apply_ufunc`` calls :func:`_connectivity_blocks` on numpy data now,
+    and on each chunk of runs of dask data lazily, so both paths give the
+    same values, coordinates and attrs.
+    """
+    run_dims = [dim for dim in signals.dims if dim not in ("time", "region")]
+    run_dim = run_dims[0] if run_dims else None
+    n_samples, n_regions = signals.sizes["time"], signals.sizes["region"]
+    run_names = _run_names(signals, run_dim)
+    what = "the run" if run_dim is None else (
+        str(run_names.values[0]) if signals.sizes[run_dim] == 1 else f"each {run_dim}"
+    )
     _check_sample_counts(n_samples, n_regions, kind, estimator, what)
-    run_names = np.asarray(run_names, dtype=object)
-    kernel_kwargs = dict(
-        region_names=_region_names(signals),
-        kind=kind,
-        estimator=estimator,
-        standardize=standardize,
-        empty_regions=empty_regions,
+    if _is_dask(signals.data):
+        signals = signals.chunk({"time": -1, "region": -1})
+        if run_dim is not None:
+            run_names = run_names.chunk({run_dim: signals.chunksizes[run_dim]})
+    matrices = xr.apply_ufunc(
+        _connectivity_blocks,
+        signals,
+        run_names,
+        input_core_dims=[["time", "region"], []],
+        output_core_dims=[["region", "region_"]],
+        kwargs=dict(
+            region_names=_region_names(signals),
+            kind=kind,
+            estimator=estimator,
+            standardize=standardize,
+            empty_regions=empty_regions,
+        ),
+        dask="parallelized",
+        output_dtypes=[np.float64],
+        dask_gufunc_kwargs={"output_sizes": {"region_": n_regions}},
+        keep_attrs=False,
     )
-    data = signals.data
-    if _is_dask(data):
-        import dask.array as da
-
-        data = data.rechunk({2: -1})
-        names = da.from_array(run_names, chunks=(data.chunks[0],))
-        matrices = da.blockwise(
-            _connectivity_blocks,
-            "rij",
-            data,
-            "rti",
-            names,
-            "r",
-            new_axes={"j": n_regions},
-            concatenate=True,
-            dtype=np.float64,
-            meta=np.empty((0, 0, 0)),
-            **kernel_kwargs,
-        )
-    else:
-        matrices = _connectivity_blocks(np.asarray(data), run_names, **kernel_kwargs)
-    return xr.DataArray(
-        matrices,
-        dims=(run_dim, "region", "region_"),
-        coords=_region_coords(signals, run_dim),
-        attrs=_attrs(kind, estimator, standardize),
+    return _with_mirrored_region_coords(matrices).assign_attrs(
+        _attrs(kind, estimator, standardize)
     )
 
 
-def _stack_runs(runs, kind, estimator, standardize, empty_regions):
-    """A list of ``(time, region)`` runs -> ``(run, region, region_)``."""
+def _stack_runs(runs) -> xr.DataArray:
+    """A list of ``(time, region)`` runs -> ``(run, time, region)``, NaN-padded in time.
+
+    Time points where every region is NaN are padding, dropped by the kernel
+    (as for the cohorts of :func:`brainxr.regions.extract_cohort`). Region
+    coordinates come from the first run.
+    """
     if len(runs) == 0:
         raise ValueError("signals is an empty list; expected at least one run.")
     for index, run in enumerate(runs):
@@ -495,29 +482,17 @@ def _stack_runs(runs, kind, estimator, standardize, empty_regions):
         run_labels = [run["run"].item() for run in runs]
     else:
         run_labels = list(range(len(runs)))
-    per_run = [
-        _cohort_connectivity(
-            run.drop_vars("run", errors="ignore")
-            .transpose("time", "region")
-            .expand_dims(run=[label]),
-            kind,
-            estimator,
-            standardize,
-            empty_regions,
-        )
-        for run, label in zip(runs, run_labels)
+    n_samples = max(run.sizes["time"] for run in runs)
+    region_coords = {
+        name: coord.variable
+        for name, coord in first.coords.items()
+        if coord.dims == ("region",)
+    }
+    padded = [
+        xr.DataArray(run.transpose("time", "region").data, dims=("time", "region"))
+        .astype(np.result_type(run.dtype, np.float64))
+        .pad(time=(0, n_samples - run.sizes["time"]), constant_values=np.nan)
+        for run in runs
     ]
-    if any(_is_dask(matrix.data) for matrix in per_run):
-        import dask.array as da
-
-        data = da.concatenate([da.asarray(matrix.data) for matrix in per_run], axis=0)
-    else:
-        data = np.concatenate([matrix.data for matrix in per_run], axis=0)
-    coords = _region_coords(first.drop_vars("run", errors="ignore"), None)
-    coords["run"] = ("run", np.asarray(run_labels))
-    return xr.DataArray(
-        data,
-        dims=("run", "region", "region_"),
-        coords=coords,
-        attrs=_attrs(kind, estimator, standardize),
-    )
+    region_coords["run"] = ("run", np.asarray(run_labels))
+    return xr.concat(padded, dim="run").assign_coords(region_coords)

@@ -18,8 +18,8 @@ import numpy as np
 import xarray as xr
 from scipy import linalg
 
-from brainxr.connectome.estimation import NotPositiveDefiniteError
 from brainxr.connectome.matrices import (
+    NotPositiveDefiniteError,
     _form_symmetric,
     _is_dask,
     fisher_z as _fisher_z,

@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 __all__ = [
+    "NotPositiveDefiniteError",
     "cov_to_corr",
     "fisher_z",
     "inverse_fisher_z",
@@ -30,6 +31,10 @@ __all__ = [
 _BELOW_ONE = np.nextafter(1.0, 0.0)
 # Fisher z of a perfect correlation; averages of it may round a hair below.
 _Z_OF_ONE = float(np.arctanh(_BELOW_ONE))
+
+
+class NotPositiveDefiniteError(ValueError):
+    """A covariance matrix that must be positive definite is not."""
 
 
 def _is_dask(array) -> bool:
