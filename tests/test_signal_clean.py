@@ -315,6 +315,37 @@ def test_constant_signals_give_zeros(kwargs, value):
     assert np.all(result[:, 2] == 0)
 
 
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(),
+        dict(detrend=False),
+        dict(low_pass=0.1, high_pass=0.01),
+        dict(detrend=False, standardize=None),
+        dict(ensure_finite=True),
+    ],
+    ids=["default", "zscore-nodetrend", "band", "none", "ensure_finite"],
+)
+def test_infinite_columns_equal_nilearn(nilearn_clean, kwargs):
+    """All-Inf, all -Inf and partly Inf columns give nilearn's NaN (not 0).
+
+    (nilearn's spline interpolation refuses them, and its percent signal
+    change over a run with NaN means is meaningless on both sides.)
+    """
+    signals = _signals(21)
+    signals[:, 1] = np.inf
+    signals[:, 4] = -np.inf
+    signals[7, 6] = np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = clean(signals.copy(), t_r=T_R, **kwargs)
+    expected = nilearn_clean(signals, t_r=T_R, **kwargs)
+    np.testing.assert_array_equal(np.isnan(result), np.isnan(expected))
+    if not kwargs.get("ensure_finite"):
+        assert np.isnan(result[:, 1]).all() or np.isinf(result[:, 1]).all()
+    np.testing.assert_allclose(result, expected, atol=ATOL)
+
+
 def test_butterworth_equals_nilearn_and_filters_in_place():
     signals = _signals(17)
     expected = nilearn_signal.butterworth(signals.copy(), sampling_rate=0.5, low_pass=0.1, high_pass=0.01)

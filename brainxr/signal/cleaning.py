@@ -104,7 +104,8 @@ def clean(
         and filtering a 0.72 s acquisition as if it were 2.5 s would silently
         shift every cutoff.
     ensure_finite : bool, default=False
-        Replace non-finite values of the signals by zeros first.
+        Replace non-finite values of the signals by zeros first. Otherwise a
+        column holding NaN or Inf comes out NaN, as in nilearn.
     extrapolate : bool, default=False
         With Butterworth filtering and a ``sample_mask``, also extrapolate the
         censored volumes before the first and after the last kept one
@@ -127,8 +128,8 @@ def clean(
     indices, which replaces the mirror images of the kept volumes instead of
     the censored ones; when censored volumes sit at both ends this also
     shifts nilearn's output by the number of dropped leading volumes).
-    Signals that are constant over the kept volumes come out as exact zeros
-    whenever detrending or standardization removes their mean.
+    Signals that are constant (and finite) over the kept volumes come out as
+    exact zeros whenever detrending or standardization removes their mean.
     """
     butterworth_options = split_butterworth_kwargs(kwargs)
     standardize = check_standardize(standardize)

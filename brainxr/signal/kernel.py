@@ -110,7 +110,9 @@ def _residuals(block: np.ndarray, plan) -> tuple[np.ndarray, np.ndarray, np.ndar
     if plan.ensure_finite:
         work[~np.isfinite(work)] = 0
     knots = work[plan.knots] if plan.interpolated.size else work
-    constant = knots.max(axis=0) == knots.min(axis=0)
+    highest = knots.max(axis=0)
+    # an all-Inf column is not constant: its cleaned values are NaN, as in nilearn
+    constant = (highest == knots.min(axis=0)) & np.isfinite(highest)
     if plan.interpolated.size:
         work[plan.interpolated] = plan.interpolation_weights @ knots
     original_mean = work.mean(axis=0) if plan.standardize == "psc" else None
