@@ -136,3 +136,15 @@ def test_too_short_run_for_the_filter_padding(signals):
         clean(signals[:20], low_pass=0.1, high_pass=0.01, t_r=2.0)
     with pytest.raises(ValueError, match=r"the run has 30 to filter"):
         clean(signals, low_pass=0.1, high_pass=0.01, t_r=2.0, sample_mask=np.arange(15, 45))
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_confounds_file_with_a_text_column_names_file_and_column(signals, tmp_path, header):
+    table = pd.DataFrame({"trans_x": np.arange(N_TIME, dtype=float), "quality": ["ok"] * N_TIME})
+    path = tmp_path / "confounds.tsv"
+    table.to_csv(path, sep="\t", index=False, header=header)
+    column = "column 'quality'" if header else "column 1"
+    with pytest.raises(ValueError, match=f"confounds file '{path}': {column} is not numeric.*'ok'"):
+        clean(signals, confounds=path)
+    with pytest.raises(ValueError, match=f"confounds file '{path}': {column}"):
+        clean(signals, confounds=[np.ones((N_TIME, 1)), str(path)])

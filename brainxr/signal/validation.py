@@ -111,10 +111,20 @@ def _read_confounds_file(path) -> tuple[np.ndarray, list[str] | None]:
         raise ValueError(f"confounds: no such file {str(path)!r}")
     table = pd.read_csv(path, sep=None, engine="python", header=None)
     first_row = pd.to_numeric(table.iloc[0], errors="coerce")
-    if first_row.isna().any():  # a header line
+    names = None
+    if first_row.isna().all():  # a header line (names only)
         table = pd.read_csv(path, sep=None, engine="python")
-        return table.to_numpy(dtype=np.float64), [str(c) for c in table.columns]
-    return table.to_numpy(dtype=np.float64), None
+        names = [str(c) for c in table.columns]
+    for position, (column, values) in enumerate(table.items()):
+        numbers = pd.to_numeric(values, errors="coerce")
+        text = values[numbers.isna() & values.notna()]
+        if len(text):
+            name = f"column {column!r}" if names is not None else f"column {position}"
+            raise ValueError(
+                f"confounds file {str(path)!r}: {name} is not numeric (row "
+                f"{text.index[0]} holds {text.iloc[0]!r}); confounds must be numbers"
+            )
+    return table.to_numpy(dtype=np.float64), names
 
 
 def _one_confound_set(item, n_time: int, position: str) -> tuple[np.ndarray, list[str]]:
