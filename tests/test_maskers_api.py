@@ -132,6 +132,11 @@ def test_reports(atlas, bold_path, tmp_path):
 
 
 def test_bad_input_is_named(atlas, bold_path, brain_mask, tmp_path):
+    confounds = tmp_path / "sub-01_desc-confounds_timeseries.tsv"
+    pd.DataFrame({"csf": np.arange(12.0), "note": ["ok"] * 12}).to_csv(confounds, sep="\t", index=False)
+    for masker in (maskers.NiftiMasker(), maskers.NiftiLabelsMasker(atlas.maps)):
+        with pytest.raises(ValueError, match=f"confounds file '{confounds}': column 'note' is not numeric"):
+            masker.fit_transform(bold_path, confounds=confounds)
     with pytest.warns(UserWarning, match="Resampling labels at transform time"):
         maskers.NiftiLabelsMasker(atlas.maps).fit().transform(
             nib.Nifti1Image(np.ones((30, 30, 30, 3), np.float32), np.diag([5.0, 5.0, 5.0, 1.0]))
@@ -181,3 +186,33 @@ def test_bad_input_is_named(atlas, bold_path, brain_mask, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         maskers.NiftiLabelsMasker(atlas.maps).fit(bold_path).transform(bold_path)  # same grid: no warning
+
+
+def test_non_finite_values_warn_naming_the_file(tmp_path):
+    """nilearn's maskers replace NaN/Inf by 0 and warn (labels, maps, spheres):
+    brainxr's do the same, naming the file."""
+    rng = np.random.default_rng(0)
+    shape, affine = (10, 10, 10), np.diag([3.0, 3.0, 3.0, 1.0])
+    values = rng.normal(size=shape + (8,)).astype(np.float32) + 100
+    values[2, 3, 4] = np.nan
+    values[5, 5, 5, 3] = np.inf
+    img = nib.Nifti1Image(values, affine)
+    img.header.set_zooms((3.0, 3.0, 3.0, 2.0))
+    path = tmp_path / "sub-01_bold.nii.gz"
+    nib.save(img, path)
+    labels = np.zeros(shape, np.int16)
+    labels[:5], labels[5:] = 1, 2
+    maps = np.stack([labels == 1, labels == 2], axis=-1).astype(np.float32)
+    cases = {
+        "NiftiLabelsMasker": ((nib.Nifti1Image(labels, affine),), {}),
+        "NiftiMapsMasker": ((nib.Nifti1Image(maps, affine),), {}),
+        "NiftiSpheresMasker": (([(6, 9, 12), (15, 15, 15)],), {"radius": 4}),
+        "NiftiMasker": ((), {"mask_img": nib.Nifti1Image(np.ones(shape, np.int8), affine)}),
+    }
+    for name, (args, kwargs) in cases.items():
+        with pytest.warns(UserWarning, match=f"Non-finite values detected in imgs '{path}'.*replaced with zeros"):
+            result = getattr(maskers, name)(*args, **kwargs).fit_transform(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            expected = getattr(nilearn_maskers, name)(*args, **kwargs).fit_transform(path)
+        np.testing.assert_allclose(result, expected, rtol=0, atol=1e-4, err_msg=name)

@@ -7,6 +7,7 @@ float64), so results match nilearn's to the last bits that matter.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,11 @@ class Run:
         return tuple(self.volume.shape[:3])
 
     @property
+    def description(self) -> str:
+        """The input named for messages: the parameter, and the file when there is one."""
+        return self.name if self.path is None else f"{self.name} {str(self.path)!r}"
+
+    @property
     def affine(self) -> np.ndarray:
         return np.asarray(self.volume.attrs["affine"], dtype=np.float64)
 
@@ -58,7 +64,8 @@ class Run:
 
         A file is read in one streaming pass (smoothing each block as it
         comes); other inputs are processed a block of volumes at a time.
-        Non-finite values become 0, as in nilearn's maskers.
+        Non-finite values become 0, as in nilearn's maskers, with its
+        warning (naming the input).
         """
         from brainxr.image import smooth_img
         from brainxr.masking import apply_mask
@@ -70,9 +77,24 @@ class Run:
         else:
             masked = apply_mask(smooth_img(self.volume, smoothing_fwhm), support, voxel_chunks=None)
             values = np.asarray(masked.transpose(TIME_DIM, VOXEL_DIM).values)
-        if values.dtype.kind == "f" and not np.isfinite(values).all():
-            values = np.where(np.isfinite(values), values, 0)
+        return finite_or_zero(values, self.description)
+
+
+def finite_or_zero(values: np.ndarray, description: str) -> np.ndarray:
+    """Non-finite values replaced by 0, as nilearn's maskers do, with its warning
+    naming the input."""
+    if values.dtype.kind != "f":
         return values
+    finite = np.isfinite(values)
+    if finite.all():
+        return values
+    warnings.warn(
+        f"Non-finite values detected in {description} ({finite.size - np.count_nonzero(finite)} "
+        "values). These values will be replaced with zeros.",
+        UserWarning,
+        stacklevel=5,
+    )
+    return np.where(finite, values, 0)
 
 
 def _open_path(path, name: str) -> tuple[xr.DataArray, np.dtype]:
@@ -211,6 +233,4 @@ def masked_values_of(run: Run, volume: xr.DataArray, support: np.ndarray, smooth
 
     masked = apply_mask(smooth_img(volume, smoothing_fwhm), support, voxel_chunks=None)
     values = np.asarray(masked.transpose(TIME_DIM, VOXEL_DIM).values)
-    if values.dtype.kind == "f" and not np.isfinite(values).all():
-        values = np.where(np.isfinite(values), values, 0)
-    return values
+    return finite_or_zero(values, run.description)
