@@ -40,6 +40,7 @@ _SHORTCUTS = {
     "GraphicalLassoCV": "brainxr.connectome",
     "GroupSparseCovarianceCV": "brainxr.connectome",
     "make_synthetic_cohort": "brainxr.datasets",
+    "compute": "brainxr.progress",
 }
 
 _SUBMODULES = {
@@ -58,6 +59,7 @@ _SUBMODULES = {
     "ingestion",
     "cohort",
     "decomposition",
+    "progress",
 }
 
 __all__ = sorted(_SHORTCUTS) + sorted(_SUBMODULES)

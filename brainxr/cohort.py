@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from brainxr import progress as _progress  # noqa: F401 - long cohort computations show a bar
 from brainxr import store as cohort_store
 from brainxr.bids import RUN_ENTITIES
 

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from brainxr import progress as brainxr_progress
 from brainxr import store as cohort_store
 from brainxr.bids import RunFiles, files_for_bold, find_fmriprep_runs, parse_entities, run_key
 from brainxr.errors import IngestError, InputFileError
@@ -364,39 +365,15 @@ def _already_done(run: RunFiles, attrs: dict | None) -> bool:
 
 
 def _run_all(tasks, keys, client, n_workers, progress):
-    """Compute the per-run tasks with a progress bar; return their results."""
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(tasks), desc="ingest", unit="run", disable=not progress)
+    """Compute the per-run tasks with a progress bar; return their results in ``keys`` order."""
     results = []
-
-    def record(result):
+    done = brainxr_progress.as_completed(tasks, desc="ingest", unit="run", progress=progress,
+                                         client=client or False, n_workers=n_workers)
+    for result in done:
         results.append(result)
-        bar.update(1)
         failed = sum(r.status == "failed" for r in results)
         if failed:
-            bar.set_postfix(failed=failed)
-
-    try:
-        if client is not None:
-            from distributed import as_completed
-
-            for future in as_completed(client.compute(tasks)):
-                record(future.result())
-        else:
-            from dask.callbacks import Callback
-
-            wanted = {task.key for task in tasks}
-
-            class _Progress(Callback):
-                def _posttask(self, key, result, dsk, state, worker_id):
-                    if key in wanted:
-                        record(result)
-
-            with _Progress():
-                dask.compute(*tasks, scheduler="threads", num_workers=n_workers)
-    finally:
-        bar.close()
+            done.set_postfix(failed=failed)
     order = {key: n for n, key in enumerate(keys)}
     return sorted(results, key=lambda r: order.get(r.key, len(order)))
 
@@ -426,10 +403,12 @@ def ingest(source, store, *, space=None, mask=None, t_r=None, resample=False, cl
         Runs whose grid differs from the cohort grid are refused (False, the
         default) or resampled onto it, a block of volumes at a time, with
         this interpolation (their brain masks with nearest neighbour).
-    client : distributed.Client, optional
-        Run on this cluster instead of local threads.
+    client : distributed.Client, None or False
+        Run on this cluster. None (the default): on the active
+        ``distributed.Client`` if there is one, else on local threads;
+        False: local threads even when a client is active.
     n_workers : int
-        Local threads (runs in parallel) when no client is given.
+        Local threads (runs in parallel) when no client is used.
     block_size : int
         Volumes decompressed at a time.
     voxel_chunk_mb : float
@@ -437,7 +416,8 @@ def ingest(source, store, *, space=None, mask=None, t_r=None, resample=False, cl
     overwrite : bool
         Ingest again runs that are already complete.
     progress : bool
-        Show a progress bar.
+        Show a progress bar (and, on a cluster, the dashboard link); see
+        :mod:`brainxr.progress`.
     on_error : {"raise", "return"}
         After all runs are done, raise an :class:`~brainxr.errors.IngestError`
         listing failed runs, or only report them.
@@ -464,6 +444,7 @@ def ingest(source, store, *, space=None, mask=None, t_r=None, resample=False, cl
     else:
         grid = cohort_store.init_store(store, cohort_grid(runs, mask))
 
+    client = brainxr_progress.active_client(client)
     results, todo = [], []
     for run in runs:
         key = _key_of(run)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from brainxr import progress as brainxr_progress
 from brainxr.connectome.matrices import _is_dask
 
 __all__ = [
@@ -191,6 +192,7 @@ def write_relmats(
     *,
     stat: str | None = None,
     bids_folders: bool = True,
+    progress: bool = True,
     **entities,
 ) -> list[Path]:
     """Write each run of a cohort as a BIDS-derivative ``relmat.tsv`` file.
@@ -207,6 +209,8 @@ def write_relmats(
         ``stat`` entity; by default from the attrs (``kind``, estimator).
     bids_folders : bool, default=True
         Put each file in ``sub-X[/ses-Y]/func/``.
+    progress : bool, default=True
+        Show a bar counting the runs written (see :mod:`brainxr.progress`).
     **entities
         Entities added to every name, e.g. ``space=``, ``seg=``.
 
@@ -227,8 +231,10 @@ def write_relmats(
     directory = Path(directory)
     paths = []
     starts = np.cumsum((0,) + tuple(connectomes.chunks[0] if _is_dask(connectomes.data) else (connectomes.sizes[run_dim],)))
+    written = brainxr_progress.bar(len(labels), desc="write relmats", unit="run", progress=progress)
     for start, stop in zip(starts[:-1], starts[1:]):
-        block = connectomes.isel({run_dim: slice(start, stop)}).compute()
+        (block,) = brainxr_progress.compute(connectomes.isel({run_dim: slice(start, stop)}), progress=False)
+        written.update(stop - start)
         for offset, label in enumerate(labels[start:stop]):
             run_entities = parse_entities(label)
             name = relmat_filename(run_entities, stat=stat, **entities)
@@ -239,6 +245,7 @@ def write_relmats(
                     folder = folder / f"ses-{run_entities['ses']}"
                 folder = folder / "func"
             paths.append(write_relmat(block.isel({run_dim: offset}), folder / name))
+    written.close()
     return paths
 
 
@@ -269,6 +276,7 @@ def write_connectomes(
     mode: str = "w-",
     compute: bool = True,
     compressors=None,
+    progress: bool = True,
 ):
     """Write connectomes into a Zarr (v3) group, chunk by chunk.
 
@@ -302,6 +310,9 @@ def write_connectomes(
         (to about 86% with zstd) while compression and decompression cost
         more CPU than the estimation itself when the matrices are read back
         at every iteration of a geometric mean. ``"auto"`` is Zarr's default.
+    progress : bool, default=True
+        Show a bar over the write's tasks (on the active distributed client,
+        if any: see :mod:`brainxr.progress`).
 
     Returns
     -------
@@ -332,12 +343,15 @@ def write_connectomes(
         store,
         group=group,
         mode=mode,
-        compute=compute,
+        compute=False,
         zarr_format=3,
         consolidated=False,
         encoding={variable: {"compressors": compressors} for variable in variables},
     )
-    return group if compute else delayed
+    if not compute:
+        return delayed
+    brainxr_progress.compute(delayed, desc=f"write {name}", progress=progress)
+    return group
 
 
 def open_connectomes(store, name: str, *, kind: str | None = None, group: str | None = None) -> xr.DataArray:
