@@ -75,3 +75,13 @@ class BrainAccessor:
 
     def __dir__(self):
         return sorted(set(_FUNCTIONS) | {"affine", "t_r"})
+
+    def __repr__(self) -> str:
+        from brainxr._repr import accessor_text
+
+        return accessor_text(self)
+
+    def _repr_html_(self) -> str:
+        from brainxr._repr import accessor_html
+
+        return accessor_html(self)

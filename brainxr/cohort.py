@@ -80,6 +80,11 @@ class Cohort(Mapping):
             parts.append(f"  incomplete (ignored): {len(self.incomplete)}")
         return "\n".join(parts)
 
+    def _repr_html_(self) -> str:
+        from brainxr._repr import cohort_html
+
+        return cohort_html(self)
+
     # -- selection --------------------------------------------------------
     @property
     def runs(self) -> pd.DataFrame:

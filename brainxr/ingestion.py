@@ -44,6 +44,16 @@ class RunResult:
     seconds: float = 0.0
     decompressed_bytes: int = 0
 
+    def __repr__(self) -> str:
+        from brainxr._repr import run_result_text
+
+        return run_result_text(self)
+
+    def _repr_html_(self) -> str:
+        from brainxr._repr import run_result_html
+
+        return run_result_html(self)
+
 
 @dataclass
 class IngestReport:
@@ -87,6 +97,16 @@ class IngestReport:
         ]
         lines += [f"  FAILED {key}: {err}" for key, err in self.failed.items()]
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        from brainxr._repr import ingest_report_text
+
+        return ingest_report_text(self)
+
+    def _repr_html_(self) -> str:
+        from brainxr._repr import ingest_report_html
+
+        return ingest_report_html(self)
 
 
 # ---------------------------------------------------------------------------

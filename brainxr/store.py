@@ -73,6 +73,16 @@ class Grid:
     def same_as(self, shape, affine, atol: float = 1e-3) -> bool:
         return tuple(shape[:3]) == self.shape and np.allclose(affine, self.affine, atol=atol)
 
+    def __repr__(self) -> str:
+        from brainxr._repr import grid_text
+
+        return grid_text(self)
+
+    def _repr_html_(self) -> str:
+        from brainxr._repr import grid_html
+
+        return grid_html(self)
+
 
 def _read_json(path: Path):
     with open(path) as f:

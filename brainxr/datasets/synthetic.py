@@ -127,6 +127,16 @@ class SyntheticRun:
         """``sub-01_ses-1_task-rest_run-1``-style identifier."""
         return "_".join(f"{key}-{value}" for key, value in self.entities.items())
 
+    def __repr__(self) -> str:
+        from brainxr._repr import synthetic_run_text
+
+        return synthetic_run_text(self)
+
+    def _repr_html_(self) -> str:
+        from brainxr._repr import synthetic_run_html
+
+        return synthetic_run_html(self)
+
 
 @dataclass
 class SyntheticCohort:
@@ -202,6 +212,16 @@ class SyntheticCohort:
         partial = -self.precision / np.outer(scale, scale)
         np.fill_diagonal(partial, 1.0)
         return partial
+
+    def __repr__(self) -> str:
+        from brainxr._repr import synthetic_cohort_text
+
+        return synthetic_cohort_text(self)
+
+    def _repr_html_(self) -> str:
+        from brainxr._repr import synthetic_cohort_html
+
+        return synthetic_cohort_html(self)
 
 
 def _check_positive_int(value, name, minimum=1):

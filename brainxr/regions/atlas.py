@@ -233,6 +233,16 @@ class LabelsAtlas:
         support = self.region_index_volume() >= 0
         return support if mask is None else support & mask
 
+    def __repr__(self) -> str:
+        from brainxr._repr import atlas_text
+
+        return atlas_text(self)
+
+    def _repr_html_(self) -> str:
+        from brainxr._repr import atlas_html
+
+        return atlas_html(self)
+
 
 def assignment_matrix(assignment: np.ndarray, n_regions: int) -> sparse.csr_matrix:
     """``(voxel, region)`` 0/1 CSR matrix from each voxel's region (-1: none)."""
@@ -340,6 +350,16 @@ class MapsAtlas:
         """``(I, J, K)`` bool: voxels where some map is non-zero (and in ``mask``)."""
         support = np.any(self.image.values != 0, axis=3)
         return support if mask is None else support & mask
+
+    def __repr__(self) -> str:
+        from brainxr._repr import atlas_text
+
+        return atlas_text(self)
+
+    def _repr_html_(self) -> str:
+        from brainxr._repr import atlas_html
+
+        return atlas_html(self)
 
 
 def load_maps_atlas(maps_img, names=None) -> MapsAtlas:

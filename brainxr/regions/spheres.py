@@ -183,6 +183,16 @@ class Spheres:
             }
         )
 
+    def __repr__(self) -> str:
+        from brainxr._repr import spheres_text
+
+        return spheres_text(self)
+
+    def _repr_html_(self) -> str:
+        from brainxr._repr import spheres_html
+
+        return spheres_html(self)
+
 
 def extract_spheres(
     signals,

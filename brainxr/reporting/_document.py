@@ -86,6 +86,11 @@ class HTMLDocument:
     def __str__(self) -> str:
         return self.html
 
+    def __repr__(self) -> str:
+        from brainxr._repr import document_text
+
+        return document_text(self)
+
     def save_as_html(self, file_name) -> Path:
         """Write the page to ``file_name`` (UTF-8); it opens offline. Returns the path."""
         path = Path(file_name)
