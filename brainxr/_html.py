@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import io
+import sys
 import uuid
 from html import escape
 
@@ -207,3 +208,9 @@ def orthogonal_slices(volume: np.ndarray, background=0, gap: int = 2, at=None) -
         pad = height - s.shape[0]
         padded.append(np.pad(s, ((pad // 2, pad - pad // 2), (0, gap)), constant_values=background))
     return np.concatenate(padded, axis=1)
+
+
+def in_notebook() -> bool:
+    """Whether the code runs in a Jupyter kernel (whose outputs a browser shows)."""
+    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+    return type(shell).__name__ == "ZMQInteractiveShell"

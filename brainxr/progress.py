@@ -43,6 +43,8 @@ import dask
 from dask.callbacks import Callback
 from dask.utils import key_split
 
+from brainxr._html import in_notebook
+
 #: the automatic bar (see set_options)
 _OPTIONS = {"auto": True, "delay": 1.0}
 
@@ -102,11 +104,6 @@ def active_client(client=None):
         return None
 
 
-def _in_notebook() -> bool:
-    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
-    return type(shell).__name__ == "ZMQInteractiveShell"
-
-
 def _has_widgets() -> bool:
     try:
         import ipywidgets  # noqa: F401
@@ -121,7 +118,7 @@ def _tqdm_class():
     tqdm.auto's choice, without its warnings when ipywidgets is missing (text
     bars work in Jupyter too).
     """
-    if _in_notebook() and _has_widgets():
+    if in_notebook() and _has_widgets():
         from tqdm.notebook import tqdm
     else:
         from tqdm.std import tqdm
@@ -150,7 +147,7 @@ def show_dashboard_link(client) -> None:
     link = getattr(client, "dashboard_link", None)
     if not link:
         return
-    if _in_notebook():
+    if in_notebook():
         from IPython.display import HTML, display
 
         display(HTML(f'<p>dask dashboard: <a href="{escape(link)}" target="_blank">{escape(link)}</a></p>'))
@@ -279,7 +276,7 @@ def _distributed_progress(futures) -> None:
     """distributed's own progress bar: a widget in Jupyter (with ipywidgets), text elsewhere (blocks)."""
     from distributed.diagnostics.progressbar import progress
 
-    if _in_notebook() and _has_widgets():
+    if in_notebook() and _has_widgets():
         from IPython.display import display
 
         display(progress(futures, notebook=True, multi=False))
@@ -356,7 +353,9 @@ class as_completed:  # noqa: N801 - used like concurrent.futures.as_completed
     def _on_threads(self):
         executor = ThreadPoolExecutor(max_workers=self.n_workers, thread_name_prefix="brainxr")
         try:
-            futures = [executor.submit(dask.compute, task, scheduler="sync") for task in self.tasks]
+            # callbacks=(): dask swaps its global callbacks out and back around a computation
+            # that uses them, which concurrent threads would lose
+            futures = [executor.submit(dask.compute, task, scheduler="sync", callbacks=()) for task in self.tasks]
             for future in _futures_as_completed(futures):
                 (result,) = future.result()
                 self._bar.update(1)

@@ -194,3 +194,15 @@ def test_cohort_writes_show_their_progress(tmp_path, capsys):
     write_relmats(correlations, tmp_path / "quiet", progress=False)
     write_connectomes(correlations, tmp_path / "c.zarr", "again", progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_as_completed_threads_keep_the_automatic_bar(capsys, no_auto_delay):
+    def work(i):
+        time.sleep(0.01)
+        return i
+
+    for _ in range(3):
+        assert sorted(progress.as_completed([dask.delayed(work, pure=False)(i) for i in range(8)], progress=False,
+                                            n_workers=4)) == list(range(8))
+    assert da.ones((20, 20), chunks=5).sum().compute() == 400
+    assert "compute: 100%" in capsys.readouterr().err
