@@ -51,7 +51,8 @@ class NiftiLayout:
 
     Attributes
     ----------
-    path : pathlib.Path
+    path : pathlib.Path or remote file
+        A local path, or a remote file object (see :func:`read_layout`).
     header : nibabel.nifti1.Nifti1Header
     shape : tuple of int
         Image shape as stored (3D or 4D).
@@ -100,8 +101,11 @@ def read_layout(path) -> NiftiLayout:
 
     Parameters
     ----------
-    path : str or os.PathLike
-        A ``.nii`` or ``.nii.gz`` file.
+    path : str, os.PathLike or remote file
+        A ``.nii`` or ``.nii.gz`` file: a local path, or a remote file given
+        as an object with ``open("rb", **fsspec_options)``, ``exists()``,
+        ``name`` and a ``str()`` naming it (a :class:`brainxr._storage.Location`
+        of a URL).
 
     Returns
     -------
@@ -112,11 +116,11 @@ def read_layout(path) -> NiftiLayout:
     InputFileError
         If the file is missing, not NIfTI, or has more than 4 dimensions.
     """
-    path = Path(path)
+    path = _as_source(path)
     if not path.exists():
         raise InputFileError(path, "file not found")
     try:
-        img = nib.load(str(path))
+        img = nib.load(str(path)) if isinstance(path, Path) else _load_remote_header(path)
     except Exception as err:  # nibabel raises many types for bad files
         raise InputFileError(path, f"not a readable NIfTI file ({type(err).__name__}: {err})") from err
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
@@ -141,6 +145,31 @@ def read_layout(path) -> NiftiLayout:
         inter=inter if scaled else None,
         compressed=path.name.endswith(".gz"),
     )
+
+
+def _as_source(path):
+    """A local ``Path``, or a remote file object as given (anything that is not a str or os.PathLike)."""
+    return Path(path) if isinstance(path, (str, os.PathLike)) else path
+
+
+def _open_source(path, block_size: int = 2**23):
+    """A binary file object reading ``path`` front to back (remote files read ahead ``block_size`` bytes)."""
+    return open(path, "rb") if isinstance(path, Path) else path.open("rb", block_size=block_size)
+
+
+def _load_remote_header(source):
+    """A nibabel image of a remote file whose header only is read (a small ranged read)."""
+    with _open_source(source, block_size=2**16) as raw:
+        if source.name.endswith(".gz"):
+            from isal import igzip
+
+            stream = igzip.GzipFile(fileobj=raw, mode="rb")
+        else:
+            stream = raw
+        sizeof_hdr = int(np.frombuffer(stream.read(4), "<i4")[0])
+        stream.seek(0)
+        klass = nib.Nifti2Image if sizeof_hdr in (540, 540 << 24) else nib.Nifti1Image
+        return klass.from_stream(stream)
 
 
 def _decode_volumes(raw, layout: NiftiLayout, n_volumes: int, dtype) -> np.ndarray:
@@ -201,7 +230,9 @@ def iter_volume_blocks(path, block_size: int = 16, dtype=None, layout: NiftiLayo
 
     Parameters
     ----------
-    path : str or os.PathLike
+    path : str, os.PathLike or remote file
+        A local path, or a remote file as in :func:`read_layout` (read front
+        to back once, 8 MiB ahead).
     block_size : int
         Number of volumes per block.
     dtype : numpy dtype, optional
@@ -227,7 +258,7 @@ def iter_volume_blocks(path, block_size: int = 16, dtype=None, layout: NiftiLayo
         checksum is verified at the end).
     """
     layout = layout or read_layout(path)
-    with open(layout.path, "rb") as raw_file:
+    with _open_source(layout.path) as raw_file:
         raw = _HashingReader(raw_file, hasher) if hasher is not None else raw_file
         if layout.compressed:
             from isal import igzip
