@@ -33,6 +33,26 @@ class InputFileError(BrainxrError, ValueError):
         return (type(self), (self.path, self.problem))
 
 
+class LocationError(BrainxrError, ValueError):
+    """A path or URL cannot be used: unknown protocol, missing bucket or credentials, unreachable service.
+
+    Parameters
+    ----------
+    url : str
+        The path or URL at fault.
+    problem : str
+        What is wrong and what to do.
+    """
+
+    def __init__(self, url, problem: str):
+        self.url = str(url)
+        self.problem = problem
+        super().__init__(f"{self.url}: {problem}")
+
+    def __reduce__(self):
+        return (type(self), (self.url, self.problem))
+
+
 class StoreError(BrainxrError, ValueError):
     """A cohort store cannot be opened or written as asked."""
 
