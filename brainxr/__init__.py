@@ -19,6 +19,8 @@ _SHORTCUTS = {
     "apply_mask": "brainxr.masking",
     "unmask": "brainxr.masking",
     "ingest": "brainxr.ingestion",
+    "verify": "brainxr.ingestion",
+    "Location": "brainxr._storage",
     "open_cohort": "brainxr.cohort",
     "Cohort": "brainxr.cohort",
     "extract_labels": "brainxr.regions",

@@ -1,4 +1,4 @@
-"""The ``brainxr`` command: ``run``, ``demo``, ``ingest``, ``report``.
+"""The ``brainxr`` command: ``run``, ``demo``, ``ingest``, ``verify``, ``report``.
 
 ::
 
@@ -6,7 +6,12 @@
                                      fMRIPrep derivatives -> connectomes, QC reports, BEP017 outputs
     brainxr demo [OUTDIR]            ``brainxr run`` on a built-in synthetic cohort
     brainxr ingest SOURCE STORE      fMRIPrep derivatives -> Zarr cohort store
+    brainxr verify STORE             check every stored chunk, list damaged runs
     brainxr report STORE [-o HTML]   cohort summary report
+
+SOURCE and STORE are local paths or fsspec URLs (``s3://bucket/cohort.zarr``);
+credentials and endpoints come from the environment (``AWS_ENDPOINT_URL``...)
+or ``--storage-option KEY=VALUE``.
 
 Errors are one line on stderr (``--debug`` shows the traceback); the exit
 code is 0 when everything succeeded, 1 when some run failed (the others
@@ -81,13 +86,42 @@ def _filters(items) -> dict:
     return {key: values[0] if len(values) == 1 else values for key, values in filters.items()}
 
 
+def _storage_options(items) -> dict | None:
+    """``KEY=VALUE`` options of a URL; values are JSON where they parse (true, 3, {...}), strings otherwise."""
+    import json
+
+    options = {}
+    for item in items:
+        key, equals, value = item.partition("=")
+        if not equals or not key:
+            from brainxr.bids_app import BidsAppError
+
+            raise BidsAppError(f"--storage-option {item}: expected KEY=VALUE, e.g. anon=true")
+        try:
+            options[key] = json.loads(value)
+        except ValueError:
+            options[key] = value
+    return options or None
+
+
 def _ingest(args) -> int:
     import brainxr
 
     report = brainxr.ingest(args.source, args.store, space=args.space, mask=args.mask, n_workers=args.n_workers,
+                            overwrite=args.overwrite, repair=args.repair,
+                            storage_options=_storage_options(args.storage_option),
                             progress=not args.quiet, on_error="return", **_filters(args.filter))
     print(report)
     return EXIT_FAILED_RUNS if report.failed else EXIT_OK
+
+
+def _verify(args) -> int:
+    import brainxr
+
+    report = brainxr.verify(args.store, storage_options=_storage_options(args.storage_option),
+                            n_workers=args.n_workers, progress=not args.quiet)
+    print(report)
+    return EXIT_OK if report.ok else EXIT_FAILED_RUNS
 
 
 def _report(args) -> int:
@@ -239,15 +273,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     ingest = commands.add_parser("ingest", formatter_class=_Formatter,
                                  help="ingest fMRIPrep derivatives into a Zarr cohort store")
-    ingest.add_argument("source", help="fMRIPrep derivatives folder")
-    ingest.add_argument("store", help="cohort store to create or add to")
+    ingest.add_argument("source", help="fMRIPrep derivatives folder (path or URL)")
+    ingest.add_argument("store", help="cohort store to create or add to (path or URL)")
     ingest.add_argument("--space", help="output space, when the folder holds several")
     ingest.add_argument("--mask", help="cohort mask image (default: union of the runs' brain masks)")
     ingest.add_argument("--filter", action="append", default=[], metavar="ENTITY=VALUE",
                         help="keep runs with this entity value (repeatable), e.g. task=rest")
     ingest.add_argument("--n-workers", "--workers", type=int, default=2)
+    ingest.add_argument("--overwrite", action="store_true", help="ingest again runs that are already complete")
+    ingest.add_argument("--repair", action="store_true",
+                        help="rewrite damaged runs from their sources (if they still match the recorded checksums)")
+    ingest.add_argument("--storage-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="fsspec option of the store and source URLs (repeatable), e.g. anon=true")
     _add_common(ingest)
     ingest.set_defaults(handler=_ingest)
+
+    verify = commands.add_parser("verify", formatter_class=_Formatter,
+                                 help="check every chunk of a store against its checksum; list damaged runs "
+                                      "(exit status 1 if any)")
+    verify.add_argument("store", help="cohort store (path or URL)")
+    verify.add_argument("--storage-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="fsspec option of the store URL (repeatable)")
+    verify.add_argument("--n-workers", "--workers", type=int, default=2)
+    _add_common(verify)
+    verify.set_defaults(handler=_verify)
 
     report = commands.add_parser("report", formatter_class=_Formatter, help="write the cohort summary report of a store")
     report.add_argument("store")
