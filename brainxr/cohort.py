@@ -18,6 +18,7 @@ import xarray as xr
 
 from brainxr import progress as _progress  # noqa: F401 - long cohort computations show a bar
 from brainxr import store as cohort_store
+from brainxr._storage import as_location
 from brainxr.bids import RUN_ENTITIES
 
 
@@ -50,7 +51,8 @@ class Cohort(Mapping):
     """
 
     def __init__(self, path, runs: dict, grid: cohort_store.Grid, incomplete=()):
-        self.path = Path(path)
+        location = as_location(path)
+        self.path = Path(location.url) if location.is_local else location
         self._runs = dict(runs)
         self.grid = grid
         self.incomplete = list(incomplete)
@@ -180,7 +182,8 @@ class Cohort(Mapping):
         from brainxr.interfaces.fmriprep.denoise import strategy_parameters
 
         parameters = strategy_parameters(strategy, **options)
-        return select_confounds(self.confounds(key), self._runs[key].get("confounds_metadata"), **parameters)
+        return select_confounds(self.confounds(key), cohort_store.read_confounds_metadata(self.path, key),
+                                **parameters)
 
     def clean(self, strategy="simple", confounds_options: dict | None = None, **clean_kwargs) -> dict:
         """Denoise every run's voxels: the lazy cleaned ``(time, voxel)`` runs.
@@ -213,7 +216,7 @@ class Cohort(Mapping):
             kwargs = dict(clean_kwargs)
             kwargs.setdefault("t_r", run.attrs["t_r"])
             cleaned[key] = clean_run(
-                run["bold"], run["confounds"], self._runs[key].get("confounds_metadata"), strategy,
+                run["bold"], run["confounds"], cohort_store.read_confounds_metadata(self.path, key), strategy,
                 **(confounds_options or {}), **kwargs,
             )
         return cleaned
@@ -342,22 +345,26 @@ class Cohort(Mapping):
         return nib.Nifti1Image(self.grid.mask.astype(np.uint8), self.grid.affine)
 
 
-def open_cohort(store) -> Cohort:
+def open_cohort(store, storage_options: dict | None = None) -> Cohort:
     """Open a cohort store.
 
-    Only metadata is read: the root (format version, grid, mask) and each
-    run's attributes. Runs left incomplete by an interrupted ingest are listed
-    in ``cohort.incomplete`` and otherwise ignored.
+    Only metadata is read: the root (format version, grid, mask), the runs
+    index and one listing of the runs (a few requests on object storage,
+    however many runs). Runs left incomplete by an interrupted ingest are
+    listed in ``cohort.incomplete`` and otherwise ignored.
 
     Parameters
     ----------
-    store : path
-        A store written by :func:`brainxr.ingest`.
+    store : path, URL or Location
+        A store written by :func:`brainxr.ingest`: a local path or an fsspec
+        URL (``s3://bucket/cohort.zarr``).
+    storage_options : dict, optional
+        fsspec options of a URL (default: the standard environment, e.g.
+        ``AWS_ENDPOINT_URL``).
 
     Returns
     -------
     Cohort
     """
-    grid = cohort_store.read_grid(store)
-    complete, incomplete = cohort_store.scan_runs(store)
-    return Cohort(store, complete, grid, incomplete)
+    contents = cohort_store.read_store(as_location(store, storage_options))
+    return Cohort(contents.location, contents.runs, contents.grid, contents.incomplete)

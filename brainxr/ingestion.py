@@ -1,18 +1,29 @@
-"""Ingest: NIfTI runs and their confounds -> one Zarr cohort store.
+"""Ingest: NIfTI runs and their confounds -> one Zarr cohort store; verify and repair.
 
-Each run is decompressed once, streaming a block of volumes at a time; its
-masked voxels are gathered into ``(time, voxel)`` chunks (all of time in a
-chunk) and written, then the run is marked complete. Runs go in parallel
-through dask: local threads, or the workers of a ``distributed.Client``.
+Each run is decompressed once, streaming a block of volumes at a time (from a
+local disk or object storage); its masked voxels are gathered into ``(time,
+voxel)`` chunks (all of time in a chunk) and written, then the run is marked
+complete. Runs go in parallel through dask: local threads, or the workers of
+a ``distributed.Client`` (which open the store and the sources from their
+URLs or absolute paths).
 
 Ingest is resumable and idempotent: completed runs are skipped; a run left
 incomplete by an interruption is removed and redone; a bad run fails alone
-and is reported at the end while the others complete.
+and is reported at the end while the others complete. Each run is written
+under its own lock, so concurrent ingests into one store skip the runs the
+other is writing (and say so). Finished runs are added to the store's runs
+index in batches.
+
+:func:`verify` reads every chunk of every complete run and lists damaged
+ones; ``ingest(..., repair=True)`` rewrites them from their sources, when the
+sources still match the checksums recorded at ingest.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import json
 import time
 import warnings
@@ -27,22 +38,35 @@ import xarray as xr
 
 from brainxr import progress as brainxr_progress
 from brainxr import store as cohort_store
-from brainxr.bids import RunFiles, files_for_bold, find_fmriprep_runs, parse_entities, run_key
-from brainxr.errors import IngestError, InputFileError
+from brainxr._storage import Location, as_location
+from brainxr.bids import RunFiles, files_for_bold, find_fmriprep_runs, run_key
+from brainxr.errors import IngestError, InputFileError, StoreDamageError
 from brainxr.masking import load_mask
 from brainxr.nifti import _TIME_UNIT_SECONDS, iter_volume_blocks, read_layout
+
+# the driver adds finished runs to the index at least this often
+INDEX_BATCH_RUNS = 200
+INDEX_BATCH_SECONDS = 30.0
 
 
 @dataclass
 class RunResult:
-    """What happened to one run."""
+    """What happened to one run.
+
+    ``status`` is ``"ingested"``, ``"repaired"``, ``"skipped"`` (already
+    complete, or intact when repairing), ``"locked"`` (being written by
+    another ingest: ``holder`` says who) or ``"failed"`` (``error``).
+    """
 
     key: str
-    status: str  # "ingested", "skipped" or "failed"
+    status: str
     source: str = ""
     error: Exception | None = None
     seconds: float = 0.0
     decompressed_bytes: int = 0
+    attrs: dict | None = None
+    warnings: list = field(default_factory=list)
+    holder: str = ""
 
     def __repr__(self) -> str:
         from brainxr._repr import run_result_text
@@ -61,13 +85,14 @@ class IngestReport:
 
     Attributes
     ----------
-    store : pathlib.Path
+    store : str
+        The store (absolute path or URL).
     results : list of RunResult
     seconds : float
         Wall time of the whole ingest.
     """
 
-    store: Path
+    store: str
     results: list = field(default_factory=list)
     seconds: float = 0.0
 
@@ -79,8 +104,17 @@ class IngestReport:
         return self._with("ingested")
 
     @property
+    def repaired(self) -> list:
+        return self._with("repaired")
+
+    @property
     def skipped(self) -> list:
         return self._with("skipped")
+
+    @property
+    def locked(self) -> dict:
+        """Runs another ingest was writing: run key -> who holds its lock."""
+        return {r.key: r.holder for r in self.results if r.status == "locked"}
 
     @property
     def failed(self) -> dict:
@@ -91,10 +125,15 @@ class IngestReport:
         return sum(r.decompressed_bytes for r in self.results)
 
     def __str__(self):
+        repaired = f", {len(self.repaired)} repaired" if self.repaired else ""
         lines = [
-            f"ingest into {self.store}: {len(self.ingested)} ingested, {len(self.skipped)} skipped "
+            f"ingest into {self.store}: {len(self.ingested)} ingested{repaired}, {len(self.skipped)} skipped "
             f"(already complete), {len(self.failed)} failed in {self.seconds:.1f} s"
         ]
+        if self.locked:
+            lines.append(f"  {len(self.locked)} run(s) were being written by another ingest and were left to it "
+                         "(run ingest again once it has finished to check them):")
+            lines += [f"    {key}: {holder}" for key, holder in self.locked.items()]
         lines += [f"  FAILED {key}: {err}" for key, err in self.failed.items()]
         return "\n".join(lines)
 
@@ -113,34 +152,39 @@ class IngestReport:
 # Sources
 
 
-def _as_path(value) -> Path | None:
-    return None if value is None else Path(value)
+def _file_location(file) -> Location:
+    return as_location(file)
 
 
-def runs_from_source(source, space=None, **filters) -> list[RunFiles]:
+def runs_from_source(source, space=None, storage_options: dict | None = None, **filters) -> list[RunFiles]:
     """The runs to ingest from a derivatives folder or an explicit list.
 
     Parameters
     ----------
-    source : path or list
-        An fMRIPrep derivatives folder, or a list whose items are a BOLD path,
-        a ``(bold, confounds)`` pair or a :class:`~brainxr.bids.RunFiles`.
+    source : path, URL or list
+        An fMRIPrep derivatives folder (local or a URL), or a list whose items
+        are a BOLD path or URL, a ``(bold, confounds)`` pair or a
+        :class:`~brainxr.bids.RunFiles`.
+    storage_options : dict, optional
+        fsspec options of the source URLs.
     """
-    if isinstance(source, (str, Path)) and Path(source).is_dir():
-        return find_fmriprep_runs(source, space=space, **filters)
-    if isinstance(source, (str, Path)):
-        source = [source]
+    if isinstance(source, (str, Path, Location)):
+        location = _source_location(source, storage_options)
+        if location.is_dir():
+            return find_fmriprep_runs(location, space=space, **filters)
+        source = [location]
     runs = []
     for item in source:
         if isinstance(item, RunFiles):
             runs.append(item)
             continue
-        bold, confounds = (item, None) if isinstance(item, (str, Path)) else (item[0], item[1])
-        run = files_for_bold(bold)
+        bold, confounds = (item, None) if isinstance(item, (str, Path, Location)) else (item[0], item[1])
+        run = files_for_bold(_source_location(bold, storage_options))
         if confounds is not None:
-            run.confounds = Path(confounds)
-            json_path = run.confounds.with_suffix(".json")
-            run.confounds_json = json_path if json_path.exists() else None
+            confounds = _source_location(confounds, storage_options)
+            run.confounds = Path(confounds.url) if confounds.is_local else confounds
+            json_file = run.confounds.with_name(run.confounds.name.rsplit(".", 1)[0] + ".json")
+            run.confounds_json = json_file if json_file.exists() else None
         runs.append(run)
     keys = [_key_of(run) for run in runs]
     repeated = sorted({k for k in keys if keys.count(k) > 1})
@@ -149,12 +193,38 @@ def runs_from_source(source, space=None, **filters) -> list[RunFiles]:
     return runs
 
 
+def _source_location(value, storage_options):
+    """A source path or URL; storage options apply to URLs only."""
+    is_url = isinstance(value, str) and "://" in value
+    return as_location(value, storage_options if is_url or isinstance(value, Location) else None)
+
+
 def _key_of(run: RunFiles) -> str:
     """The store name of a run: its BIDS run entities, else its file name stem (unchecked)."""
     try:
         return run_key(run.entities)
     except ValueError:
         return run.bold.name.split(".nii")[0]
+
+
+def _nifti_source(file):
+    """What the NIfTI reader takes: a local Path, or the Location of a URL."""
+    location = _file_location(file)
+    return Path(location.url) if location.is_local else location
+
+
+def _load_mask_file(file, name: str):
+    """A brain mask (boolean array, affine) from a local or remote NIfTI file."""
+    location = _file_location(file)
+    if location.is_local:
+        return load_mask(location.url, name=name)
+    import nibabel as nib
+
+    data = location.read_bytes()
+    if location.name.endswith(".gz"):
+        data = gzip.decompress(data)
+    klass = nib.Nifti2Image if int(np.frombuffer(data[:4], "<i4")[0]) == 540 else nib.Nifti1Image
+    return load_mask(klass.from_bytes(data), name=name)
 
 
 # ---------------------------------------------------------------------------
@@ -167,43 +237,57 @@ def _first_volume_mask(layout) -> np.ndarray:
     return np.isfinite(values) & (values != 0)
 
 
-def cohort_grid(runs: list[RunFiles], mask=None) -> cohort_store.Grid:
-    """The grid of a new store: the mask's, or the first readable run's.
+def _run_brain_mask(run: RunFiles, shape, affine) -> np.ndarray:
+    """A run's brain mask on the reference grid: its fMRIPrep mask, else its non-zero first volume.
+
+    Runs that are unreadable or off the reference grid give an empty mask
+    (they fail on their own later).
+    """
+    try:
+        layout = read_layout(_nifti_source(run.bold))
+        if layout.shape[:3] != tuple(shape) or not np.allclose(layout.header.get_best_affine(), affine, atol=1e-3):
+            return np.zeros(shape, dtype=bool)
+        if run.brain_mask is not None:
+            values, mask_affine = _load_mask_file(run.brain_mask, str(run.brain_mask))
+            if values.shape == tuple(shape) and np.allclose(mask_affine, affine, atol=1e-3):
+                return values
+        return _first_volume_mask(layout)
+    except (InputFileError, ValueError, OSError):
+        return np.zeros(shape, dtype=bool)
+
+
+def cohort_grid(runs: list[RunFiles], mask=None, client=None, n_workers: int = 2) -> tuple[cohort_store.Grid, int]:
+    """The grid of a new store (the mask's, or the first readable run's) and that run's number of volumes.
 
     The cohort mask is ``mask`` if given, else the union of the runs' brain
-    masks (fMRIPrep ``desc-brain_mask``) on that grid, else the union of the
-    runs' non-zero voxels in their first volume. Unreadable runs are left to
-    fail on their own later.
+    masks (fMRIPrep ``desc-brain_mask``) on that grid, else of the runs'
+    non-zero voxels in their first volume: a tree reduction over the runs,
+    in parallel (threads, or the client's workers).
     """
-    if mask is not None:
-        values, affine = load_mask(mask)
-        return cohort_store.Grid(affine=affine, mask=values)
-    reference, union = None, None
+    reference = None
     for run in runs:
         try:
-            layout = read_layout(run.bold)
+            reference = read_layout(_nifti_source(run.bold))
+            break
         except InputFileError:
-            continue
-        affine = layout.header.get_best_affine()
-        if reference is None:
-            reference = (layout.shape[:3], affine)
-            union = np.zeros(layout.shape[:3], dtype=bool)
-        if layout.shape[:3] != reference[0] or not np.allclose(affine, reference[1], atol=1e-3):
-            continue
-        try:
-            if run.brain_mask is not None:
-                values, mask_affine = load_mask(run.brain_mask, name=str(run.brain_mask))
-                if values.shape == reference[0] and np.allclose(mask_affine, affine, atol=1e-3):
-                    union |= values
-                    continue
-            union |= _first_volume_mask(layout)
-        except (InputFileError, ValueError):
             continue
     if reference is None:
         raise ValueError("source: no readable BOLD image to define the cohort grid")
+    n_volumes = reference.n_volumes
+    if mask is not None:
+        values, affine = _load_mask_file(mask, "mask") if isinstance(mask, (str, Path, Location)) else load_mask(mask)
+        return cohort_store.Grid(affine=affine, mask=values), n_volumes
+    import dask.array as da
+
+    shape, affine = reference.shape[:3], reference.header.get_best_affine()
+    masks = [da.from_delayed(dask.delayed(_run_brain_mask, pure=True)(run, shape, affine), shape, dtype=bool)
+             for run in runs]
+    union = da.stack(masks).any(axis=0, split_every=8)
+    union = client.compute(union, sync=True) if client is not None else union.compute(
+        scheduler="threads", num_workers=n_workers)
     if not union.any():
         raise ValueError("source: the runs' masks are empty; pass mask=")
-    return cohort_store.Grid(affine=np.asarray(reference[1], dtype=np.float64), mask=union)
+    return cohort_store.Grid(affine=np.asarray(affine, dtype=np.float64), mask=np.asarray(union)), n_volumes
 
 
 # ---------------------------------------------------------------------------
@@ -228,42 +312,49 @@ def _repetition_time(run: RunFiles, layout, t_r) -> float:
 
 
 def _read_confounds(run: RunFiles, n_volumes: int):
+    """The confounds table, its JSON and the TSV's source record (one read of each file)."""
     if run.confounds is None:
-        return None, {}
-    path = run.confounds
-    if not path.exists():
-        raise InputFileError(path, "confounds file not found")
+        return None, {}, None
+    location = _file_location(run.confounds)
     try:
-        table = pd.read_csv(path, sep="\t", na_values=["n/a", "N/A", "NaN", "nan"])
+        raw = location.read_bytes()
+    except FileNotFoundError:
+        raise InputFileError(run.confounds, "confounds file not found") from None
+    try:
+        table = pd.read_csv(io.BytesIO(raw), sep="\t", na_values=["n/a", "N/A", "NaN", "nan"])
     except Exception as err:
-        raise InputFileError(path, f"unreadable confounds TSV ({err})") from err
+        raise InputFileError(run.confounds, f"unreadable confounds TSV ({err})") from err
     non_numeric = [c for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])]
     if non_numeric:
-        raise InputFileError(path, f"non-numeric confound columns {non_numeric}")
+        raise InputFileError(run.confounds, f"non-numeric confound columns {non_numeric}")
     if len(table) != n_volumes:
         raise InputFileError(
-            path, f"{len(table)} rows of confounds but the image {run.bold.name} has {n_volumes} volumes"
+            run.confounds, f"{len(table)} rows of confounds but the image {run.bold.name} has {n_volumes} volumes"
         )
     metadata = {}
     if run.confounds_json is not None:
         try:
-            metadata = json.loads(Path(run.confounds_json).read_text())
+            metadata = json.loads(_file_location(run.confounds_json).read_bytes())
         except json.JSONDecodeError as err:
             raise InputFileError(run.confounds_json, f"invalid JSON ({err})") from err
-    return table, metadata
+    record = dict(_source_record(run.confounds), sha256=hashlib.sha256(raw).hexdigest())
+    return table, metadata, record
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(2**22):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _source_record(file) -> dict:
+    """Where a source file is and which version of it: URL (or absolute path), size, modification time."""
+    location = _file_location(file)
+    return {"url": str(location), **location.stat()}
 
 
-def _source_record(path: Path) -> dict:
-    stat = path.stat()
-    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+def _qc(confounds: pd.DataFrame | None) -> dict:
+    """Per-run QC numbers kept in the runs index (mean and max framewise displacement)."""
+    if confounds is None or "framewise_displacement" not in confounds:
+        return {}
+    fd = confounds["framewise_displacement"].to_numpy(dtype=np.float64)
+    if not np.isfinite(fd).any():
+        return {}
+    return {"mean_fd": float(np.nanmean(fd)), "max_fd": float(np.nanmax(fd))}
 
 
 def _to_grid(values: np.ndarray, affine, grid: cohort_store.Grid, interpolation: str) -> np.ndarray:
@@ -276,13 +367,45 @@ def _to_grid(values: np.ndarray, affine, grid: cohort_store.Grid, interpolation:
     return np.asarray(resampled.values, dtype=values.dtype)
 
 
-def ingest_run(run: RunFiles, store, grid: cohort_store.Grid, t_r=None, block_size: int = 8,
-               voxel_chunk_mb: float = 64, resample=False) -> RunResult:
-    """Ingest one run into a store (whose grid is ``grid``); errors are returned, not raised."""
+def _changed_sources(recorded: dict, attrs: dict) -> list[str]:
+    """Sources whose sha256 differs from the one recorded when the run was ingested."""
+    changed = []
+    for name in ("source", "confounds_source"):
+        old, new = (recorded.get(name) or {}), (attrs.get(name) or {})
+        if old.get("sha256") != new.get("sha256"):
+            changed.append(f"{new.get('url') or old.get('url')} (sha256 {old.get('sha256')} when ingested, "
+                           f"{new.get('sha256')} now)")
+    return changed
+
+
+def ingest_run(run: RunFiles, store, grid: cohort_store.Grid, voxel_chunk: int, t_r=None, block_size: int = 8,
+               resample=False, recorded: dict | None = None, overwrite: bool = False) -> RunResult:
+    """Ingest one run into a store (whose grid is ``grid``) under the run's lock; errors are returned.
+
+    Parameters
+    ----------
+    recorded : dict, optional
+        For a repair: the damaged run's attributes. The run is rewritten only
+        if it is still damaged and its sources still match the recorded
+        checksums.
+    overwrite : bool
+        Rewrite the run even if it is complete (otherwise a run another
+        ingest completed meanwhile is skipped).
+    """
     key = _key_of(run)
     started = time.perf_counter()
+    location = as_location(store)
+    lock = cohort_store.run_lock(location, key)
+    if not lock.acquire():
+        return RunResult(key, "locked", str(run.bold), holder=lock.describe_holder())
     try:
-        layout = read_layout(run.bold)
+        if recorded is not None and not cohort_store.verify_run(location, key, recorded, grid.n_voxels):
+            return RunResult(key, "skipped", str(run.bold), seconds=time.perf_counter() - started)
+        if recorded is None and not overwrite and (cohort_store.read_run_attrs(location, key) or {}).get("complete"):
+            # completed by another ingest since this one listed the store: theirs stands
+            return RunResult(key, "skipped", str(run.bold), seconds=time.perf_counter() - started)
+        bold_source = _nifti_source(run.bold)
+        layout = read_layout(bold_source)
         if len(layout.shape) != 4:
             raise InputFileError(run.bold, f"expected a 4D time series, got a 3D image of shape {layout.shape}")
         affine = layout.header.get_best_affine()
@@ -296,22 +419,21 @@ def ingest_run(run: RunFiles, store, grid: cohort_store.Grid, t_r=None, block_si
             )
         repetition_time = _repetition_time(run, layout, t_r)
         n_volumes = layout.n_volumes
-        confounds, confounds_metadata = _read_confounds(run, n_volumes)
+        confounds, confounds_metadata, confounds_record = _read_confounds(run, n_volumes)
         run_mask = None
         if run.brain_mask is not None:
-            values, mask_affine = load_mask(run.brain_mask, name=str(run.brain_mask))
+            values, mask_affine = _load_mask_file(run.brain_mask, str(run.brain_mask))
             if grid.same_as(values.shape, mask_affine):
                 run_mask = values
             elif resample:
                 run_mask = _to_grid(values.astype(np.uint8), mask_affine, grid, "nearest") > 0
 
         i, j, k = (grid.voxel_index[:, axis] for axis in range(3))
-        voxel_chunk = min(cohort_store.auto_voxel_chunk(n_volumes, voxel_chunk_mb), grid.n_voxels)
         starts = range(0, grid.n_voxels, voxel_chunk)
         # one C-contiguous (time, voxel) buffer per stored chunk: written without another copy
         chunks = [np.empty((n_volumes, min(voxel_chunk, grid.n_voxels - s)), np.float32) for s in starts]
         hasher = hashlib.sha256()
-        for first, block in iter_volume_blocks(run.bold, block_size, np.float32, layout, hasher):
+        for first, block in iter_volume_blocks(bold_source, block_size, np.float32, layout, hasher):
             if off_grid:
                 block = _to_grid(block, affine, grid, resample)
             stop = first + block.shape[3]
@@ -321,53 +443,71 @@ def ingest_run(run: RunFiles, store, grid: cohort_store.Grid, t_r=None, block_si
             del block
 
         valid = np.empty(grid.n_voxels, dtype=bool)
-        n_repaired = 0
+        n_repaired, any_signal = 0, False
         for s, chunk in zip(starts, chunks):
             finite = np.isfinite(chunk).all(axis=0)
             if not finite.all():
                 n_repaired += int((~finite).sum())
                 chunk[:, ~finite] = 0.0  # non-finite voxels are kept out of `valid`
-            valid[s : s + chunk.shape[1]] = finite & (chunk != 0).any(axis=0)
+            nonzero = (chunk != 0).any(axis=0)
+            any_signal |= bool(nonzero.any())
+            valid[s : s + chunk.shape[1]] = finite & nonzero
         if run_mask is not None:
             valid &= run_mask[i, j, k]
 
+        messages = []
+        if n_repaired:
+            messages.append(f"{run.bold}: {n_repaired} voxels had NaN/Inf values; they were set to 0 and excluded "
+                            "from the run's valid voxels")
+        if not any_signal:
+            messages.append(f"run {key} ({run.bold}): every voxel of the cohort mask is zero in every volume; "
+                            "the run has no valid voxel and its region signals will be NaN")
+        elif not valid.any():
+            messages.append(f"run {key} ({run.bold}): no valid voxel (none both non-zero and in the run's brain "
+                            "mask); its region signals will be NaN")
+
         attrs = {
-            "brainxr_run": 1,
+            "brainxr_run": 2,
             "entities": {name: value for name, value in run.entities.items() if name not in ("extension",)},
             "t_r": repetition_time,
             "n_volumes": n_volumes,
             "n_valid_voxels": int(valid.sum()),
             "n_nonfinite_voxels": n_repaired,
+            "n_confounds": 0 if confounds is None else confounds.shape[1],
             "source": dict(_source_record(run.bold), sha256=hasher.hexdigest()),
-            "confounds_source": None if run.confounds is None else dict(
-                _source_record(run.confounds), sha256=_file_sha256(run.confounds)
-            ),
-            "confounds_metadata": confounds_metadata,
+            "confounds_source": confounds_record,
             "brain_mask_source": None if run.brain_mask is None else str(run.brain_mask),
             "resampled": resample if off_grid else None,
+            "qc": _qc(confounds),
         }
-        bold = cohort_store.begin_run(
-            store, key, n_volumes, grid.n_voxels, voxel_chunk, repetition_time, confounds, valid, attrs
-        )
+        status = "ingested"
+        if recorded is not None:
+            changed = _changed_sources(recorded, attrs)
+            if changed:
+                raise InputFileError(run.bold, "damaged in the store but cannot be repaired: its sources changed "
+                                               f"since ingest: {'; '.join(changed)}; pass overwrite=True to ingest "
+                                               "the new sources")
+            cohort_store.update_index(location, remove=[key])  # "listed in the index" means complete
+            status = "repaired"
+        bold = cohort_store.begin_run(location, key, n_volumes, voxel_chunk, repetition_time, confounds,
+                                      confounds_metadata, valid, attrs)
         for s in starts:
             cohort_store.write_bold_chunk(bold, s, chunks.pop(0))  # free each buffer once written
+        if not lock.held():
+            raise RuntimeError(f"run {key}: its lock was taken over by another ingest while it was written "
+                               "(judged stale); the run is left incomplete")
         attrs["ingested_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        cohort_store.finish_run(store, key, attrs)
-        if n_repaired:
-            warnings.warn(
-                f"{run.bold}: {n_repaired} voxels had NaN/Inf values; they were set to 0 and excluded "
-                "from the run's valid voxels",
-                stacklevel=2,
-            )
-        return RunResult(key, "ingested", str(run.bold), None, time.perf_counter() - started,
-                         n_volumes * layout.volume_nbytes)
+        attrs = cohort_store.finish_run(location, key, attrs)
+        return RunResult(key, status, str(run.bold), None, time.perf_counter() - started,
+                         n_volumes * layout.volume_nbytes, attrs=attrs, warnings=messages)
     except Exception as err:  # one bad run must not stop the others
         return RunResult(key, "failed", str(run.bold), err, time.perf_counter() - started)
+    finally:
+        lock.release()
 
 
-def _already_done(run: RunFiles, attrs: dict | None) -> bool:
-    if not attrs or attrs.get("complete") is not True:
-        return False
+def _already_done(run: RunFiles, attrs: dict) -> bool:
+    """A complete run is kept; warn when its source changed since (size or modification time)."""
     recorded = attrs.get("source", {})
     current = _source_record(run.bold)
     if recorded.get("size") == current["size"] and recorded.get("mtime_ns") == current["mtime_ns"]:
@@ -381,37 +521,67 @@ def _already_done(run: RunFiles, attrs: dict | None) -> bool:
 
 
 # ---------------------------------------------------------------------------
-# The whole ingest
+# Running per-run tasks
 
 
-def _run_all(tasks, keys, client, n_workers, progress):
+def _run_all(tasks, keys, client, n_workers, progress, on_result=None, desc="ingest"):
     """Compute the per-run tasks with a progress bar; return their results in ``keys`` order."""
     results = []
-    done = brainxr_progress.as_completed(tasks, desc="ingest", unit="run", progress=progress,
+    done = brainxr_progress.as_completed(tasks, desc=desc, unit="run", progress=progress,
                                          client=client or False, n_workers=n_workers)
     for result in done:
         results.append(result)
-        failed = sum(r.status == "failed" for r in results)
+        failed = sum(getattr(r, "status", None) == "failed" for r in results)
         if failed:
             done.set_postfix(failed=failed)
+        if on_result is not None:
+            on_result(result)
     order = {key: n for n, key in enumerate(keys)}
-    return sorted(results, key=lambda r: order.get(r.key, len(order)))
+    return sorted(results, key=lambda r: order.get(getattr(r, "key", None), len(order)))
+
+
+class _IndexBatcher:
+    """Adds finished runs to the store's index every ``INDEX_BATCH_RUNS`` runs or ``INDEX_BATCH_SECONDS``."""
+
+    def __init__(self, location: Location):
+        self.location = location
+        self.pending: dict = {}
+        self.last = time.monotonic()
+
+    def __call__(self, result) -> None:
+        if result.attrs is not None:
+            self.pending[result.key] = result.attrs
+        if len(self.pending) >= INDEX_BATCH_RUNS or time.monotonic() - self.last > INDEX_BATCH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            cohort_store.update_index(self.location, add=self.pending)
+            self.pending = {}
+        self.last = time.monotonic()
+
+
+# ---------------------------------------------------------------------------
+# The whole ingest
 
 
 def ingest(source, store, *, space=None, mask=None, t_r=None, resample=False, client=None, n_workers: int = 2,
-           block_size: int = 8, voxel_chunk_mb: float = 64, overwrite: bool = False,
+           block_size: int = 8, voxel_chunk_mb: float | None = None, overwrite: bool = False, repair: bool = False,
+           storage_options: dict | None = None, source_storage_options: dict | None = None,
            progress: bool = True, on_error: str = "raise", **filters) -> IngestReport:
     """Ingest fMRI runs and their confounds into a Zarr cohort store.
 
     Parameters
     ----------
-    source : path or list
-        An fMRIPrep derivatives folder (``*_desc-preproc_bold.nii.gz`` with
-        JSON sidecars, ``*_desc-confounds_timeseries.tsv`` + JSON and
-        ``*_desc-brain_mask.nii.gz`` are discovered), or a list of BOLD paths
-        or ``(bold, confounds)`` pairs.
-    store : path
-        The store directory (created if needed; an existing store is added to).
+    source : path, URL or list
+        An fMRIPrep derivatives folder, local or a URL
+        (``*_desc-preproc_bold.nii.gz`` with JSON sidecars,
+        ``*_desc-confounds_timeseries.tsv`` + JSON and
+        ``*_desc-brain_mask.nii.gz`` are discovered), or a list of BOLD
+        paths/URLs or ``(bold, confounds)`` pairs.
+    store : path, URL or Location
+        The store (created if needed; an existing store is added to): a
+        local path or an fsspec URL (``s3://bucket/cohort.zarr``...).
     space : str, optional
         Output space to ingest when the folder holds several.
     mask : path or image, optional
@@ -431,10 +601,22 @@ def ingest(source, store, *, space=None, mask=None, t_r=None, resample=False, cl
         Local threads (runs in parallel) when no client is used.
     block_size : int
         Volumes decompressed at a time.
-    voxel_chunk_mb : float
-        Target size of a stored ``bold`` chunk (all of time x some voxels).
+    voxel_chunk_mb : float, optional
+        Target size of a stored ``bold`` chunk (all of the first run's time x
+        some voxels) of a new store; default 32 MB. A store keeps the voxel
+        chunk it was created with.
     overwrite : bool
         Ingest again runs that are already complete.
+    repair : bool
+        Check every complete run of the source (every chunk of every array)
+        and rewrite the damaged ones from their sources, if the sources still
+        match the checksums recorded at ingest.
+    storage_options : dict, optional
+        fsspec options of a store URL (default: the standard environment,
+        e.g. ``AWS_ENDPOINT_URL``), and of a source URL unless
+        ``source_storage_options`` is given.
+    source_storage_options : dict, optional
+        fsspec options of the source URLs.
     progress : bool
         Show a progress bar (and, on a cluster, the dashboard link); see
         :mod:`brainxr.progress`.
@@ -452,44 +634,174 @@ def ingest(source, store, *, space=None, mask=None, t_r=None, resample=False, cl
         raise ValueError(f"on_error: expected 'raise' or 'return', got {on_error!r}")
     if resample not in (False, None, "linear", "continuous"):
         raise ValueError(f"resample: expected False, 'linear' or 'continuous', got {resample!r}")
+    if overwrite and repair:
+        raise ValueError("overwrite and repair: choose one (overwrite rewrites every run, repair damaged ones)")
     started = time.perf_counter()
-    store = Path(store)
-    runs = runs_from_source(source, space=space, **filters)
-    if (store / "zarr.json").exists():
-        grid = cohort_store.read_grid(store)
-        if mask is not None:
-            values, affine = load_mask(mask)
-            if not grid.same_as(values.shape, affine) or not np.array_equal(values, grid.mask):
-                raise ValueError(f"mask: differs from the mask of the existing store {store}")
-    else:
-        grid = cohort_store.init_store(store, cohort_grid(runs, mask))
-
     client = brainxr_progress.active_client(client)
-    results, todo = [], []
+    location = as_location(store, storage_options)
+    runs = runs_from_source(source, space=space,
+                            storage_options=storage_options if source_storage_options is None
+                            else source_storage_options, **filters)
+    results, valid_runs = [], []
     for run in runs:
-        key = _key_of(run)
         try:
-            cohort_store.validate_run_key(key, run.bold)
+            cohort_store.validate_run_key(_key_of(run), run.bold)
+            valid_runs.append(run)
         except ValueError as err:  # refused before anything is written or removed
-            results.append(RunResult(key, "failed", str(run.bold), InputFileError(run.bold, str(err))))
-            continue
-        if not overwrite and _already_done(run, cohort_store.read_run_attrs(store, key)):
-            results.append(RunResult(key, "skipped", str(run.bold)))
-        else:
+            results.append(RunResult(_key_of(run), "failed", str(run.bold), InputFileError(run.bold, str(err))))
+
+    attrs = cohort_store.open_or_create_store(
+        location, lambda: cohort_grid(valid_runs, mask, client, n_workers), voxel_chunk_mb
+    )
+    grid = cohort_store.read_grid(location)
+    if mask is not None:
+        values, affine = _load_mask_file(mask, "mask") if isinstance(mask, (str, Path, Location)) else load_mask(mask)
+        if not grid.same_as(values.shape, affine) or not np.array_equal(values, grid.mask):
+            raise ValueError(f"mask: differs from the mask of the existing store {location}")
+    contents = cohort_store.read_store(location)
+
+    todo, repairs, drop = [], {}, []
+    for run in valid_runs:
+        key = _key_of(run)
+        stored = contents.runs.get(key)
+        if stored is None or overwrite:
             todo.append(run)
+            if key in contents.indexed:
+                drop.append(key)
+        elif repair:
+            todo.append(run)
+            repairs[key] = stored
+        elif _already_done(run, stored):
+            results.append(RunResult(key, "skipped", str(run.bold)))
+    # complete runs a killed ingest did not index, then runs about to be rewritten out of the index
+    cohort_store.update_index(location, add={key: contents.runs[key] for key in contents.unindexed
+                                             if key not in drop}, remove=drop)
+
     if client is not None:
         [grid_arg] = client.scatter([grid], broadcast=True)
     else:
         grid_arg = grid
     tasks = [
-        dask.delayed(ingest_run, pure=False)(run, str(store), grid_arg, t_r, block_size, voxel_chunk_mb,
-                                             resample or False, dask_key_name=f"ingest-{_key_of(run)}")
+        dask.delayed(ingest_run, pure=False)(
+            run, location, grid_arg, attrs["voxel_chunk"], t_r, block_size, resample or False,
+            repairs.get(_key_of(run)), overwrite, dask_key_name=f"ingest-{_key_of(run)}")
         for run in todo
     ]
-    results += _run_all(tasks, [_key_of(run) for run in todo], client, n_workers, progress)
-    report = IngestReport(store=store, results=results, seconds=time.perf_counter() - started)
+    batcher = _IndexBatcher(location)
+    try:
+        results += _run_all(tasks, [_key_of(run) for run in todo], client, n_workers, progress, on_result=batcher)
+    finally:
+        batcher.flush()
+    report = IngestReport(store=str(location), results=results, seconds=time.perf_counter() - started)
+    for result in results:
+        for message in result.warnings:
+            warnings.warn(message, stacklevel=2)
     if report.failed and on_error == "raise":
         error = IngestError(report.failed)
         error.report = report
         raise error
+    return report
+
+
+# ---------------------------------------------------------------------------
+# Verification
+
+
+@dataclass
+class VerifyReport:
+    """What :func:`verify` found.
+
+    Attributes
+    ----------
+    store : str
+    checked : list of str
+        Complete runs whose every chunk was read.
+    damaged : dict
+        Run key -> list of :class:`~brainxr.errors.StoreDamageError` (one per
+        damaged array). The store's own arrays are under the key ``None``.
+    incomplete : list of str
+        Runs left incomplete by an interrupted ingest (not damage: the next
+        ingest redoes them).
+    seconds : float
+    """
+
+    store: str
+    checked: list = field(default_factory=list)
+    damaged: dict = field(default_factory=dict)
+    incomplete: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.damaged
+
+    def __str__(self):
+        lines = [f"verify {self.store}: {len(self.checked)} complete runs checked, {len(self.damaged)} damaged "
+                 f"in {self.seconds:.1f} s"]
+        for key, problems in self.damaged.items():
+            for problem in problems:
+                lines.append(f"  DAMAGED {key if key is not None else '(store)'}: {problem.problem} "
+                             f"[array {problem.array}]")
+        if self.incomplete:
+            lines.append(f"  {len(self.incomplete)} incomplete run(s) (interrupted ingest; ingest redoes them): "
+                         f"{', '.join(self.incomplete[:10])}{', ...' if len(self.incomplete) > 10 else ''}")
+        if self.damaged:
+            lines.append("  repair from the sources: brainxr.ingest(SOURCE, STORE, repair=True) "
+                         "(brainxr ingest SOURCE STORE --repair)")
+        return "\n".join(lines)
+
+
+@dataclass
+class _Checked:
+    key: str
+    problems: list
+
+
+def _verify_task(location, key: str, attrs: dict, n_voxels: int) -> _Checked:
+    return _Checked(key, cohort_store.verify_run(location, key, attrs, n_voxels))
+
+
+def verify(store, *, storage_options: dict | None = None, client=None, n_workers: int = 2,
+           progress: bool = True) -> VerifyReport:
+    """Check every chunk of every complete run of a store against its checksum.
+
+    Parameters
+    ----------
+    store : path, URL or Location
+    storage_options : dict, optional
+        fsspec options of a store URL.
+    client : distributed.Client, None or False
+        Check on this cluster; None: the active client if any, else local
+        threads; False: local threads.
+    n_workers : int
+        Local threads when no client is used.
+    progress : bool
+
+    Returns
+    -------
+    VerifyReport
+        ``report.damaged`` maps each damaged run to what is wrong (missing,
+        truncated or corrupt chunks, arrays of the wrong shape, a run listed
+        as complete whose group is gone).
+    """
+    started = time.perf_counter()
+    client = brainxr_progress.active_client(client)
+    location = as_location(store, storage_options)
+    contents = cohort_store.read_store(location)
+    n_voxels = int(contents.attrs.get("n_voxels") or cohort_store.read_grid(location).n_voxels)
+    report = VerifyReport(store=str(location), incomplete=list(contents.incomplete))
+    root = cohort_store.verify_root(location)
+    if root:
+        report.damaged[None] = root
+    for key in contents.vanished:
+        report.damaged[key] = [StoreDamageError(location, key, "zarr.json", "listed in the index as complete but "
+                                                                          "its group is missing")]
+    keys = list(contents.runs)
+    tasks = [dask.delayed(_verify_task, pure=False)(location, key, contents.runs[key], n_voxels,
+                                                     dask_key_name=f"verify-{key}") for key in keys]
+    for checked in _run_all(tasks, keys, client, n_workers, progress, desc="verify"):
+        report.checked.append(checked.key)
+        if checked.problems:
+            report.damaged[checked.key] = checked.problems
+    report.seconds = time.perf_counter() - started
     return report

@@ -1,48 +1,81 @@
-"""The Zarr (v3) cohort store: layout, format version and completion markers.
+"""The Zarr (v3) cohort store: layout, format version, integrity and the read contract.
 
 ::
 
-    cohort.zarr/
-      zarr.json                  attrs: brainxr_format, affine, grid_shape
+    cohort.zarr/                 a local path or any fsspec URL
+      zarr.json                  attrs: brainxr_format, affine, grid_shape, n_voxels, voxel_chunk,
+                                 created_by (written last when the store is created)
       mask          (i, j, k)    bool: the cohort mask; voxels outside are not stored
       voxel_index   (voxel, axis) int32: grid index (i, j, k) of each stored voxel
+      index.json.gz              the runs index: the attributes of every complete run, one object
+      locks/store.lock           held briefly: store creation, index updates
+      locks/runs/<key>.lock      held by the ingest writing that run
       runs/
         <run key>/               one group per run, named by its BIDS entities
-          zarr.json              attrs: entities, t_r, n_volumes, source, ..., complete
-          bold       (time, voxel)     float32, all of time in a chunk
+          zarr.json              attrs: brainxr_run, entities, t_r, n_volumes, source, qc, ..., complete
+          bold       (time, voxel)     float32, chunks (n_volumes, voxel_chunk)
           confounds  (time, confound)  float64, NaN where the TSV had n/a
           confound   (confound,)       column names
           time       (time,)           seconds
           valid      (voxel,)          bool: the voxel has usable signal in this run
+          confounds_metadata (1,)      the confounds JSON, as one string
 
-A run is complete once its ``complete`` attribute is true; that attribute is
-written last, after every array, so a run interrupted mid-write is never taken
-as complete, and is removed and rewritten by the next ingest. Completed runs
-are never opened for writing again. The store is a local (or shared)
-filesystem directory.
+Integrity. Every array is stored with a CRC-32C checksum (Zarr's ``crc32c``
+codec) and with every chunk written, so flipped bytes, a truncated chunk or a
+missing chunk of a complete run raise :class:`~brainxr.errors.StoreDamageError`
+naming the store, the run and the array, never silently different numbers.
+
+Completion. A run is complete once its ``complete`` attribute is true; it is
+written last, after every array. A run listed in the index is complete: a run
+is dropped from the index before it is rewritten (overwrite, repair), and
+added after it is complete. The run groups are the source of truth; the index
+is derived from them (and rebuilt from them for runs a killed ingest did not
+index). Creating a store writes the root attributes last: a store without
+them, holding nothing but what creation writes, is an interrupted creation
+that the next ingest completes.
+
+Format 1 (brainxr 0.1: no checksums, no index, per-run voxel chunks, the
+confounds JSON in the run attributes) is read, never written.
 """
 
 from __future__ import annotations
 
+import gzip
+import itertools
 import json
 import re
-import shutil
-from dataclasses import dataclass
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from functools import cached_property
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 import zarr
-from zarr.codecs import BloscCodec
+from zarr.codecs import BloscCodec, Crc32cCodec
+from zarr.storage import WrapperStore
 
-from brainxr.errors import StoreError
+from brainxr._storage import LeaseLock, Location, _access_problem, as_location
+from brainxr.errors import LocationError, StoreDamageError, StoreError
 from brainxr.masking import VOXEL_DIM, voxel_coords
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 RUNS = "runs"
-BOLD_COMPRESSOR = BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle")
+LOCKS = "locks"
+INDEX = "index.json.gz"
+# Target size of a bold chunk (all of a run's time x some voxels), uncompressed:
+# object-store GETs of 8-100 MB amortise their latency, and a worker thread holds
+# a few chunks at a time within 1 GB.
+VOXEL_CHUNK_MB = 32
+BOLD_COMPRESSORS = (BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle"), Crc32cCodec())
+CHECKSUM = (Crc32cCodec(),)
+_WRITE_EVERY_CHUNK = {"write_empty_chunks": True}
+# what creating a store writes (format 1 also wrote an `axis` array)
+_CREATION_ENTRIES = {"zarr.json", "mask", "voxel_index", "axis", RUNS, LOCKS, INDEX}
+STORE_LOCK_LEASE = 120.0
+RUN_LOCK_LEASE = 300.0
 
 
 @dataclass(frozen=True)
@@ -84,73 +117,8 @@ class Grid:
         return grid_html(self)
 
 
-def _read_json(path: Path):
-    with open(path) as f:
-        return json.load(f)
-
-
-def root_attrs(store) -> dict:
-    """The root attributes of a store, after checking its format version."""
-    store = Path(store)
-    meta_path = store / "zarr.json"
-    if not meta_path.exists():
-        raise StoreError(f"{store}: not a brainxr cohort store (no zarr.json)")
-    attrs = _read_json(meta_path).get("attributes", {})
-    version = attrs.get("brainxr_format")
-    if version is None:
-        raise StoreError(f"{store}: a Zarr store but not a brainxr cohort store (no 'brainxr_format' attribute)")
-    if int(version) > FORMAT_VERSION:
-        raise StoreError(
-            f"{store}: written by a newer brainxr (store format {version}); this version reads "
-            f"format {FORMAT_VERSION} and older: upgrade brainxr"
-        )
-    return attrs
-
-
-def read_grid(store) -> Grid:
-    """The cohort grid of a store."""
-    attrs = root_attrs(store)
-    root = zarr.open_group(str(store), mode="r", zarr_format=3, use_consolidated=False)
-    return Grid(affine=np.asarray(attrs["affine"], dtype=np.float64), mask=np.asarray(root["mask"][...], dtype=bool))
-
-
-def init_store(store, grid: Grid) -> Grid:
-    """Create a store for ``grid``, or check that an existing one has the same grid.
-
-    Returns
-    -------
-    Grid
-        The store's grid.
-    """
-    store = Path(store)
-    if (store / "zarr.json").exists():
-        existing = read_grid(store)
-        if not existing.same_as(grid.shape, grid.affine) or not np.array_equal(existing.mask, grid.mask):
-            raise StoreError(
-                f"{store}: the store's grid (shape {existing.shape}, {existing.n_voxels} voxels) differs "
-                f"from the requested one (shape {grid.shape}, {grid.n_voxels} voxels); use a new store"
-            )
-        return existing
-    store.mkdir(parents=True, exist_ok=True)
-    root = xr.Dataset(
-        {
-            "mask": (("i", "j", "k"), grid.mask),
-            "voxel_index": ((VOXEL_DIM, "axis"), grid.voxel_index),
-        },
-        coords={"axis": np.array(["i", "j", "k"], dtype=object)},
-    )
-    root.to_zarr(str(store), mode="w-", consolidated=False, zarr_format=3)
-    group = zarr.open_group(str(store), mode="r+", zarr_format=3, use_consolidated=False)
-    group.create_group(RUNS)
-    # the format marker goes last: a store without it is not a brainxr store
-    group.attrs.update(
-        {
-            "brainxr_format": FORMAT_VERSION,
-            "affine": np.asarray(grid.affine).tolist(),
-            "grid_shape": list(grid.shape),
-        }
-    )
-    return grid
+# ---------------------------------------------------------------------------
+# Run names
 
 
 # A run key names a folder (or object prefix) under runs/: letters, digits and
@@ -181,86 +149,346 @@ def validate_run_key(key: str, source=None) -> str:
     return key
 
 
-def run_path(store, key: str) -> Path:
-    return Path(store) / RUNS / validate_run_key(key)
+def run_location(store, key: str) -> Location:
+    """The group of run ``key``: always a direct child of ``runs/`` (the key is validated)."""
+    return as_location(store) / RUNS / validate_run_key(key)
+
+
+# ---------------------------------------------------------------------------
+# The root: format, grid, creation
+
+
+def _read_json(location: Location):
+    """A JSON object, None if absent, {} if unreadable (a write cut short)."""
+    try:
+        return json.loads(location.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (ValueError, UnicodeDecodeError):
+        return {}
+
+
+def _checked_root_attrs(location: Location, meta) -> dict | None:
+    """The root attributes of a brainxr store, None for an interrupted creation or an empty place."""
+    attrs = (meta or {}).get("attributes", {}) if isinstance(meta, dict) else {}
+    version = attrs.get("brainxr_format")
+    if version is not None:
+        if int(version) > FORMAT_VERSION:
+            raise StoreError(
+                f"{location}: written by a newer brainxr (store format {version}); this version reads "
+                f"format {FORMAT_VERSION} and older: upgrade brainxr"
+            )
+        return attrs
+    foreign = sorted(set(location.list_names()) - _CREATION_ENTRIES)
+    if foreign:
+        what = "a Zarr store" if meta else "a folder"
+        raise StoreError(
+            f"{location}: {what} but not a brainxr cohort store (no 'brainxr_format' attribute; holds "
+            f"{', '.join(foreign[:5])}{', ...' if len(foreign) > 5 else ''}); choose another store path"
+        )
+    if any(key != "zarr.json" for key in (location / RUNS).list_names()):
+        raise StoreError(f"{location}: holds runs but no 'brainxr_format' attribute; not a brainxr cohort store")
+    return None
+
+
+def root_attrs(store) -> dict:
+    """The root attributes of a store, after checking its format version."""
+    location = as_location(store)
+    meta = _read_json(location / "zarr.json")
+    attrs = _checked_root_attrs(location, meta)
+    if attrs is None:
+        if meta is None and not location.list_names():
+            raise StoreError(f"{location}: not a brainxr cohort store (no zarr.json)")
+        raise StoreError(
+            f"{location}: an interrupted store creation (no 'brainxr_format' attribute yet); "
+            "run ingest again to complete it"
+        )
+    return attrs
+
+
+def store_format(attrs: dict) -> int:
+    return int(attrs["brainxr_format"])
+
+
+def _grid_from(location: Location, attrs: dict) -> Grid:
+    mask = _read_array(location, None, "mask", ())
+    return Grid(affine=np.asarray(attrs["affine"], dtype=np.float64), mask=np.asarray(mask, dtype=bool))
+
+
+def read_grid(store) -> Grid:
+    """The cohort grid of a store."""
+    location = as_location(store)
+    return _grid_from(location, root_attrs(location))
+
+
+def auto_voxel_chunk(n_volumes: int, target_mb: float, n_voxels: int | None = None) -> int:
+    """Voxels per bold chunk so that a chunk of ``n_volumes`` float32 values is about ``target_mb``."""
+    chunk = int(max(1, target_mb * 2**20 // (4 * max(1, n_volumes))))
+    return chunk if n_voxels is None else max(1, min(chunk, n_voxels))
+
+
+@contextmanager
+def store_lock(store, timeout: float = 600.0):
+    """Hold the store lock (creation, index updates), waiting for another holder up to ``timeout`` s."""
+    location = as_location(store)
+    lock = LeaseLock(location / LOCKS / "store.lock", lease=STORE_LOCK_LEASE)
+    if not lock.acquire(timeout=timeout):
+        raise StoreError(f"{location}: the store lock is held by another process ({lock.describe_holder()}) "
+                         f"for more than {timeout:.0f} s")
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def run_lock(store, key: str) -> LeaseLock:
+    """The (not yet acquired) lock of run ``key``."""
+    return LeaseLock(as_location(store) / LOCKS / RUNS / f"{validate_run_key(key)}.lock", lease=RUN_LOCK_LEASE)
+
+
+def open_or_create_store(store, make_grid, voxel_chunk_mb: float | None = None) -> dict:
+    """The root attributes of a store to write into, creating (or completing) it if needed.
+
+    Parameters
+    ----------
+    store : path, URL or Location
+    make_grid : callable
+        Returns ``(grid, n_volumes)`` for a new store: its grid and the
+        number of volumes its bold chunks are sized for. Called only when the
+        store does not exist yet.
+    voxel_chunk_mb : float, optional
+        Target size of a bold chunk of a new store (default 32 MB).
+
+    Raises
+    ------
+    StoreError
+        For a format-1 store (read-only), a newer format, or a place holding
+        something else.
+    """
+    location = as_location(store)
+    attrs = _checked_root_attrs(location, _read_json(location / "zarr.json"))
+    if attrs is None:
+        grid, n_volumes = make_grid()
+        with store_lock(location):
+            attrs = _checked_root_attrs(location, _read_json(location / "zarr.json"))
+            if attrs is None:
+                voxel_chunk = auto_voxel_chunk(n_volumes, voxel_chunk_mb or VOXEL_CHUNK_MB, grid.n_voxels)
+                attrs = _create_root(location, grid, voxel_chunk)
+    if store_format(attrs) < FORMAT_VERSION:
+        raise StoreError(
+            f"{location}: a store of format {attrs['brainxr_format']} (brainxr 0.1), readable but not "
+            f"writable by this version (format {FORMAT_VERSION}: checksums, runs index); ingest into a "
+            "new store"
+        )
+    return attrs
+
+
+def _create_root(location: Location, grid: Grid, voxel_chunk: int) -> dict:
+    """Write the arrays of a new store, then its root attributes, last (under the store lock)."""
+    from brainxr import __version__
+
+    (location / "zarr.json").remove()  # an interrupted creation's root without attributes
+    zstore = location.zarr_store()
+    zarr.create_array(zstore, name="mask", data=grid.mask, chunks=grid.shape, compressors=CHECKSUM,
+                      dimension_names=("i", "j", "k"), overwrite=True, config=_WRITE_EVERY_CHUNK)
+    zarr.create_array(zstore, name="voxel_index", data=grid.voxel_index, chunks=grid.voxel_index.shape,
+                      compressors=CHECKSUM, dimension_names=(VOXEL_DIM, "axis"), overwrite=True,
+                      config=_WRITE_EVERY_CHUNK)
+    attrs = {
+        "brainxr_format": FORMAT_VERSION,
+        "affine": np.asarray(grid.affine).tolist(),
+        "grid_shape": list(grid.shape),
+        "n_voxels": grid.n_voxels,
+        "voxel_chunk": int(voxel_chunk),
+        "created_by": {"brainxr": __version__, "zarr": zarr.__version__},
+        "created_at": _now(),
+    }
+    _write_root_attrs(location, attrs)
+    return attrs
+
+
+def _write_root_attrs(location: Location, attrs: dict) -> None:
+    """The root ``zarr.json`` with its attributes, in one write: a store exists once this is done."""
+    zarr.open_group(location.zarr_store(), mode="a").attrs.put(attrs)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# ---------------------------------------------------------------------------
+# The runs index
+
+
+def read_index(store) -> dict:
+    """Run key -> attributes of the complete runs in the index (empty if there is no index)."""
+    location = as_location(store)
+    try:
+        data = json.loads(gzip.decompress((location / INDEX).read_bytes()))
+        return dict(data["runs"])
+    except FileNotFoundError:
+        return {}
+    except (OSError, EOFError, ValueError, KeyError, TypeError) as err:
+        warnings.warn(f"{location}: the runs index {INDEX} is unreadable ({err}); it is rebuilt from the run "
+                      "groups", stacklevel=2)
+        return {}
+
+
+def update_index(store, add: dict | None = None, remove=()) -> None:
+    """Add complete runs (key -> attributes) to the index and drop others, under the store lock."""
+    location = as_location(store)
+    if not add and not remove:
+        return
+    with store_lock(location):
+        runs = read_index(location)
+        for key in remove:
+            runs.pop(key, None)
+        runs.update(add or {})
+        payload = json.dumps({"brainxr_index": 1, "runs": dict(sorted(runs.items()))}, allow_nan=False)
+        (location / INDEX).write_bytes(gzip.compress(payload.encode(), mtime=0))
+
+
+# ---------------------------------------------------------------------------
+# What a store holds
+
+
+@dataclass
+class StoreContents:
+    """The complete and incomplete runs of a store, from its metadata only.
+
+    Attributes
+    ----------
+    location : Location
+    attrs : dict
+        Root attributes (format, grid, voxel chunk).
+    runs : dict
+        Complete runs: key -> attributes, sorted by key.
+    incomplete : list of str
+        Runs present but not complete (being written, or interrupted).
+    unindexed : list of str
+        Complete runs missing from the index (a killed ingest); the next
+        ingest indexes them.
+    indexed : set of str
+        Runs listed in the index.
+    vanished : list of str
+        Runs listed in the index whose group is gone (damage).
+    """
+
+    location: Location
+    attrs: dict
+    runs: dict = field(default_factory=dict)
+    incomplete: list = field(default_factory=list)
+    unindexed: list = field(default_factory=list)
+    indexed: set = field(default_factory=set)
+    vanished: list = field(default_factory=list)
+
+    @property
+    def format(self) -> int:
+        return store_format(self.attrs)
+
+    @property
+    def voxel_chunk(self) -> int | None:
+        """Voxels per stored bold chunk, the same for every run (None in format 1)."""
+        return self.attrs.get("voxel_chunk")
+
+    @cached_property
+    def grid(self) -> Grid:
+        return _grid_from(self.location, self.attrs)
 
 
 def read_run_attrs(store, key: str) -> dict | None:
     """A run's attributes, or None if the run is absent or its metadata is unreadable."""
-    path = run_path(store, key) / "zarr.json"
-    try:
-        return _read_json(path).get("attributes", {})
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
+    meta = _read_json(run_location(store, key) / "zarr.json")
+    return meta.get("attributes", {}) if meta else None
+
+
+def _run_attrs_of(location: Location, keys) -> dict:
+    """Attributes (or None) of several runs, fetched together (concurrent requests on object stores)."""
+    found = {}
+    for key, raw in zip(keys, location.read_many(f"{RUNS}/{key}/zarr.json" for key in keys)):
+        try:
+            found[key] = json.loads(raw).get("attributes") if raw is not None else None
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            found[key] = None
+    return found
+
+
+def read_store(store) -> StoreContents:
+    """The runs of a store from metadata: root attributes, the index and one listing of ``runs/``.
+
+    A format-1 store (no index) reads every run's ``zarr.json``.
+    """
+    location = as_location(store)
+    attrs = root_attrs(location)
+    listed = [name for name in (location / RUNS).list_names() if name != "zarr.json" and _SAFE_KEY.fullmatch(name)]
+    index = read_index(location) if store_format(attrs) >= 2 else {}
+    vanished = sorted(set(index) - set(listed))
+    if vanished:
+        warnings.warn(f"{location}: runs listed in the index but absent from {RUNS}/: {vanished[:10]}; "
+                      "brainxr.verify(store) lists damaged runs", stacklevel=2)
+    contents = StoreContents(location, attrs, indexed=set(index), vanished=vanished)
+    others = [key for key in listed if key not in index]
+    found = _run_attrs_of(location, others) if others else {}
+    for key in sorted(listed):
+        run_attrs = index.get(key) or found.get(key)
+        if run_attrs and run_attrs.get("complete") is True:
+            contents.runs[key] = run_attrs
+            if key not in index and store_format(attrs) >= 2:
+                contents.unindexed.append(key)
+        else:
+            contents.incomplete.append(key)
+    return contents
 
 
 def scan_runs(store) -> tuple[dict, list]:
-    """The complete runs of a store and the names of incomplete ones.
+    """The complete runs of a store (key -> attributes) and the names of incomplete ones."""
+    contents = read_store(store)
+    return contents.runs, contents.incomplete
 
-    Reads only each run's small ``zarr.json``, never array data.
 
-    Returns
-    -------
-    complete : dict
-        Run key -> attributes, sorted by key.
-    incomplete : list of str
-    """
-    runs_dir = Path(store) / RUNS
-    complete, incomplete = {}, []
-    if not runs_dir.is_dir():
-        return complete, incomplete
-    for entry in sorted(runs_dir.iterdir(), key=lambda p: p.name):
-        if not entry.is_dir():
-            continue
-        attrs = read_run_attrs(store, entry.name)
-        if attrs and attrs.get("complete") is True:
-            complete[entry.name] = attrs
-        else:
-            incomplete.append(entry.name)
-    return complete, incomplete
+# ---------------------------------------------------------------------------
+# Writing a run: lock (by the caller) -> remove its group -> arrays -> attributes, complete last
 
 
 def remove_run(store, key: str) -> None:
-    """Delete a run's group (used for incomplete runs before they are redone), and nothing else."""
-    path = run_path(store, key)
-    if path.parent != Path(store) / RUNS:
-        raise ValueError(f"{key!r}: not a run of {store}")
-    shutil.rmtree(path, ignore_errors=True)
+    """Delete run ``key``'s group, and nothing else."""
+    run_location(store, key).remove_tree()
 
 
-def auto_voxel_chunk(n_volumes: int, target_mb: float) -> int:
-    return int(max(1, target_mb * 2**20 // (4 * max(1, n_volumes))))
-
-
-def begin_run(store, key: str, n_volumes: int, n_voxels: int, voxel_chunk: int,
-              t_r: float, confounds: pd.DataFrame | None, valid: np.ndarray, attrs: dict) -> zarr.Array:
+def begin_run(store, key: str, n_volumes: int, voxel_chunk: int, t_r: float, confounds: pd.DataFrame | None,
+              confounds_metadata: dict, valid: np.ndarray, attrs: dict) -> zarr.Array:
     """Create a run's group with its small arrays and an empty ``bold``; return ``bold``.
 
-    Any previous, incomplete group of the same name is removed first. The run
-    stays incomplete until :func:`finish_run`.
+    Any previous group of the same name is removed first (the caller holds
+    the run's lock and has dropped it from the index). The run stays
+    incomplete until :func:`finish_run`.
     """
-    remove_run(store, key)
+    location = as_location(store)
+    remove_run(location, key)
+    zstore = location.zarr_store()
+    group = zarr.create_group(zstore, path=f"{RUNS}/{key}", attributes=dict(attrs, complete=False))
     columns = [] if confounds is None else [str(c) for c in confounds.columns]
     table = np.empty((n_volumes, 0)) if confounds is None else confounds.to_numpy(dtype=np.float64)
-    small = xr.Dataset(
-        {
-            "confounds": (("time", "confound"), table),
-            "valid": ((VOXEL_DIM,), np.asarray(valid, dtype=bool)),
-        },
-        coords={"time": t_r * np.arange(n_volumes), "confound": np.array(columns, dtype=object)},
-    )
-    small.to_zarr(str(store), group=f"{RUNS}/{key}", mode="w", consolidated=False, zarr_format=3)
-    group = _open_run_group(store, key)
-    group.attrs.update(dict(attrs, complete=False))
-    return group.create_array(
-        "bold",
-        shape=(n_volumes, n_voxels),
-        chunks=(n_volumes, voxel_chunk),
-        dtype="float32",
-        fill_value=np.nan,
-        compressors=BOLD_COMPRESSOR,
-        dimension_names=("time", VOXEL_DIM),
-    )
+    n_voxels = len(valid)
+
+    def array(name, data, dims, chunks=None, compressors=CHECKSUM, **kwargs):
+        chunks = chunks or tuple(max(1, n) for n in np.shape(data))
+        dtype = str if data.dtype.kind == "U" else data.dtype
+        created = group.create_array(name, shape=np.shape(data), dtype=dtype,
+                                     chunks=chunks, compressors=compressors, dimension_names=dims,
+                                     config=_WRITE_EVERY_CHUNK, **kwargs)
+        if np.size(data):
+            created[...] = data
+        return created
+
+    array("time", t_r * np.arange(n_volumes, dtype=np.float64), ("time",))
+    array("confound", np.array(columns, dtype=str) if columns else np.empty(0, dtype="<U1"), ("confound",))
+    array("confounds", table, ("time", "confound"), fill_value=np.nan)
+    array("confounds_metadata", np.array([json.dumps(confounds_metadata or {})], dtype=str), ("metadata",))
+    array("valid", np.asarray(valid, dtype=bool), (VOXEL_DIM,), chunks=(voxel_chunk,))
+    return group.create_array("bold", shape=(n_volumes, n_voxels), chunks=(n_volumes, voxel_chunk), dtype="float32",
+                              fill_value=np.nan, compressors=BOLD_COMPRESSORS, dimension_names=("time", VOXEL_DIM),
+                              config=_WRITE_EVERY_CHUNK)
 
 
 def write_bold_chunk(bold: zarr.Array, start: int, values: np.ndarray) -> None:
@@ -268,19 +496,129 @@ def write_bold_chunk(bold: zarr.Array, start: int, values: np.ndarray) -> None:
     bold[:, start : start + values.shape[1]] = values
 
 
-def _open_run_group(store, key: str) -> zarr.Group:
-    return zarr.open_group(str(store), path=f"{RUNS}/{key}", mode="r+", zarr_format=3, use_consolidated=False)
-
-
-def finish_run(store, key: str, attrs: dict) -> None:
-    """Mark a run complete: its attributes, with ``complete=True``, written last."""
-    _open_run_group(store, key).attrs.update(dict(attrs, complete=True))
+def finish_run(store, key: str, attrs: dict) -> dict:
+    """Mark a run complete: its attributes, with ``complete=True``, written last. Returns them."""
+    attrs = dict(attrs, complete=True)
+    zarr.open_group(as_location(store).zarr_store(), path=f"{RUNS}/{key}", mode="r+").attrs.put(attrs)
+    return attrs
 
 
 # ---------------------------------------------------------------------------
-# Reading runs inside tasks: the contract the cohort engine builds on. Each
-# function reads one run's data, never more, and raises StoreDamageError
-# naming the store, the run and the array when stored data cannot be read.
+# Reading: the contract cohort tasks build on. Each function reads one run's
+# data, never more; damaged data raises StoreDamageError naming store, run, array.
+
+
+class _MissingChunk(Exception):
+    def __init__(self, key: str):
+        self.key = key
+        super().__init__(key)
+
+
+class _ChunkGuard(WrapperStore):
+    """A read-only store wrapper for which a missing chunk of a checksummed array is an error.
+
+    Zarr reads a missing chunk as the fill value. Arrays written with a
+    ``crc32c`` codec (format 2) have every chunk written, so there a missing
+    chunk is damage. The wrapper learns which arrays are checksummed from the
+    ``zarr.json`` documents Zarr reads through it.
+    """
+
+    def __init__(self, store):
+        super().__init__(store)
+        self._checksummed: set = set()
+
+    def _with_store(self, store):
+        wrapped = type(self)(store)
+        wrapped._checksummed = self._checksummed
+        return wrapped
+
+    async def get(self, key, prototype, byte_range=None):
+        value = await self._store.get(key, prototype, byte_range)
+        if key.endswith("zarr.json"):
+            if value is not None and b'"crc32c"' in value.to_bytes():
+                self._checksummed.add(key[: -len("zarr.json")])
+        elif value is None and any(_is_chunk_of(key, prefix) for prefix in self._checksummed):
+            raise _MissingChunk(key)
+        return value
+
+
+def _is_chunk_of(key: str, prefix: str) -> bool:
+    """Whether ``key`` is a chunk key (``c/0/1``, Zarr v3's default encoding) of the array at ``prefix``."""
+    if not key.startswith(prefix):
+        return False
+    rest = key[len(prefix):]
+    return rest == "c" or rest.startswith("c/")
+
+
+def _array_path(key: str | None, name: str) -> str:
+    return name if key is None else f"{RUNS}/{validate_run_key(key)}/{name}"
+
+
+@contextmanager
+def _damage_errors(location: Location, key: str | None, name: str):
+    """Turn what goes wrong reading a stored array into StoreDamageError (or LocationError for access)."""
+    try:
+        yield
+    except (StoreDamageError, LocationError):
+        raise
+    except _MissingChunk as err:
+        raise StoreDamageError(location, key, name, f"chunk {err.key.rsplit('/c/', 1)[-1]!r} is missing "
+                                                   "(a complete run has every chunk written)") from err
+    except Exception as err:
+        access = _access_problem(err)
+        if access is not None:
+            raise LocationError(str(location), access) from err
+        text = str(err)
+        if "checksum" in text:
+            problem = "a chunk fails its checksum (flipped or truncated bytes)"
+        elif type(err).__name__ in ("ArrayNotFoundError", "NodeNotFoundError", "FileNotFoundError",
+                                    "GroupNotFoundError"):
+            problem = "the array is missing"
+        else:
+            problem = f"cannot be read ({type(err).__name__}: {err})"
+        raise StoreDamageError(location, key, name, problem) from err
+
+
+def _open_array(location: Location, key: str | None, name: str) -> zarr.Array:
+    return zarr.open_array(_ChunkGuard(location.zarr_store(read_only=True)), path=_array_path(key, name), mode="r",
+                           zarr_format=3)
+
+
+def _read_array(location: Location, key: str | None, name: str, selection=()):
+    with _damage_errors(location, key, name):
+        array = _open_array(location, key, name)
+        return array[selection] if selection != () else array[...]
+
+
+def read_bold(store, key: str, voxels: slice = slice(None)) -> np.ndarray:
+    """A run's ``(n_volumes, voxel)`` float32 BOLD signal over a slice of the store's voxels."""
+    return _read_array(as_location(store), key, "bold", (slice(None), voxels))
+
+
+def read_valid(store, key: str, voxels: slice = slice(None)) -> np.ndarray:
+    """A run's ``(voxel,)`` validity over a slice of the store's voxels."""
+    return np.asarray(_read_array(as_location(store), key, "valid", (voxels,)), dtype=bool)
+
+
+def read_confounds(store, key: str) -> tuple[pd.DataFrame, dict]:
+    """A run's confounds table (n/a as NaN, fMRIPrep column names) and its confounds JSON."""
+    location = as_location(store)
+    values = _read_array(location, key, "confounds")
+    columns = [str(c) for c in _read_array(location, key, "confound")]
+    return pd.DataFrame(np.asarray(values, dtype=np.float64), columns=columns), read_confounds_metadata(location, key)
+
+
+def read_confounds_metadata(store, key: str) -> dict:
+    """A run's confounds JSON (CompCor metadata...), ``{}`` if it had none."""
+    location = as_location(store)
+    attrs = read_run_attrs(location, key) or {}
+    if attrs.get("brainxr_run", 1) < 2:  # format 1 kept it in the run's attributes
+        return attrs.get("confounds_metadata") or {}
+    text = _read_array(location, key, "confounds_metadata")[0]
+    try:
+        return json.loads(str(text))
+    except ValueError as err:
+        raise StoreDamageError(location, key, "confounds_metadata", f"not JSON ({err})") from err
 
 
 def runs_table(store) -> pd.DataFrame:
@@ -291,7 +629,7 @@ def runs_table(store) -> pd.DataFrame:
     """
     from brainxr.bids import RUN_ENTITIES
 
-    complete, _ = scan_runs(store)
+    complete = read_store(store).runs
     columns = {"bids_run" if e == "run" else e: e for e in RUN_ENTITIES}
     rows = {}
     for key, attrs in complete.items():
@@ -305,43 +643,52 @@ def runs_table(store) -> pd.DataFrame:
     return table
 
 
-def _read_run_array(store, key: str, name: str, selection=()):
-    try:
-        array = zarr.open_array(str(store), path=f"{RUNS}/{key}/{name}", mode="r", zarr_format=3)
-        return array[selection] if selection != () else array[...]
-    except Exception as err:
-        from brainxr.errors import StoreDamageError
+class _StoredArray:
+    """One array of a stored run as dask reads it: every read goes through the damage checks."""
 
-        raise StoreDamageError(store, key, name, f"cannot be read ({type(err).__name__}: {err})") from err
+    def __init__(self, location: Location, key: str, name: str, shape, dtype):
+        self.location, self.key, self.name = location, key, name
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+        self.ndim = len(self.shape)
 
-
-def read_bold(store, key: str, voxels: slice = slice(None)) -> np.ndarray:
-    """A run's ``(n_volumes, voxel)`` float32 BOLD signal over a slice of the store's voxels."""
-    return _read_run_array(store, key, "bold", (slice(None), voxels))
-
-
-def read_valid(store, key: str, voxels: slice = slice(None)) -> np.ndarray:
-    """A run's ``(voxel,)`` validity over a slice of the store's voxels."""
-    return np.asarray(_read_run_array(store, key, "valid", (voxels,)), dtype=bool)
-
-
-def read_confounds(store, key: str) -> tuple[pd.DataFrame, dict]:
-    """A run's confounds table (n/a as NaN, fMRIPrep column names) and its confounds JSON."""
-    values = _read_run_array(store, key, "confounds")
-    columns = [str(c) for c in _read_run_array(store, key, "confound")]
-    metadata = (read_run_attrs(store, key) or {}).get("confounds_metadata") or {}
-    return pd.DataFrame(np.asarray(values, dtype=np.float64), columns=columns), metadata
+    def __getitem__(self, selection):
+        return _read_array(self.location, self.key, self.name, selection)
 
 
 def open_run(store, key: str, grid: Grid, attrs: dict | None = None) -> xr.Dataset:
     """A complete run as a lazy Dataset with voxel coordinates and grid attributes.
 
-    Only metadata is read; ``bold`` and ``confounds`` are dask arrays.
+    Only metadata (and the small ``time`` and ``confound`` arrays) is read;
+    ``bold``, ``confounds`` and ``valid`` are dask arrays whose every read
+    checks the stored data (:class:`~brainxr.errors.StoreDamageError`).
     """
-    attrs = attrs if attrs is not None else read_run_attrs(store, key)
+    import dask.array as da
+    from dask.base import tokenize
+
+    location = as_location(store)
+    attrs = attrs if attrs is not None else read_run_attrs(location, key)
     if not attrs or attrs.get("complete") is not True:
-        raise StoreError(f"{store}: run {key!r} is not complete (interrupted ingest?); re-run ingest")
-    ds = xr.open_zarr(str(store), group=f"{RUNS}/{key}", consolidated=False, chunks={}, zarr_format=3)
+        raise StoreError(f"{location}: run {key!r} is not complete (interrupted ingest?); re-run ingest")
+    token = tokenize(location.url, key, attrs.get("ingested_at"), attrs.get("source"))
+
+    def lazy(name, dims):
+        with _damage_errors(location, key, name):
+            stored = _open_array(location, key, name)
+        reader = _StoredArray(location, key, name, stored.shape, stored.dtype)
+        return dims, da.from_array(reader, chunks=stored.chunks, name=f"{name}-{token}", asarray=False,
+                                   inline_array=True)
+
+    ds = xr.Dataset(
+        {
+            "bold": lazy("bold", ("time", VOXEL_DIM)),
+            "confounds": lazy("confounds", ("time", "confound")),
+            "valid": lazy("valid", (VOXEL_DIM,)),
+        },
+        coords={
+            "time": ("time", _read_array(location, key, "time")),
+            "confound": ("confound", np.array([str(c) for c in _read_array(location, key, "confound")], dtype=object)),
+        },
+    )
     ds = ds.assign_coords({name: value for name, value in grid.coords.items()})
     grid_attrs = {
         "affine": grid.affine,
@@ -353,3 +700,57 @@ def open_run(store, key: str, grid: Grid, attrs: dict | None = None) -> xr.Datas
     ds.attrs = dict(attrs, **grid_attrs)
     ds["bold"].attrs = dict(grid_attrs)
     return ds
+
+
+# ---------------------------------------------------------------------------
+# Verification
+
+
+def _chunk_selections(array: zarr.Array):
+    """One selection per stored chunk of an array."""
+    ranges = [range(0, n, c) for n, c in zip(array.shape, array.chunks)]
+    for starts in itertools.product(*ranges):
+        yield tuple(slice(s, s + c) for s, c in zip(starts, array.chunks))
+
+
+def _verify_array(location: Location, key: str | None, name: str, expected_shape=None) -> StoreDamageError | None:
+    """Read every chunk of one array; the damage found, if any."""
+    try:
+        with _damage_errors(location, key, name):
+            array = _open_array(location, key, name)
+            if expected_shape is not None and tuple(array.shape) != tuple(expected_shape):
+                raise StoreDamageError(location, key, name,
+                                       f"shape {tuple(array.shape)} instead of {tuple(expected_shape)}")
+            for selection in _chunk_selections(array):
+                array[selection]
+    except StoreDamageError as err:
+        return err
+    return None
+
+
+def verify_run(store, key: str, attrs: dict, n_voxels: int) -> list[StoreDamageError]:
+    """Check every chunk of every array of a complete run; the damage found (empty if intact)."""
+    location = as_location(store)
+    n_volumes = attrs.get("n_volumes")
+    expected = {
+        "bold": (n_volumes, n_voxels),
+        "valid": (n_voxels,),
+        "confounds": None,
+        "confound": None,
+        "time": (n_volumes,),
+    }
+    if attrs.get("brainxr_run", 1) >= 2:
+        expected["confounds_metadata"] = (1,)
+    current = read_run_attrs(location, key)
+    if not current or current.get("complete") is not True:
+        return [StoreDamageError(location, key, "zarr.json", "the run's group is missing or incomplete although "
+                                                             "the index lists it as complete")]
+    problems = [_verify_array(location, key, name, shape) for name, shape in expected.items()]
+    return [problem for problem in problems if problem is not None]
+
+
+def verify_root(store) -> list[StoreDamageError]:
+    """Check the store's own arrays (mask, voxel_index)."""
+    location = as_location(store)
+    problems = [_verify_array(location, None, "mask"), _verify_array(location, None, "voxel_index")]
+    return [problem for problem in problems if problem is not None]

@@ -89,7 +89,7 @@ def replicate_cohort(source, target, n_runs: int, *, arrays: bool = True, vary_c
         raise ValueError(f"{source}: no complete run to replicate")
     target.mkdir(parents=True)
     for entry in source.iterdir():
-        if entry.name == cohort_store.RUNS:
+        if entry.name in (cohort_store.RUNS, cohort_store.INDEX, cohort_store.LOCKS):
             continue
         if entry.is_dir():
             shutil.copytree(entry, target / entry.name, copy_function=os.link)
@@ -98,7 +98,7 @@ def replicate_cohort(source, target, n_runs: int, *, arrays: bool = True, vary_c
     runs = target / cohort_store.RUNS
     runs.mkdir()
     confounds = {key: cohort_store.read_confounds(source, key)[0] for key in base} if arrays else {}
-    keys = []
+    keys, indexed = [], {}
     for index in range(n_runs):
         key_source = base[index % len(base)]
         attrs = dict(complete[key_source])
@@ -111,7 +111,7 @@ def replicate_cohort(source, target, n_runs: int, *, arrays: bool = True, vary_c
         else:
             destination.mkdir()
         meta = json.loads((source / cohort_store.RUNS / key_source / "zarr.json").read_text())
-        meta["attributes"] = dict(attrs, entities=entities)
+        meta["attributes"] = indexed[key] = dict(attrs, entities=entities)
         (destination / "zarr.json").write_text(json.dumps(meta))
         if arrays and vary_confounds:
             table = confounds[key_source]
@@ -123,4 +123,5 @@ def replicate_cohort(source, target, n_runs: int, *, arrays: bool = True, vary_c
             shutil.rmtree(chunks, ignore_errors=True)  # hard links: never write through them
             zarr.open_array(str(destination / "confounds"), mode="r+", zarr_format=3)[...] = values
         keys.append(key)
+    cohort_store.update_index(target, add=indexed)
     return keys

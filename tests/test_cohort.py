@@ -67,25 +67,30 @@ def test_cohort_as_datatree(store):
     )
 
 
-def test_opening_ten_thousand_runs_reads_no_array_data(store, monkeypatch):
-    # 10,000 more runs: their metadata only (any attempt to read their arrays would fail loudly)
+def test_opening_ten_thousand_runs_reads_the_index_not_each_run(store, monkeypatch):
+    from brainxr import store as cohort_store
+    from brainxr._storage import Location
+
+    # 10,000 more complete runs in the index (their groups hold metadata only: reading any array would fail)
     meta = json.loads((store / "runs" / "sub-02_task-rest" / "zarr.json").read_text())
+    added = {}
     for n in range(10_000):
-        run_dir = store / "runs" / f"sub-{n:05d}_task-big"
-        run_dir.mkdir()
-        meta["attributes"]["entities"] = {"sub": f"{n:05d}", "task": "big"}
-        (run_dir / "zarr.json").write_text(json.dumps(meta))
+        key = f"sub-{n:05d}_task-big"
+        (store / "runs" / key).mkdir()
+        attrs = dict(meta["attributes"], entities={"sub": f"{n:05d}", "task": "big"})
+        (store / "runs" / key / "zarr.json").write_text(json.dumps(dict(meta, attributes=attrs)))
+        added[key] = attrs
+    cohort_store.update_index(store, add=added)
 
-    opened_files = []
-    real_open = open
+    read = []
+    for name in ("read_bytes", "read_many"):
+        real = getattr(Location, name)
 
-    def spying_open(path, *args, **kwargs):
-        opened_files.append(str(path))
-        return real_open(path, *args, **kwargs)
+        def spy(self, *args, _real=real, _name=name, **kwargs):
+            read.append((_name, self.url, list(args[0]) if args else None))
+            return _real(self, *args, **kwargs)
 
-    import brainxr.store as store_module
-
-    monkeypatch.setattr(store_module, "open", spying_open, raising=False)
+        monkeypatch.setattr(Location, name, spy)
     zarr_keys = []
     real_get = zarr.storage.LocalStore.get
 
@@ -99,11 +104,10 @@ def test_opening_ten_thousand_runs_reads_no_array_data(store, monkeypatch):
     seconds = time.perf_counter() - started
     assert len(cohort) == 10_004
     assert len(cohort.sel(task="big")) == 10_000
-    assert all(p.endswith("zarr.json") for p in opened_files)
-    assert not any("/bold/" in p for p in opened_files)
-    assert not any("bold" in key for key in zarr_keys)  # zarr read only the root and the cohort mask
-    assert zarr_keys
-    assert seconds < 30  # metadata only (about 1 s here)
+    # the root's zarr.json and the index, nothing per run
+    assert sorted(url.rsplit("/", 1)[-1] for _, url, _ in read) == ["index.json.gz", "zarr.json"]
+    assert sorted(zarr_keys) == ["mask/c/0/0/0", "mask/zarr.json"]  # the cohort mask, no run's data
+    assert seconds < 10
 
 
 def test_store_read_contract_equals_the_lazy_run(store):
@@ -120,6 +124,6 @@ def test_store_read_contract_equals_the_lazy_run(store):
     np.testing.assert_array_equal(cohort_store.read_valid(store, key), run["valid"].values)
     confounds, metadata = cohort_store.read_confounds(store, key)
     pd.testing.assert_frame_equal(confounds, cohort.confounds(key), check_dtype=False)
-    assert metadata == cohort._runs[key]["confounds_metadata"]
+    assert metadata == {"csf": {"Method": "Mean"}}
     with pytest.raises(StoreDamageError, match="run 'sub-99_task-rest', array 'bold'"):
         cohort_store.read_bold(store, "sub-99_task-rest")
