@@ -258,6 +258,7 @@ def run_participant_level(settings, runs, atlases, strategies, space_entities, p
     import dask
 
     from brainxr.provenance import atlas_record
+    from brainxr.store import read_confounds_metadata
 
     started = time.perf_counter()
     outcome = Outcome()
@@ -271,7 +272,8 @@ def run_participant_level(settings, runs, atlases, strategies, space_entities, p
     cohort = brainxr.open_cohort(store)
     keys = [run.key for run in runs if run.key not in failed and run.key in cohort]
     cohort = cohort.subset(keys)
-    attrs = {key: cohort[key].attrs for key in keys}
+    # the confounds JSON is stored beside the confounds, not in the run attributes (store format 2)
+    attrs = {key: dict(cohort[key].attrs, confounds_metadata=read_confounds_metadata(store, key)) for key in keys}
     kinds = [kind for kind in settings.kinds if kind != "tangent"]
     touched = set()
     for atlas in atlases:
