@@ -199,7 +199,9 @@ def process_run(key, raw: xr.DataArray, run_attrs, confounds_table, atlas, strat
             RegionCoverage=dict(zip(regions, map(float, coverage))),
             RegionCentres={name: [float(raw[c].values[i]) for c in ("x", "y", "z")] for i, name in enumerate(regions)}
             if all(c in raw.coords for c in ("x", "y", "z")) else None,
-            Sources=[{"Path": (run_attrs.get(name) or {}).get("path"), "SHA256": (run_attrs.get(name) or {}).get("sha256")}
+            # the source's path or URL: "url" since store format 2, "path" in format 1
+            Sources=[{"Path": run_attrs[name].get("url", run_attrs[name].get("path")),
+                      "SHA256": run_attrs[name].get("sha256")}
                      for name in ("source", "confounds_source") if run_attrs.get(name)],
             BrainxrSettings=digest,
         )
