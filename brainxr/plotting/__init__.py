@@ -18,7 +18,7 @@ from brainxr.plotting.find_cuts import (
 )
 from brainxr.plotting.images import MNI152TEMPLATE, plot_anat, plot_glass_brain, plot_prob_atlas, plot_stat_map
 from brainxr.plotting.matrix import plot_matrix
-from brainxr.plotting.view import ConnectomeView, view_connectome, view_markers
+from brainxr.plotting.view import ConnectomeView, reset_notebook_views, view_connectome, view_markers
 
 __all__ = [
     "MNI152TEMPLATE",
@@ -38,6 +38,7 @@ __all__ = [
     "plot_matrix",
     "plot_prob_atlas",
     "plot_stat_map",
+    "reset_notebook_views",
     "view_connectome",
     "view_markers",
 ]

@@ -1,25 +1,41 @@
 """Interactive 3D connectomes and markers in the browser (``view_connectome``, ``view_markers``).
 
-The page is self-contained: plotly.js (MIT, from the installed ``plotly``
-package) and the data are embedded, so the saved HTML file opens offline.
-It shows a translucent brain surface (marching cubes on a brain mask), the
-nodes and the edges coloured by weight; the view rotates with the mouse and
-a slider sets the edge threshold. The page exposes the number of drawn edges
-as ``<body data-n-edges="...">``.
+A view shows a translucent brain surface (marching cubes on a brain mask),
+the nodes and the edges coloured by weight; it rotates with the mouse and a
+slider sets the edge threshold. It is drawn by plotly.js (MIT, from the
+installed ``plotly`` package) and a small runtime
+(``data/connectome_view.js``).
+
+Sizes: plotly.js travels gzip-compressed (about 2 MB in base64 instead of
+4.8 MB; the browser inflates it with ``DecompressionStream``) and the arrays
+zlib-compressed. A saved page (:meth:`ConnectomeView.save_as_html`) holds
+everything and opens offline. In a notebook, only the first view of the
+session carries plotly.js; the next ones (tens of kilobytes) use it from the
+page, so a notebook with several views stays small. The view's root element
+exposes the number of drawn edges as ``data-n-edges`` (and ``data-rendered``
+once drawn).
 """
 
 from __future__ import annotations
 
 import base64
+import gzip
+import hashlib
 import json
+import os
+import sys
+import uuid
+import zlib
 from functools import lru_cache
 from html import escape
 from importlib import resources
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import to_hex
 
+from brainxr._html import in_notebook
 from brainxr.plotting._inputs import as_graph, as_node_coords
 from brainxr.plotting._mesh import cached_brain_surface_mesh
 from brainxr.plotting._template import resolve_brain_mask
@@ -38,12 +54,42 @@ def _plotly_js() -> str:
     return (resources.files(plotly) / "package_data" / "plotly.min.js").read_text(encoding="utf-8")
 
 
-def _page_template() -> str:
-    return (resources.files("brainxr.plotting") / "data" / "connectome_view.html").read_text(encoding="utf-8")
+@lru_cache(maxsize=1)
+def _compressed_plotly_js() -> str:
+    """plotly.js, gzip-compressed and base64-encoded, kept in the user cache folder between sessions.
+
+    Compressing at the best level takes about a second; the cached copy is
+    checked against the installed plotly.js before use.
+    """
+    import pooch
+
+    source = _plotly_js().encode("utf-8")
+    cache = Path(pooch.os_cache("brainxr")) / f"plotly-{hashlib.sha256(source).hexdigest()[:16]}.js.gz.b64"
+    try:
+        encoded = cache.read_text(encoding="ascii")
+        if gzip.decompress(base64.b64decode(encoded)) == source:
+            return encoded
+    except (OSError, ValueError, EOFError, gzip.BadGzipFile):
+        pass
+    encoded = base64.b64encode(gzip.compress(source, compresslevel=9, mtime=0)).decode("ascii")
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        partial = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        partial.write_text(encoded, encoding="ascii")
+        os.replace(partial, cache)
+    except OSError:
+        pass  # a read-only cache folder: compressed again in the next session
+    return encoded
+
+
+def _resource(name: str) -> str:
+    return (resources.files("brainxr.plotting") / "data" / name).read_text(encoding="utf-8")
 
 
 def _encode(array, dtype) -> str:
-    return base64.b64encode(np.ascontiguousarray(array, dtype=dtype).tobytes()).decode("ascii")
+    """An array's bytes, zlib-compressed and base64-encoded (the runtime inflates them)."""
+    raw = np.ascontiguousarray(array, dtype=dtype).tobytes()
+    return base64.b64encode(zlib.compress(raw, 6)).decode("ascii")
 
 
 def _colorscale(cmap, n_colors: int = 101) -> list:
@@ -74,6 +120,39 @@ def _node_sizes(size, n_nodes: int):
     return sizes.tolist()
 
 
+# In a notebook, the first view shown carries plotly.js. A new run of that same cell
+# replaces its output, so the view shown by that new run carries it again.
+_NOTEBOOK = {"sent": False, "cell": None, "execution": None}
+
+
+def reset_notebook_views() -> None:
+    """Make the next view shown in this notebook carry plotly.js again.
+
+    Needed only when the output of the view that brought plotly.js to the
+    notebook was cleared (its later views then say so).
+    """
+    _NOTEBOOK.update(sent=False, cell=None, execution=None)
+
+
+def _current_execution() -> tuple:
+    """``(cell id, message id)`` of the cell being run by the kernel (None when unknown)."""
+    try:
+        parent = sys.modules["IPython"].get_ipython().kernel.get_parent()
+        return parent.get("metadata", {}).get("cellId"), parent.get("header", {}).get("msg_id")
+    except Exception:  # noqa: BLE001 - another kernel or frontend: no cell identity
+        return None, None
+
+
+def _claim_plotly() -> bool:
+    """Whether the view about to be shown in the notebook carries plotly.js."""
+    cell, execution = _current_execution()
+    rerun_of_carrier = cell is not None and cell == _NOTEBOOK["cell"] and execution != _NOTEBOOK["execution"]
+    if _NOTEBOOK["sent"] and not rerun_of_carrier:
+        return False
+    _NOTEBOOK.update(sent=True, cell=cell, execution=execution)
+    return True
+
+
 class ConnectomeView(HTMLDocument):
     """An interactive 3D view: ``save_as_html``, ``open_in_browser``, inline in Jupyter.
 
@@ -85,18 +164,51 @@ class ConnectomeView(HTMLDocument):
         The initial absolute edge threshold.
     """
 
-    def __init__(self, html: str, n_edges: int = 0, threshold: float = 0.0, width: int = 600, height: int = 400):
-        super().__init__(html, width=width, height=height)
+    def __init__(self, view_data: dict, title=None, n_edges: int = 0, threshold: float = 0.0, width: int = 600,
+                 height: int = 400):
+        self._data = json.dumps(view_data, separators=(",", ":")).replace("</", "<\\/")
+        page = _resource("connectome_view.html").replace("__BRAINXR_TITLE__", escape(title or "brainxr view"))
+        super().__init__(page.replace("__BRAINXR_VIEW__", self._fragment("width: 100%; height: 100%", True, True)),
+                         width=width, height=height)
         self.n_edges = n_edges
         self.threshold = threshold
 
+    def _fragment(self, size: str, with_plotly: bool, standalone: bool = False) -> str:
+        view_id = f"brainxr-view-{uuid.uuid4().hex}"
+        fragment = (_resource("connectome_view_fragment.html").replace("__BRAINXR_ID__", view_id)
+                    .replace("__BRAINXR_SIZE__", size)
+                    .replace("__BRAINXR_STANDALONE__", " data-standalone" if standalone else "")
+                    .replace("__BRAINXR_DATA__", self._data))
+        scripts = [f"<script>{_resource('connectome_view.js')}</script>"]
+        if with_plotly:
+            scripts.append(f'<script>window.brainxrViews.providePlotly("{_compressed_plotly_js()}");</script>')
+        scripts.append(f'<script>window.brainxrViews.render(document.getElementById("{view_id}"));</script>')
+        return fragment + "\n".join(scripts)
 
-def _render(view_data: dict, title) -> str:
-    data = json.dumps(view_data, separators=(",", ":")).replace("</", "<\\/")
-    page = _page_template()
-    page = page.replace("__BRAINXR_TITLE__", escape(title or "brainxr view"))
-    page = page.replace("__BRAINXR_DATA__", data)
-    return page.replace("__BRAINXR_PLOTLY_JS__", _plotly_js())
+    def notebook_html(self, with_plotly: bool | None = None) -> str:
+        """The view as a notebook output (no iframe).
+
+        Parameters
+        ----------
+        with_plotly : bool, optional
+            Carry plotly.js. Default: in a Jupyter kernel, only the first view
+            shown in the session (and a new run of its cell); elsewhere
+            always, so that each output stands alone.
+        """
+        if with_plotly is None:
+            with_plotly = _claim_plotly() if in_notebook() else True
+        return self._fragment(f"width: 100%; max-width: {self.width}px; height: {self.height}px", with_plotly)
+
+    def _repr_html_(self) -> str:
+        return self.notebook_html()
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {"text/html": self.notebook_html()}
+
+    def __repr__(self) -> str:
+        edges = f"{self.n_edges} edges at |w| > {self.threshold:.3g}, " if self.n_edges else ""
+        return (f"<brainxr ConnectomeView: {edges}a {len(self.html.encode('utf-8')) / 2**20:.1f} MB self-contained "
+                "page; .save_as_html(path), .open_in_browser()>")
 
 
 def _mesh_data(brain_mask, opacity: float = 0.1) -> dict:
@@ -187,7 +299,7 @@ def view_connectome(adjacency_matrix, node_coords=None, edge_threshold=None, edg
             "colorbar": bool(colorbar), "colorbar_height": colorbar_height, "colorbar_fontsize": colorbar_fontsize,
         },
     }
-    return ConnectomeView(_render(view_data, title), n_edges=n_edges, threshold=threshold)
+    return ConnectomeView(view_data, title, n_edges=n_edges, threshold=threshold)
 
 
 def view_markers(marker_coords, marker_color="auto", marker_size=5.0, marker_labels=None, title=None,
@@ -214,5 +326,5 @@ def view_markers(marker_coords, marker_color="auto", marker_size=5.0, marker_lab
     coords = as_node_coords(marker_coords, name="marker_coords")
     view_data = {"title": title, "title_fontsize": title_fontsize, "mesh": _mesh_data(brain_mask),
                  "nodes": _nodes_data(coords, marker_color, marker_size, marker_labels), "edges": None}
-    return ConnectomeView(_render(view_data, title))
+    return ConnectomeView(view_data, title)
 
