@@ -40,6 +40,9 @@ def _figures(brain_mask, t1):  # noqa: F811
         "markers": lambda: plotting.plot_markers(np.abs(weights).sum(axis=0), coords, brain_mask=brain_mask),
         "matrix": lambda: plotting.plot_matrix(weights, labels=[f"r{i}" for i in range(20)], vmin=-1, vmax=1,
                                                title="matrix"),
+        "matrix_networks": lambda: plotting.plot_matrix(
+            _block_correlations(), networks=[f"net{n % 4}" for n in range(60)], reorder="network",
+            title="networks"),
         "stat_map": lambda: plotting.plot_stat_map(stat_map, bg_img=t1, threshold=0.2, cut_coords=(0, -52, 18),
                                                    title="seed"),
         "glass_brain": lambda: plotting.plot_glass_brain(stat_map, threshold=0.2, plot_abs=False, brain_mask=brain_mask),
@@ -48,13 +51,21 @@ def _figures(brain_mask, t1):  # noqa: F811
     }
 
 
+def _block_correlations(n_regions=60, seed=3):
+    """Correlations of 60 regions in 4 interleaved networks (rows of a network are not adjacent)."""
+    rng = np.random.default_rng(seed)
+    shared = rng.normal(size=(200, 4))
+    signals = rng.normal(size=(200, n_regions)) + 1.2 * shared[:, np.arange(n_regions) % 4]
+    return np.corrcoef(signals.T)
+
+
 def _save(result, path: Path) -> None:
     figure = getattr(result, "figure", None) or getattr(result, "frame_axes").figure
     figure.savefig(path, dpi=DPI, facecolor=figure.get_facecolor())
     plt.close(figure)
 
 
-@pytest.mark.parametrize("name", ["connectome_ortho", "connectome_lzry", "markers", "matrix", "stat_map",
+@pytest.mark.parametrize("name", ["connectome_ortho", "connectome_lzry", "markers", "matrix", "matrix_networks", "stat_map",
                                   "glass_brain", "prob_atlas"])
 def test_figure_matches_baseline(name, brain_mask, t1, tmp_path):  # noqa: F811
     with matplotlib.rc_context({"font.family": "DejaVu Sans", "svg.hashsalt": "brainxr"}):

@@ -4,6 +4,7 @@ import dask.array as da
 import matplotlib.pyplot as plt
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 from test_plotting_data import blob_map, brain_mask, nilearn_t1, t1  # noqa: F401 (fixtures)
@@ -301,6 +302,69 @@ def test_plot_matrix_takes_names_from_a_dataarray_and_masks_the_triangle():
         plot_matrix(np.eye(3), reorder=True)
     with pytest.raises(ValueError, match="run"):
         plot_matrix(conn.expand_dims(run=2))
+
+
+def _correlations(n_regions, seed=0, n_networks=4):
+    rng = np.random.default_rng(seed)
+    shared = rng.normal(size=(150, n_networks))
+    signals = rng.normal(size=(150, n_regions)) + shared[:, np.arange(n_regions) % n_networks]
+    return np.corrcoef(signals.T)
+
+
+def test_plot_matrix_diagonal_does_not_set_the_colour_scale():
+    matrix = _correlations(30)
+    off_diagonal = np.abs(matrix[~np.eye(30, dtype=bool)]).max()
+    image = plot_matrix(matrix)
+    assert image.norm.vmax == pytest.approx(off_diagonal) and image.norm.vmin == pytest.approx(-off_diagonal)
+    assert off_diagonal < 0.9  # the ones of the diagonal would have set vmax to 1
+    assert image.get_array()[0, 0] == pytest.approx(1.0) and not np.ma.is_masked(image.get_array()[0, 0])
+    image = plot_matrix(matrix, vmin=-1, vmax=1, diagonal=False)
+    assert (image.norm.vmin, image.norm.vmax) == (-1, 1)
+    assert image.get_array().mask[np.diag_indices(30)].all() and image.get_array().mask.sum() == 30
+    positive = plot_matrix(np.abs(matrix))  # one sign: the off-diagonal range
+    assert positive.norm.vmin == pytest.approx(np.abs(matrix[~np.eye(30, dtype=bool)]).min())
+
+
+def test_plot_matrix_thins_labels_of_many_regions():
+    labels = [f"region_{n}" for n in range(100)]
+    image = plot_matrix(_correlations(100), labels=labels)
+    shown = [t.get_text() for t in image.axes.get_xticklabels()]
+    assert shown == labels[::3]  # every third row: 34 labels, at most 40
+    assert [t.get_text() for t in plot_matrix(_correlations(100), labels=labels,
+                                              max_tick_labels=None).axes.get_yticklabels()] == labels
+    few = [f"r{n}" for n in range(12)]
+    assert [t.get_text() for t in plot_matrix(_correlations(12), labels=few).axes.get_xticklabels()] == few
+    with pytest.raises(ValueError, match="max_tick_labels"):
+        plot_matrix(_correlations(12), max_tick_labels=0)
+
+
+def test_plot_matrix_groups_regions_by_network():
+    matrix = _correlations(40)
+    names = [f"r{n}" for n in range(40)]
+    networks = [f"net{n % 4}" for n in range(40)]  # interleaved
+    conn = xr.DataArray(matrix, dims=("region", "region_"),
+                        coords={"region": names, "region_": names, "network": ("region", networks)})
+    image = plot_matrix(conn, reorder="network")
+    order = np.concatenate([np.arange(k, 40, 4) for k in range(4)])  # by network, stable inside
+    np.testing.assert_array_equal(image.get_array(), matrix[np.ix_(order, order)])
+    assert [t.get_text() for t in image.axes.get_yticklabels()] == ["net0", "net1", "net2", "net3"]
+    np.testing.assert_allclose(image.axes.get_yticks(), [4.5, 14.5, 24.5, 34.5])
+    lines = [line for line in image.axes.get_lines() if line.get_linewidth() == 0.6]
+    assert len(lines) == 6  # between the 4 blocks, on both axes
+    # a mapping from region name, as atlas.regions.set_index("region")["network"]
+    mapping = pd.Series(networks[::-1], index=names[::-1])
+    again = plot_matrix(xr.DataArray(matrix, dims=("region", "region_"), coords={"region": names, "region_": names}),
+                        networks=mapping, reorder="network", tri="lower")
+    np.testing.assert_array_equal(again.get_array().data, matrix[np.ix_(order, order)])
+    # networks as they come (no reordering): consecutive rows of a network share one label
+    blocks = plot_matrix(matrix, networks=sorted(networks))
+    assert [t.get_text() for t in blocks.axes.get_xticklabels()] == ["net0", "net1", "net2", "net3"]
+    with pytest.raises(ValueError, match="networks="):
+        plot_matrix(matrix, reorder="network")
+    with pytest.raises(ValueError, match="3 network names for a matrix of 40"):
+        plot_matrix(matrix, networks=["a", "b", "c"])
+    with pytest.raises(ValueError, match="no network for the regions"):
+        plot_matrix(conn, networks=pd.Series(["a"] * 39, index=names[:39]).to_dict())
 
 
 def _bold(shape=(6, 7, 5), n_volumes=40, seed=0):
