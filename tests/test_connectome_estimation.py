@@ -263,3 +263,12 @@ def test_cohort_coordinates_of_the_extraction_pipeline_are_kept():
     assert "onset" not in result.coords
     expected = _nilearn("correlation", [values[0], values[1, :20]])
     np.testing.assert_allclose(result.values, expected, rtol=0, atol=TOL)
+
+
+def test_dask_signals_with_numpy_run_coordinates():
+    """cohort.extract's output: dask data chunked by run, numpy (run, time) and (run, region) coords."""
+    signals = _cohort(n_runs=3, n_samples=30)
+    extracted = signals.assign_coords(onset=(("run", "time"), np.tile(2.0 * np.arange(30), (3, 1))),
+                                      coverage=(("run", "region"), np.ones((3, 6))))
+    lazy = extracted.copy(data=da.from_array(extracted.values, chunks=(1, 10, 6)))
+    xr.testing.assert_identical(connectivity(lazy, "correlation").compute(), connectivity(extracted, "correlation"))

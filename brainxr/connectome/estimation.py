@@ -426,7 +426,12 @@ def _apply_kernel(signals, kind, estimator, standardize, empty_regions):
     )
     _check_sample_counts(n_samples, n_regions, kind, estimator, what)
     if _is_dask(signals.data):
-        signals = signals.chunk({"time": -1, "region": -1})
+        # chunk the numpy coords too as the data (extract_cohort's onset (run, time) is numpy beside
+        # dask data chunked by run: chunked by time alone it had one chunk of runs, inconsistent)
+        chunks = {"time": -1, "region": -1}
+        if run_dim is not None:
+            chunks[run_dim] = signals.data.chunks[signals.get_axis_num(run_dim)]
+        signals = signals.chunk(chunks)
         if run_dim is not None:
             run_names = run_names.chunk({run_dim: signals.chunksizes[run_dim]})
     matrices = xr.apply_ufunc(
