@@ -247,7 +247,6 @@ def test_three_views_in_a_notebook_page_share_one_plotly(browser, brain_mask, tm
     page = _notebook_like_page(outputs, tmp_path / "notebook.html", inserted_by_script)
     browser.get(page.resolve().as_uri())
     edges = _views_rendered(browser, 3)
-    if inserted_by_script:
     assert edges == [view.n_edges for view in views]
     assert [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"] == []
     resources = browser.execute_script("return performance.getEntriesByType('resource').map(function (r) {"

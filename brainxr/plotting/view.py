@@ -61,10 +61,11 @@ def _compressed_plotly_js() -> str:
     Compressing at the best level takes about a second; the cached copy is
     checked against the installed plotly.js before use.
     """
-    import pooch
+    import platformdirs
 
     source = _plotly_js().encode("utf-8")
-    cache = Path(pooch.os_cache("brainxr")) / f"plotly-{hashlib.sha256(source).hexdigest()[:16]}.js.gz.b64"
+    name = f"plotly-{hashlib.sha256(source).hexdigest()[:16]}.js.gz.b64"
+    cache = platformdirs.user_cache_path("brainxr") / name
     try:
         encoded = cache.read_text(encoding="ascii")
         if gzip.decompress(base64.b64decode(encoded)) == source:

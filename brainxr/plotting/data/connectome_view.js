@@ -139,7 +139,8 @@
         showlegend: false, paper_bgcolor: "#fff", hovermode: "closest",
         scene: { xaxis: axis, yaxis: axis, zaxis: axis, aspectmode: "data",
                  camera: { eye: { x: -1.6, y: 0.1, z: 0.3 }, up: { x: 0, y: 0, z: 1 } } },
-        title: view.title ? { text: view.title, font: { size: view.title_fontsize } } : undefined
+        title: view.title ? { text: view.title, font: { size: view.title_fontsize }, x: 0.02, xanchor: "left" }
+                          : undefined
       };
       var config = { responsive: true, displaylogo: false };
 
