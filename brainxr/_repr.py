@@ -146,7 +146,7 @@ def cohort_html(cohort) -> str:
     entity_columns = [c for c in table.columns if c not in ("t_r", "n_volumes", "n_valid_voxels")]
     counts = {c: table[c].dropna().astype(str).unique() for c in entity_columns}
     summary = " &middot; ".join(
-        [f"<b>{len(cohort)}</b> runs"]
+        [f"<b>{len(cohort)}</b> {'run' if len(cohort) == 1 else 'runs'}"]
         + [f"{len(values)} {escape(name)}" for name, values in counts.items()]
         + [f"grid {grid.shape} at {voxel_size(grid.affine)}", f"{grid.n_voxels:,} voxels"]
     )
