@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
-from scipy import signal as sp_signal
 
 PADTYPES = ("odd", "even", "constant", None)
 
@@ -140,6 +139,8 @@ def design_butterworth(
         wn = critical
     else:
         wn = critical[0]
+    from scipy import signal as sp_signal  # imported here: ~1 s of scipy.signal start-up only when filtering
+
     sos = sp_signal.butter(N=int(order), Wn=wn, btype=btype, output="sos", fs=sampling_rate)
     sos = np.ascontiguousarray(sos, dtype=np.float64)
 
