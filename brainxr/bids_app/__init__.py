@@ -128,6 +128,7 @@ def _participant_reports(settings, outcome, atlases, strategies, space_entities)
     """One HTML report per participant with new outputs."""
     import xarray as xr
 
+    from brainxr import store as cohort_store
     from brainxr.bids_app import outputs
     from brainxr.bids_app.participant import output_paths, run_entities
     from brainxr.reporting.connectivity_reports import participant_report
@@ -138,7 +139,7 @@ def _participant_reports(settings, outcome, atlases, strategies, space_entities)
     for participant in outcome.touched_participants:
         runs = []
         for key in cohort.sel(sub=participant):
-            attrs = cohort[key].attrs
+            attrs = cohort_store.read_run_attrs(settings.store, key)
             entities = run_entities(attrs, settings, space_entities)
             censored, coverage, connectome, summary = {}, {}, None, {"volumes": attrs["n_volumes"], "TR (s)": attrs["t_r"]}
             for atlas in atlases:
@@ -159,8 +160,8 @@ def _participant_reports(settings, outcome, atlases, strategies, space_entities)
                         connectome = xr.DataArray(matrix, dims=("region", "region_"),
                                                   coords={"region": regions, "region_": regions})
                         title = f"{kinds[0]}: {atlas.label}, {strategy.label}"
-            confounds = cohort.confounds(key)
-            bold = cohort[key]["bold"]
+            confounds, _ = cohort_store.read_confounds(settings.store, key)
+            bold = cohort.bold(key)
             step = max(1, bold.sizes["voxel"] // CARPET_VOXELS)
             runs.append({
                 "name": key, "t_r": float(attrs["t_r"]), "summary": summary, "censored": censored,

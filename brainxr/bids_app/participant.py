@@ -24,6 +24,7 @@ import pandas as pd
 import xarray as xr
 
 import brainxr
+from brainxr import store as cohort_store
 from brainxr.bids_app import outputs
 from brainxr.bids_app.specs import KINDS, measure_label
 
@@ -133,7 +134,8 @@ def tdof_loss(n_volumes: int, n_kept: int, n_regressors: int, t_r: float, low_pa
     return float((n_volumes - n_kept) + n_regressors + removed * n_kept)
 
 
-def process_run(key, raw: xr.DataArray, run_attrs, confounds_table, atlas, strategies, settings, space_entities):
+def process_run(key, raw: xr.DataArray, run_attrs, confounds_table, confounds_metadata, atlas, strategies, settings,
+                space_entities):
     """Clean one run's raw region signals for each strategy and write its outputs; returns the strategies written."""
     from brainxr.interfaces.fmriprep import select_confounds
     from brainxr.interfaces.fmriprep.denoise import strategy_parameters
@@ -156,7 +158,7 @@ def process_run(key, raw: xr.DataArray, run_attrs, confounds_table, atlas, strat
             continue
         preset, options = strategy.selection
         parameters = strategy_parameters(preset, **options)
-        confounds, sample_mask = select_confounds(confounds_table, run_attrs.get("confounds_metadata") or None,
+        confounds, sample_mask = select_confounds(confounds_table, confounds_metadata or None,
                                                   **parameters)
         kept = np.arange(n_volumes) if sample_mask is None else np.asarray(sample_mask)
         regressors = None if confounds is None or confounds.shape[1] == 0 else confounds
@@ -260,7 +262,6 @@ def run_participant_level(settings, runs, atlases, strategies, space_entities, p
     import dask
 
     from brainxr.provenance import atlas_record
-    from brainxr.store import read_confounds_metadata
 
     started = time.perf_counter()
     outcome = Outcome()
@@ -274,8 +275,9 @@ def run_participant_level(settings, runs, atlases, strategies, space_entities, p
     cohort = brainxr.open_cohort(store)
     keys = [run.key for run in runs if run.key not in failed and run.key in cohort]
     cohort = cohort.subset(keys)
-    # the confounds JSON is stored beside the confounds, not in the run attributes (store format 2)
-    attrs = {key: dict(cohort[key].attrs, confounds_metadata=read_confounds_metadata(store, key)) for key in keys}
+    # run metadata (sources and their checksums, TR) from each run's attributes, without opening its arrays;
+    # confounds and their JSON through the store's read contract
+    attrs = {key: cohort_store.read_run_attrs(store, key) for key in keys}
     kinds = [kind for kind in settings.kinds if kind != "tangent"]
     touched = set()
     for atlas in atlases:
@@ -308,9 +310,9 @@ def run_participant_level(settings, runs, atlases, strategies, space_entities, p
                 continue
             for key in batch:
                 try:
-                    confounds_table = cohort.confounds(key)
-                    written = process_run(key, raw.sel(run=key), attrs[key], confounds_table, atlas, strategies,
-                                          settings, space_entities)
+                    confounds_table, confounds_metadata = cohort_store.read_confounds(store, key)
+                    written = process_run(key, raw.sel(run=key), attrs[key], confounds_table, confounds_metadata,
+                                          atlas, strategies, settings, space_entities)
                     if written:
                         touched.add(key)
                 except Exception as error:
