@@ -233,7 +233,7 @@ def test_rerun_skips_what_is_done(outputs, capsys):
               "--kind", *KINDS, "--work-dir", out.parent / "work"]
     started = time.perf_counter()
     assert run_cli(cohort.root, out, "participant", *common) == 0
-    assert time.perf_counter() - started < 30
+    assert time.perf_counter() - started < 120  # a loose bound on a shared machine; benchmarks/bids_app.py times it
     assert "0 run(s) processed, 4 already done, 0 failed" in capsys.readouterr().out
     assert sidecar.stat().st_mtime_ns == before
 

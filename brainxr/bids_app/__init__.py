@@ -235,7 +235,8 @@ def _participant(settings, runs, space_entities):
             raise BidsAppError(f"{option}: two values give the same output label {repeated[0]!r}")
     log.info("participant level: %d run(s), atlases %s, strategies %s, kinds %s", len(runs),
              [a.label for a in atlases], [s.label for s in strategies], settings.kinds)
-    outcome = run_participant_level(settings, runs, atlases, strategies, space_entities, progress=settings.progress)
+    outcome = run_participant_level(settings, runs, atlases, strategies, space_entities,
+                                    show_progress=settings.progress)
     reports = _participant_reports(settings, outcome, atlases, strategies, space_entities) if settings.reports else []
     return outcome, reports
 

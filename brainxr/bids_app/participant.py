@@ -257,17 +257,17 @@ def _batches(keys, n_volumes: dict, n_regions: int):
         yield batch
 
 
-def run_participant_level(settings, runs, atlases, strategies, space_entities, progress=True) -> Outcome:
+def run_participant_level(settings, runs, atlases, strategies, space_entities, show_progress=True) -> Outcome:
     """The participant level on discovered runs; see the module docstring."""
-    import dask
-
+    from brainxr import progress
     from brainxr.provenance import atlas_record
 
     started = time.perf_counter()
     outcome = Outcome()
     store = settings.store
-    ingest = brainxr.ingest(runs, store, overwrite=settings.overwrite, client=settings.client,
-                            n_workers=settings.n_workers, progress=progress, on_error="return")
+    ingest = brainxr.ingest(runs, store, overwrite=settings.overwrite,
+                            client=settings.client if settings.client is not None else False,
+                            n_workers=settings.n_workers, progress=show_progress, on_error="return")
     for key, error in ingest.failed.items():
         outcome.failures.append(Failure(key, "ingest", f"{type(error).__name__}: {error}",
                                         "".join(traceback.format_exception(error))))
@@ -299,10 +299,9 @@ def run_participant_level(settings, runs, atlases, strategies, space_entities, p
                     raw = smoothed_extract(cohort.subset(batch), atlas.regions, settings.smoothing_fwhm)
                 else:
                     raw = cohort.subset(batch).extract(atlas.regions)
-                scheduler = {} if settings.client is not None else {"scheduler": "threads",
-                                                                    "num_workers": settings.n_workers}
-                with dask.config.set(**scheduler):
-                    raw = raw.compute()
+                local = {} if settings.client is not None else {"num_workers": settings.n_workers}
+                (raw,) = progress.compute(raw, desc=f"extract {atlas.label}", progress=show_progress,
+                                          client=settings.client if settings.client is not None else False, **local)
             except Exception as error:  # the whole batch could not be read: every run of it failed
                 for key in batch:
                     outcome.failures.append(Failure(key, f"extract {atlas.label}", f"{type(error).__name__}: {error}",
