@@ -225,3 +225,22 @@ def test_resumes_after_a_kill(tmp_path, tree):
         resumed = out / path.relative_to(reference)
         np.testing.assert_array_equal(pd.read_csv(resumed, sep="\t", header=None).to_numpy(),
                                       pd.read_csv(path, sep="\t", header=None).to_numpy())
+
+
+@pytest.mark.slow
+def test_dask_scheduler_address(tmp_path, tree):
+    """--dask-scheduler: worker processes (in another working directory) ingest and extract; same bytes as threads."""
+    from distributed import LocalCluster
+
+    workers_dir = tmp_path / "workers"
+    workers_dir.mkdir()
+    common = ["--atlas", tree.atlas_labels_img, "--participant-label", "01", "02", "--quiet", "--no-reports"]
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      local_directory=str(workers_dir)) as cluster:
+        assert run_cli(tree.root, tmp_path / "distributed", "participant", "--work-dir", tmp_path / "work-d",
+                       "--dask-scheduler", cluster.scheduler_address, *common) == 0
+    assert run_cli(tree.root, tmp_path / "threads", "participant", "--work-dir", tmp_path / "work-t", *common) == 0
+    produced = sorted(p.relative_to(tmp_path / "threads") for p in (tmp_path / "threads").glob("sub-*/func/*.tsv"))
+    assert len(produced) == 2 * 3
+    for relative in produced:
+        assert (tmp_path / "distributed" / relative).read_bytes() == (tmp_path / "threads" / relative).read_bytes()

@@ -26,7 +26,8 @@ def jobqueue_options(queue=None, account=None, walltime=None, cores=None, memory
 
 
 @contextlib.contextmanager
-def compute_client(scheduler_address=None, cluster=None, cluster_options=None, n_jobs: int = 1, timeout: float = 300):
+def compute_client(scheduler_address=None, cluster=None, cluster_options=None, n_jobs: int = 1, timeout: float = 300,
+                   connect_timeout: float = 30):
     """A ``distributed.Client`` for the run, or None for local threads.
 
     Parameters
@@ -38,7 +39,9 @@ def compute_client(scheduler_address=None, cluster=None, cluster_options=None, n
         (``queue``, ``account``, ``walltime``, ``cores``, ``memory``, ...);
         it is closed (its jobs cancelled) at the end.
     timeout : float
-        Seconds to wait for a first worker.
+        Seconds to wait for a first worker of a new cluster.
+    connect_timeout : float
+        Seconds to wait for a running scheduler to answer.
     """
     if scheduler_address and cluster:
         raise BidsAppError("--dask-scheduler and --cluster: give one (a running scheduler, or a cluster to start)")
@@ -49,8 +52,8 @@ def compute_client(scheduler_address=None, cluster=None, cluster_options=None, n
 
     if scheduler_address:
         try:
-            client = Client(scheduler_address, timeout=timeout)
-        except OSError as error:
+            client = Client(scheduler_address, timeout=connect_timeout)
+        except (OSError, TimeoutError) as error:
             raise BidsAppError(f"--dask-scheduler {scheduler_address}: cannot connect ({error})") from None
         with client:
             log.info("computing on the Dask scheduler %s", scheduler_address)
