@@ -1,7 +1,7 @@
-"""Grid operations on volume images: resampling, Gaussian smoothing, mean image.
+"""Image functions: resampling, Gaussian smoothing, mean image, and nilearn's other ``image`` names.
 
-Every function takes a volume (a NIfTI path, a nibabel image or an
-``(i, j, k[, ...])`` DataArray) and returns a volume DataArray. Dask-backed
+The grid operations take a volume (a NIfTI path, a nibabel image or an
+``(i, j, k[, ...])`` DataArray) and return a volume DataArray. Dask-backed
 images stay lazy and are processed a block of volumes at a time (whole
 volumes in space, chunks over the trailing dims), so a run is never loaded
 whole.
@@ -20,18 +20,31 @@ The arithmetic is nilearn's (0.14), so that results agree with
   affine's voxel sizes and runs :func:`scipy.ndimage.gaussian_filter1d`
   along each spatial axis (scipy's default ``"reflect"`` boundary), after
   replacing non-finite values by 0.
+
+nilearn's other image functions (``load_img``, ``new_img_like``,
+``index_img``, ``iter_img``, ``concat_imgs``, ``math_img``,
+``threshold_img``, ``binarize_img``, ``crop_img``, ``clean_img``,
+``high_variance_confounds``, ...) return the kind of image they are given: a
+DataArray for a DataArray (dask-backed data stays lazy, coordinates and
+attrs carried over, the affine updated when the grid changes), and for a path
+or a nibabel image an in-memory nibabel image with nilearn's dtype and header
+rules, so that a nilearn script keeps calling ``.to_filename`` on it.
 """
 
 from __future__ import annotations
 
+import glob
+import os
 import warnings
+from pathlib import Path
 
 import dask.array as dsa
+import nibabel as nib
 import numpy as np
 import xarray as xr
 from scipy import ndimage
 
-from brainxr.nifti import SPATIAL_DIMS, TIME_DIM, world_coords
+from brainxr.nifti import SPATIAL_DIMS, TIME_DIM, from_nibabel, world_coords
 
 __all__ = [
     "grid_of",
@@ -41,7 +54,22 @@ __all__ = [
     "smooth_array",
     "smooth_img",
     "mean_img",
+    # nilearn's other image functions
+    "binarize_img",
+    "clean_img",
+    "concat_imgs",
+    "copy_img",
+    "crop_img",
+    "get_data",
+    "high_variance_confounds",
     "index_img",
+    "iter_img",
+    "largest_connected_component_img",
+    "load_img",
+    "math_img",
+    "new_img_like",
+    "swap_img_hemispheres",
+    "threshold_img",
 ]
 
 # attrs describing the file a volume came from: dropped from derived images
@@ -456,9 +484,720 @@ def mean_img(img, dim: str = TIME_DIM) -> xr.DataArray:
     return xr.DataArray(values, dims=dims, coords=coords, attrs=_derived_attrs(volume.attrs, volume.attrs["affine"]), name=volume.name)
 
 
-def index_img(img, index: int, dim: str = TIME_DIM) -> xr.DataArray:
-    """One volume of a 4D image (the image itself when it is 3D)."""
-    volume = _as_volume(img, "img")
-    if volume.ndim == 3:
-        return volume
-    return volume.isel({dim: index})
+# ---------------------------------------------------------------------------
+# nilearn's other image functions: inputs and outputs
+# ---------------------------------------------------------------------------
+
+
+def _is_path(img) -> bool:
+    return isinstance(img, (str, os.PathLike))
+
+
+def _expand_wildcards(img, wildcards: bool = True):
+    """A path with ``*`` / ``?`` / ``[`` as the sorted list of files it matches (nilearn's globbing)."""
+    if not (wildcards and _is_path(img)):
+        return img
+    text = os.path.expanduser(str(img))
+    if Path(text).exists() or not glob.has_magic(text):
+        if not Path(text).exists():
+            raise ValueError(f"File not found: '{text}'")
+        return text
+    matches = sorted(glob.glob(text))
+    if not matches:
+        raise ValueError(f"No files matching path: {text}")
+    return matches
+
+
+def _load(img, name: str = "img"):
+    """A nibabel image (paths loaded lazily by nibabel) or a volume DataArray, as given."""
+    if isinstance(img, xr.DataArray):
+        if not set(SPATIAL_DIMS) <= set(img.dims):
+            raise ValueError(f"{name}: expected a volume with dims {SPATIAL_DIMS}[, time], got {img.dims}")
+        if "affine" not in img.attrs:
+            raise ValueError(f"{name}: the DataArray has no 'affine' attribute; it cannot be placed on a grid")
+        return img.transpose(*SPATIAL_DIMS, ...)
+    if _is_path(img):
+        path = Path(os.path.expanduser(str(img)))
+        if not path.exists():
+            raise ValueError(f"{name}: file not found: '{path}'")
+        return nib.load(path)
+    if isinstance(img, nib.spatialimages.SpatialImage):
+        return img
+    raise TypeError(
+        f"{name}: expected a NIfTI path, a nibabel image or a volume DataArray, got {type(img).__name__}"
+    )
+
+
+def _data(img):
+    """The values of a loaded image: numpy for nibabel (nilearn's ``_get_data``), the (lazy) array of a DataArray."""
+    if isinstance(img, xr.DataArray):
+        return img.data
+    return np.asanyarray(img.dataobj)
+
+
+def _affine(img) -> np.ndarray:
+    return np.asarray(img.attrs["affine"] if isinstance(img, xr.DataArray) else img.affine, dtype=np.float64)
+
+
+def _check_ndim(img, ndim: int, name: str):
+    """The image checked as nilearn's ``check_niimg_3d/4d`` do (a 4D image of one volume is 3D)."""
+    shape = img.shape
+    if len(shape) == ndim:
+        return img
+    if ndim == 3 and len(shape) == 4 and shape[3] == 1:
+        return _like(img, _data(img)[..., 0])
+    raise ValueError(f"{name}: expected a {ndim}D image, got a {len(shape)}D image of shape {tuple(shape)}")
+
+
+def _downcast_int64(data):
+    """nilearn's ``_downcast_from_int64_if_possible`` (with its warnings)."""
+    if data.dtype not in (np.int64, np.uint64) or isinstance(data, dsa.Array):
+        return data
+    info = np.iinfo(np.int32)
+    if data.size == 0 or (info.min <= data.min() and data.max() <= info.max):
+        warnings.warn(
+            "Data array used to create a new image contains 64-bit ints. This is likely due to creating the array "
+            "with numpy and passing `int` as the `dtype`. Many tools such as FSL and SPM cannot deal with int64 in "
+            "Nifti images, so for compatibility the data has been converted to int32.",
+            stacklevel=4,
+        )
+        return data.astype(np.int32)
+    warnings.warn(
+        "Data array used to create a new image contains 64-bit ints, and some values too large to store in 32-bit "
+        "ints. The resulting image thus contains 64-bit ints, which may cause some compatibility issues with some "
+        "other tools or an error when saving the image to a Nifti file.",
+        stacklevel=4,
+    )
+    return data
+
+
+def _like(ref, data, affine=None, copy_header: bool = True):
+    """An image of ``ref``'s kind holding ``data`` (nilearn's ``new_img_like``)."""
+    if isinstance(ref, xr.DataArray):
+        return _dataarray_like(ref, data, affine)
+    affine = ref.affine if affine is None else np.asarray(affine)
+    data = np.asarray(data)
+    if data.dtype == bool:
+        data = data.astype(np.uint8)
+    data = _downcast_int64(data)
+    header = None
+    if copy_header and ref.header is not None:
+        header = ref.header.copy()
+        for field in ("scl_slope", "scl_inter", "glmax"):
+            if field in header:
+                header[field] = 0.0
+        if "cal_max" in header:
+            header["cal_max"] = np.max(data) if data.size > 0 else 0.0
+        if "cal_min" in header:
+            header["cal_min"] = np.min(data) if data.size > 0 else 0.0
+    klass = nib.Nifti1Image if type(ref) is nib.Nifti1Pair else type(ref)
+    return klass(data, affine, header=header)
+
+
+def _dataarray_like(ref: xr.DataArray, data, affine=None) -> xr.DataArray:
+    """``data`` labeled as ``ref``: same coords and attrs on the same grid, new grid coords otherwise."""
+    affine = _affine(ref) if affine is None else np.asarray(affine, dtype=np.float64)
+    if getattr(data, "dtype", None) == bool:
+        data = data.astype(np.uint8)
+    same_grid = tuple(data.shape[:3]) == tuple(ref.shape[:3]) and np.allclose(affine, _affine(ref))
+    extra_dims = tuple(ref.dims[3:4]) if data.ndim == 4 else ()
+    if data.ndim == 4 and not extra_dims:
+        extra_dims = (TIME_DIM,)
+    dims = SPATIAL_DIMS + extra_dims
+    if same_grid:
+        coords = {name: coord for name, coord in ref.coords.items() if set(coord.dims) <= set(dims)}
+    else:
+        coords = world_coords(affine, data.shape[:3])
+    for name, coord in ref.coords.items():
+        if extra_dims and coord.dims == extra_dims and coord.size == data.shape[3]:
+            coords[name] = coord
+    attrs = dict(ref.attrs, affine=affine)
+    if not same_grid:
+        attrs.pop("nifti", None)
+    result = xr.DataArray(data, dims=dims, coords=coords, attrs=attrs)
+    result.name = ref.name  # not the dask array's name, which xarray would take
+    return result
+
+
+# ---------------------------------------------------------------------------
+# loading, creating, indexing
+# ---------------------------------------------------------------------------
+
+
+def load_img(img, wildcards: bool = True, dtype=None):
+    """Load an image (nilearn's ``load_img``).
+
+    Parameters
+    ----------
+    img : path, nibabel image, volume DataArray, or a list of 3D/4D images
+        A path with wildcards (``*``, ``?``) loads the matching files,
+        sorted, concatenated as 4D; a list is concatenated too.
+    wildcards : bool, default=True
+    dtype : numpy dtype or "auto", optional
+        Convert the data (``"auto"``: int32 for integers, float32 for floats).
+
+    Returns
+    -------
+    nibabel.Nifti1Image or xarray.DataArray
+        A DataArray for a DataArray (lazy when it is), else a nibabel image
+        (a file is read by nibabel on access).
+    """
+    img = _expand_wildcards(img, wildcards)
+    if isinstance(img, (list, tuple)):
+        return concat_imgs(img, dtype=dtype)
+    loaded = _load(img)
+    if dtype is None:
+        return loaded
+    data = _data(loaded)
+    target = (np.int32 if data.dtype.kind in "iub" else np.float32) if dtype == "auto" else np.dtype(dtype)
+    if data.dtype == target:
+        return loaded
+    converted = _like(loaded, data.astype(target))
+    if isinstance(converted, nib.spatialimages.SpatialImage):
+        converted.header.set_data_dtype(target)
+    return converted
+
+
+def new_img_like(ref_niimg, data, affine=None, copy_header: bool = True):
+    """An image of the reference's kind holding ``data`` (nilearn's ``new_img_like``).
+
+    Parameters
+    ----------
+    ref_niimg : path, nibabel image, volume DataArray, or a list of those (the first is used)
+    data : numpy array (or dask array for a DataArray reference)
+        Booleans are stored as uint8; int64 as int32 when the values fit (with nilearn's warning).
+    affine : (4, 4) array, optional
+        Default: the reference's.
+    copy_header : bool, default=True
+        Copy the reference's header (nibabel), resetting scaling and
+        ``cal_min``/``cal_max`` as nilearn does.
+
+    Returns
+    -------
+    nibabel image (the reference's class) or xarray.DataArray
+    """
+    if isinstance(ref_niimg, (list, tuple)):
+        if not ref_niimg:
+            raise TypeError("ref_niimg: an empty list has no reference image")
+        ref_niimg = ref_niimg[0]
+    if not (_is_path(ref_niimg) or isinstance(ref_niimg, (nib.spatialimages.SpatialImage, xr.DataArray))):
+        raise TypeError(f"The reference image should be a niimg. {ref_niimg!r} was passed")
+    return _like(_load(ref_niimg, "ref_niimg"), data, affine, copy_header)
+
+
+def get_data(img) -> np.ndarray:
+    """The image's values (nilearn's ``get_data``): the array itself for in-memory images, no scaling copy.
+
+    A DataArray gives its (possibly dask) array.
+    """
+    return _data(_load(img))
+
+
+def copy_img(img):
+    """A copy of an image, data and header (nilearn's ``copy_img``)."""
+    if isinstance(img, xr.DataArray):
+        return img.copy(deep=True)
+    if not isinstance(img, nib.spatialimages.SpatialImage):
+        raise ValueError("Input value is not an image")
+    return _like(img, _data(img).copy(), img.affine.copy(), copy_header=True)
+
+
+def index_img(imgs, index):
+    """Volumes of a 4D image selected along its last dim (nilearn's ``index_img``).
+
+    Parameters
+    ----------
+    imgs : 4D image (path, nibabel image or DataArray)
+    index : int, slice, list, boolean array or pandas Series
+        An int gives a 3D image.
+
+    Returns
+    -------
+    nibabel image or xarray.DataArray (lazy for a lazy DataArray)
+    """
+    img = _check_ndim(_load(imgs, "imgs"), 4, "imgs")
+    if hasattr(index, "iloc") and hasattr(index, "to_numpy"):
+        index = index.to_numpy().flatten()
+    n_volumes = img.shape[3]
+    if isinstance(index, (int, np.integer)) and not -n_volumes <= index < n_volumes:
+        raise IndexError(f"Integer index {index} out of range for last dimension with size {n_volumes}")
+    if isinstance(img, xr.DataArray):
+        return img.isel({img.dims[3]: index})
+    if isinstance(index, (int, np.integer, slice)):
+        data = np.asanyarray(img.slicer[..., index].dataobj)
+    else:
+        data = _data(img)[:, :, :, index]
+    return _like(img, data, img.affine)
+
+
+def iter_img(imgs):
+    """Iterate over the volumes of a 4D image (nilearn's ``iter_img``).
+
+    Yields
+    ------
+    3D nibabel images, or 3D DataArrays for a DataArray (lazy for a lazy one)
+    """
+    img = _check_ndim(_load(imgs, "imgs"), 4, "imgs")
+    for index in range(img.shape[3]):
+        if isinstance(img, xr.DataArray):
+            yield img.isel({img.dims[3]: index})
+        else:
+            yield _like(img, _data(img)[..., index], img.affine)
+
+
+def concat_imgs(niimgs, dtype=np.float32, ensure_ndim=None, memory=None, memory_level=0, auto_resample: bool = False,
+                verbose=0):
+    """Concatenate 3D or 4D images along time (nilearn's ``concat_imgs``).
+
+    Parameters
+    ----------
+    niimgs : list of images, or a path with wildcards
+        All 3D or all 4D, on one grid (or resampled onto the first with
+        ``auto_resample``). DataArrays are concatenated lazily.
+    dtype : numpy dtype or None, default=float32
+        None keeps the first image's dtype.
+    ensure_ndim : {None, 4}
+        nilearn's check of the result's dimensionality.
+    memory, memory_level, verbose
+        Accepted for compatibility (nothing is cached).
+    auto_resample : bool, default=False
+
+    Returns
+    -------
+    4D nibabel image, or a DataArray when the first image is one
+    """
+    del memory, memory_level, verbose
+    niimgs = _expand_wildcards(niimgs)
+    if _is_path(niimgs) or isinstance(niimgs, (nib.spatialimages.SpatialImage, xr.DataArray)):
+        niimgs = [niimgs]
+    images = [_load(img, f"niimgs[{position}]") for position, img in enumerate(niimgs)]
+    if not images:
+        raise TypeError("Cannot concatenate empty objects")
+    ndim = len(images[0].shape) if ensure_ndim is None else ensure_ndim - 1
+    if ndim not in (3, 4):
+        raise TypeError(f"Concatenated images must be 3D or 4D. You gave a list of {ndim}D images")
+    images = [_check_ndim(img, ndim, f"niimgs[{position}]") for position, img in enumerate(images)]
+    first = images[0]
+    shape, affine = tuple(first.shape[:3]), _affine(first)
+    for position, img in enumerate(images[1:], start=1):
+        if tuple(img.shape[:3]) != shape or not np.allclose(_affine(img), affine):
+            if not auto_resample:
+                raise ValueError(
+                    f"niimgs[{position}]: shape {tuple(img.shape[:3])} or affine differ from niimgs[0]'s "
+                    f"({shape}); pass auto_resample=True or resample the images first"
+                )
+            resampled = resample_img(img if isinstance(img, xr.DataArray) else from_nibabel(img), affine, shape,
+                                     interpolation="continuous")
+            images[position] = resampled if isinstance(first, xr.DataArray) else _like(first, resampled.values)
+    if dtype is None:
+        dtype = _data(first).dtype
+    blocks = [_data(img) if ndim == 4 else _data(img)[..., None] for img in images]
+    if isinstance(first, xr.DataArray):
+        lazy = any(isinstance(block, dsa.Array) for block in blocks)
+        stacked = (dsa if lazy else np).concatenate([block.astype(dtype) for block in blocks], axis=3)
+        result = _dataarray_like(first.expand_dims(TIME_DIM, axis=3) if first.ndim == 3 else first, stacked)
+        return result.drop_vars(TIME_DIM, errors="ignore") if result.sizes[result.dims[3]] != first.shape[-1] else result
+    data = np.empty(shape + (sum(block.shape[3] for block in blocks),), order="F", dtype=dtype)
+    start = 0
+    for block in blocks:
+        data[..., start : start + block.shape[3]] = block
+        start += block.shape[3]
+    return _like(first, data, first.affine)
+
+
+# ---------------------------------------------------------------------------
+# arithmetic and thresholds
+# ---------------------------------------------------------------------------
+
+
+def math_img(formula: str, copy_header_from: str | None = None, **imgs):
+    """Evaluate a numpy expression on images (nilearn's ``math_img``).
+
+    Parameters
+    ----------
+    formula : str
+        A Python expression of the image names and ``np`` (e.g.
+        ``"np.mean(img, axis=-1)"``, ``"img1 - img2"``).
+    copy_header_from : str, optional
+        Name of the image whose header the result gets.
+    **imgs
+        The images, on one grid. With DataArrays the formula runs on their
+        (dask) arrays: the result stays lazy.
+
+    Returns
+    -------
+    nibabel image, or a DataArray when the images are DataArrays
+    """
+    missing = [name for name in imgs if name not in formula and name != copy_header_from]
+    if missing:
+        warnings.warn(f"Some images ({missing}) are not mentioned in the formula={formula!r}.", stacklevel=2)
+    if copy_header_from is not None and copy_header_from not in imgs:
+        raise ValueError(
+            f"copy_header_from={copy_header_from!r} but '{copy_header_from}' is missing from 'imgs' that contains: "
+            f"{imgs.keys()}"
+        )
+    loaded = {name: _load(img, name) for name, img in imgs.items()}
+    if not loaded:
+        raise ValueError(f"math_img: no image given for the formula {formula!r}")
+    names = list(loaded)
+    reference = loaded[names[0]]
+    for name in names[1:]:
+        img = loaded[name]
+        if tuple(img.shape[:3]) != tuple(reference.shape[:3]) or not np.allclose(_affine(img), _affine(reference)):
+            raise ValueError(
+                f"Input images cannot be compared: {name} and {names[0]} have different shapes "
+                f"({tuple(img.shape[:3])} vs {tuple(reference.shape[:3])}) or affines"
+            )
+    namespace = {name: _float_data(img) for name, img in loaded.items()}
+    namespace["np"] = np
+    try:
+        result = eval(formula, namespace)  # noqa: S307 (nilearn's documented behaviour)
+    except Exception as error:
+        error.args = (f"Input formula couldn't be processed, you provided '{formula}',", *error.args)
+        raise
+    last = loaded[names[-1]]
+    if copy_header_from is None:
+        return _like(last, result, _affine(last), copy_header=False)
+    source = loaded[copy_header_from]
+    if np.ndim(result) != len(source.shape):
+        raise ValueError(
+            "Cannot copy the header. The result of the formula has a different number of dimensions than the image "
+            "to copy the header from."
+        )
+    return _like(source, result, _affine(source))
+
+
+def _float_data(img):
+    """nilearn's ``safe_get_data``: the values, as stored (a copy for numpy)."""
+    data = _data(img)
+    return data if isinstance(data, dsa.Array) else np.array(data)
+
+
+def _cutoff(threshold, values, two_sided: bool) -> float:
+    """nilearn's ``check_threshold``: a number, or a percentile string such as ``"95%"`` of the values.
+
+    For lazy values a number is taken as it is (the check of its range, a
+    warning in nilearn, would compute the image).
+    """
+    message = f'If "threshold" is given as string it should be a number followed by the percent sign, e.g. "25.3%"'
+    percentile = isinstance(threshold, str)
+    if percentile:
+        if not threshold.endswith("%"):
+            raise ValueError(message)
+        try:
+            threshold = float(threshold[:-1])
+        except ValueError as error:
+            error.args += (message,)
+            raise
+    elif isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)):
+        raise TypeError("threshold should be either a number or a string finishing with a percent sign")
+    threshold = float(threshold)
+    if threshold < 0 and two_sided:
+        raise ValueError('"threshold" should not be a negative value when two_sided=True.')
+    if threshold < 0 and percentile:
+        raise ValueError('"threshold" should not be a negative percentile value.')
+    if isinstance(values, dsa.Array):
+        if not percentile:
+            return threshold
+        values = values.compute()
+    values = np.asarray(values)
+    if threshold >= 0:
+        values = np.abs(values) if two_sided else values[values >= 0]
+        if percentile:
+            return float(np.percentile(values, threshold) + 1e-5)
+        if values.size and threshold > values.max():
+            warnings.warn(f"The given float value must not exceed {values.max()}. But, you have given "
+                          f"threshold={threshold}.", UserWarning, stacklevel=4)
+    else:
+        values = values[values <= 0]
+        if values.size and threshold < values.min():
+            warnings.warn(f"The given float value must not be less than {values.min()}. But, you have given "
+                          f"threshold={threshold}.", UserWarning, stacklevel=4)
+    return threshold
+
+
+def _apply_threshold(data, two_sided: bool, cutoff: float):
+    if two_sided:
+        below = (-cutoff < data) & (data < cutoff)
+    elif cutoff >= 0:
+        below = data < cutoff
+    else:
+        below = data > cutoff
+    return data * ~below if isinstance(data, dsa.Array) else np.where(below, data.dtype.type(0), data)
+
+
+def _cluster_size_threshold(volume: np.ndarray, cluster_threshold) -> np.ndarray:
+    """Zero the clusters (6-connectivity, each sign apart) smaller than ``cluster_threshold`` voxels."""
+    volume = volume.copy()
+    structure = ndimage.generate_binary_structure(3, 1)
+    for sign in np.unique(np.sign(volume)):
+        labels, _ = ndimage.label((volume * sign) > 0, structure)
+        sizes = np.bincount(labels.ravel())
+        small = sizes < cluster_threshold
+        small[0] = False
+        volume[small[labels]] = 0
+    return volume
+
+
+def _mask_on_grid(mask_img, img) -> np.ndarray:
+    """A 3D boolean mask on ``img``'s grid (resampled with nearest neighbour when needed)."""
+    from brainxr.masking import load_mask  # noqa: PLC0415 (mask reading; moves to the bottom layer)
+
+    mask, mask_affine = load_mask(mask_img, name="mask_img", allow_empty=True)
+    if mask.shape != tuple(img.shape[:3]) or not np.allclose(mask_affine, _affine(img)):
+        from brainxr.masking import mask_to_dataarray  # noqa: PLC0415
+
+        mask = np.asarray(resample_img(mask_to_dataarray(mask, mask_affine).astype(np.float32), _affine(img),
+                                       img.shape[:3], interpolation="nearest").values) > 0
+    return mask
+
+
+def threshold_img(img, threshold, cluster_threshold=0, two_sided: bool = True, mask_img=None, copy: bool = True,
+                  copy_header: bool = True):
+    """Set to 0 the voxels below a threshold, and the clusters smaller than a size (nilearn's ``threshold_img``).
+
+    Parameters
+    ----------
+    img : 3D or 4D image
+    threshold : float or str
+        A value, or a percentile of the (absolute, when two-sided) values
+        in the mask such as ``"90%"``.
+    cluster_threshold : int, default=0
+        Clusters (6-connected, each sign apart) of fewer voxels are removed.
+    two_sided : bool, default=True
+        Keep ``|x| >= threshold`` (else ``x >= threshold``, or
+        ``x <= threshold`` for a negative threshold).
+    mask_img : 3D mask, optional
+        Voxels outside are set to 0 and ignored by percentiles.
+    copy, copy_header : bool
+        As in nilearn.
+
+    Returns
+    -------
+    nibabel image, or a DataArray (lazy when the input is, unless a
+    percentile or cluster threshold needs the values)
+    """
+    del copy  # the input is never modified
+    loaded = _load(img)
+    data = _data(loaded)
+    if isinstance(data, dsa.Array):
+        data = dsa.where(dsa.isfinite(data), data, 0)
+    else:
+        data = np.array(data)
+        if data.dtype.kind == "f":
+            data[~np.isfinite(data)] = 0
+    values_for_cutoff = data
+    if mask_img is not None:
+        mask = _mask_on_grid(mask_img, loaded)
+        values_for_cutoff = data[mask]
+        keep = mask if data.ndim == 3 else mask[..., None]
+        data = data * keep if isinstance(data, dsa.Array) else np.where(keep, data, data.dtype.type(0))
+    cutoff = _cutoff(threshold, values_for_cutoff, two_sided)
+    data = _apply_threshold(data, two_sided, cutoff)
+    if cluster_threshold > 0:
+        data = np.asarray(data)
+        volumes = data[..., None] if data.ndim == 3 else data
+        volumes = np.stack([_cluster_size_threshold(volumes[..., n], cluster_threshold)
+                            for n in range(volumes.shape[3])], axis=3)
+        data = volumes[..., 0] if data.ndim == 3 else volumes
+    return _like(loaded, data, _affine(loaded), copy_header=copy_header)
+
+
+def binarize_img(img, threshold=0.0, mask_img=None, two_sided: bool = False, copy_header: bool = True):
+    """1 where :func:`threshold_img` keeps a voxel, 0 elsewhere, as int8 (nilearn's ``binarize_img``)."""
+    thresholded = threshold_img(img, threshold, mask_img=mask_img, two_sided=two_sided, copy_header=copy_header)
+    data = _data(thresholded).astype(bool).astype(np.int8)
+    return _like(thresholded, data, _affine(thresholded))
+
+
+def crop_img(img, rtol: float = 1e-8, copy: bool = True, pad: bool = True, return_offset: bool = False,
+             copy_header: bool = True):
+    """Crop an image to the box of its non-negligible values (nilearn's ``crop_img``).
+
+    Parameters
+    ----------
+    img : 3D or 4D image
+    rtol : float, default=1e-8
+        Values within ``rtol * max(|values|)`` of 0 are negligible.
+    copy : bool, default=True
+    pad : bool, default=True
+        Keep one voxel of zeros around the box.
+    return_offset : bool, default=False
+        Also return the slices kept.
+    copy_header : bool, default=True
+
+    Returns
+    -------
+    image (the input's kind; the affine moved to the box's corner), and the slices with ``return_offset``
+    """
+    loaded = _load(img)
+    data = np.asarray(_data(loaded))
+    infinity_norm = max(-data.min(), data.max())
+    passes = (data < -rtol * infinity_norm) | (data > rtol * infinity_norm)
+    if data.ndim == 4:
+        passes = passes.any(axis=-1)
+    coords = np.array(np.nonzero(passes))
+    if coords.shape[1] == 0:
+        start, end, pad = np.zeros(3, dtype=int), np.array(data.shape[:3]), False
+        warnings.warn(f"No values above {rtol}. Returning original image.", stacklevel=2)
+    else:
+        start, end = coords.min(axis=1), coords.max(axis=1) + 1
+    if pad:
+        start, end = np.maximum(start - 1, 0), np.minimum(end + 1, data.shape[:3])
+    slices = tuple(slice(int(a), int(b)) for a, b in zip(start, end))
+    affine = _affine(loaded)
+    cropped_affine = np.eye(4)
+    cropped_affine[:3, :3] = affine[:3, :3]
+    cropped_affine[:3, 3] = affine[:3, 3] + affine[:3, :3] @ np.array([s.start for s in slices])
+    if isinstance(loaded, xr.DataArray):
+        cropped = loaded.isel(dict(zip(SPATIAL_DIMS, slices)))
+        cropped = cropped.copy(deep=copy)
+        cropped.attrs = {k: v for k, v in cropped.attrs.items() if k != "nifti"}
+        cropped.attrs["affine"] = cropped_affine
+        cropped.attrs["grid_shape"] = tuple(cropped.shape[:3]) if "grid_shape" in loaded.attrs else None
+        if cropped.attrs["grid_shape"] is None:
+            del cropped.attrs["grid_shape"]
+    else:
+        values = data[slices]
+        cropped = _like(loaded, values.copy() if copy else values, cropped_affine, copy_header=copy_header)
+    return (cropped, slices) if return_offset else cropped
+
+
+def largest_connected_component_img(imgs):
+    """The largest connected component (6-connectivity) of each 3D image (nilearn's function).
+
+    Parameters
+    ----------
+    imgs : 3D image or list of 3D images
+
+    Returns
+    -------
+    image (uint8 for nibabel, as nilearn's booleans) or list of images
+    """
+    single = _is_path(imgs) or not isinstance(imgs, (list, tuple))
+    results = []
+    for position, img in enumerate([imgs] if single else imgs):
+        loaded = _check_ndim(_load(img, "imgs" if single else f"imgs[{position}]"), 3, "imgs")
+        volume = np.asarray(_data(loaded))
+        labels, n_labels = ndimage.label(volume)
+        if not n_labels:
+            raise ValueError("No non-zero values: no connected components")
+        counts = np.bincount(labels.ravel())
+        counts[0] = 0
+        results.append(_like(loaded, labels == counts.argmax(), _affine(loaded)))
+    return results[0] if single else results
+
+
+def swap_img_hemispheres(img):
+    """The image mirrored left-right along its first axis (nilearn's ``swap_img_hemispheres``).
+
+    The image must be axis-aligned with a positive diagonal (RAS), as
+    nilearn's reordered images are.
+    """
+    loaded = _check_ndim(_load(img), 3, "img")
+    affine = _affine(loaded)
+    if not np.allclose(affine[:3, :3], np.diag(np.diag(affine[:3, :3]))) or (np.diag(affine)[:3] < 0).any():
+        raise ValueError(
+            "img: swap_img_hemispheres needs an axis-aligned image with positive voxel sizes (RAS); "
+            "resample it first (brainxr.image.resample_img)"
+        )
+    return _like(loaded, _data(loaded)[::-1], affine)
+
+
+# ---------------------------------------------------------------------------
+# signals of whole images
+# ---------------------------------------------------------------------------
+
+
+def _voxel_signals(img, mask_img):
+    """``(time, voxel)`` values of a 4D image: every voxel (C order) or those of ``mask_img``, and the mask."""
+    loaded = _check_ndim(_load(img, "imgs"), 4, "imgs")
+    data = _data(loaded)
+    n_volumes = loaded.shape[3]
+    mask = None if mask_img is None else _mask_on_grid(mask_img, loaded)
+    if mask is None:
+        signals = data.reshape(-1, n_volumes).T
+    elif isinstance(data, dsa.Array):
+        flat = data.reshape(-1, n_volumes)
+        signals = flat[np.flatnonzero(mask)].T
+    else:
+        signals = data[mask].T
+    return loaded, signals, mask
+
+
+def high_variance_confounds(imgs, n_confounds: int = 5, percentile: float = 2.0, detrend: bool = True, mask_img=None):
+    """Confounds from the voxels of highest variance (nilearn's ``image.high_variance_confounds``).
+
+    Parameters
+    ----------
+    imgs : 4D image
+    n_confounds : int, default=5
+    percentile : float, default=2.0
+        Highest-variance percentile of voxels kept.
+    detrend : bool, default=True
+    mask_img : 3D mask, optional
+        Only its voxels are considered (default every voxel).
+
+    Returns
+    -------
+    ``(time, n_confounds)`` numpy array (see :func:`brainxr.signal.high_variance_confounds`)
+    """
+    from brainxr.signal import high_variance_confounds as signal_confounds  # noqa: PLC0415 (signal imports nothing of image)
+
+    _, signals, _ = _voxel_signals(imgs, mask_img)
+    return signal_confounds(np.asarray(signals), n_confounds=n_confounds, percentile=percentile, detrend=detrend)
+
+
+def clean_img(imgs, runs=None, detrend: bool = True, standardize=True, confounds=None, low_pass=None, high_pass=None,
+              t_r=None, ensure_finite: bool = False, mask_img=None, **kwargs):
+    """Clean every voxel's time series (nilearn's ``clean_img``): :func:`brainxr.signal.clean` per voxel.
+
+    Parameters
+    ----------
+    imgs : 4D image
+    runs, detrend, standardize, confounds, low_pass, high_pass, t_r, ensure_finite
+        As :func:`brainxr.signal.clean` (nilearn's defaults of ``clean_img``:
+        detrend and standardize). Filtering needs ``t_r``.
+    mask_img : 3D mask, optional
+        Only its voxels are cleaned; the others are 0 in the result.
+    **kwargs
+        ``clean__<name>``: more parameters of ``clean`` (e.g. ``clean__sample_mask``).
+
+    Returns
+    -------
+    4D image of the input's kind; a dask-backed DataArray is cleaned lazily, chunk of voxels by chunk.
+    """
+    from brainxr.signal import clean  # noqa: PLC0415
+
+    if (low_pass is not None or high_pass is not None) and t_r is None:
+        loaded = _load(imgs, "imgs")
+        extra = ""
+        if isinstance(loaded, nib.spatialimages.SpatialImage) and len(loaded.shape) == 4:
+            extra = f"imgs header suggest it to be {loaded.header.get_zooms()[3]}"
+        raise ValueError(f"Repetition time (t_r) must be specified for filtering. You specified None. {extra}")
+    clean_kwargs = {key[len("clean__"):]: value for key, value in kwargs.items() if key.startswith("clean__")}
+    loaded, signals, mask = _voxel_signals(imgs, mask_img)
+    if isinstance(signals, dsa.Array):
+        signals = signals.rechunk({0: -1})
+    cleaned = clean(signals, runs=runs, detrend=detrend, standardize=standardize, confounds=confounds,
+                    low_pass=low_pass, high_pass=high_pass, t_r=t_r, ensure_finite=ensure_finite, **clean_kwargs)
+    n_kept = cleaned.shape[0]
+    shape = tuple(loaded.shape[:3])
+    if mask is None:
+        volumes = cleaned.T.reshape(shape + (n_kept,))
+    elif isinstance(cleaned, dsa.Array):
+        index = np.full(int(np.prod(shape)), cleaned.shape[1], dtype=np.intp)
+        index[np.flatnonzero(mask)] = np.arange(cleaned.shape[1])
+        padded = dsa.concatenate([cleaned, dsa.zeros((n_kept, 1), dtype=cleaned.dtype)], axis=1)
+        volumes = padded[:, index].T.reshape(shape + (n_kept,))
+    else:
+        volumes = np.zeros(shape + (n_kept,), dtype=cleaned.dtype)
+        volumes[mask] = cleaned.T
+    if isinstance(loaded, xr.DataArray) and n_kept != loaded.shape[3]:
+        loaded = loaded.isel({loaded.dims[3]: _kept_volumes(clean_kwargs.get("sample_mask"), loaded.shape[3])})
+    return _like(loaded, volumes, _affine(loaded))
+
+
+def _kept_volumes(sample_mask, n_volumes: int) -> np.ndarray:
+    keep = np.asarray(sample_mask)
+    return np.flatnonzero(keep) if keep.dtype == bool else keep % n_volumes

@@ -493,3 +493,86 @@ def intersect_masks(masks, threshold: float = 0.5, connected: bool = True) -> xr
     if connected and group.any():
         group = largest_connected_component(group)
     return mask_to_dataarray(group, reference_affine)
+
+
+def _multi_mask(images, name: str, compute, threshold: float, connected: bool, target_affine, target_shape):
+    """nilearn's ``compute_multi_*_mask``: one mask per image (on the target grid), then their intersection."""
+    if isinstance(images, (str, Path)) or not len(images):
+        raise TypeError(f"{name}: expected a non-empty list of images, got {images!r}")
+    masks = []
+    for position, img in enumerate(images):
+        volume = as_volume(img, name=f"{name}[{position}]")
+        if target_affine is not None or target_shape is not None:
+            from brainxr.image import mean_img, resample_img
+
+            if target_affine is None or target_shape is None:
+                raise ValueError(f"{name}: target_affine and target_shape go together (brainxr needs both)")
+            volume = resample_img(mean_img(volume), target_affine, target_shape, interpolation="continuous")
+        masks.append(compute(volume))
+    return intersect_masks(masks, threshold=threshold, connected=connected)
+
+
+def compute_multi_epi_mask(epi_imgs, lower_cutoff: float = 0.2, upper_cutoff: float = 0.85, connected: bool = True,
+                           opening=2, threshold: float = 0.5, target_affine=None, target_shape=None,
+                           exclude_zeros: bool = False, n_jobs=1, memory=None, verbose=0) -> xr.DataArray:
+    """A mask common to several runs: :func:`compute_epi_mask` of each, intersected (nilearn's function).
+
+    Parameters
+    ----------
+    epi_imgs : list of 3D/4D images (paths, nibabel images, DataArrays)
+    lower_cutoff, upper_cutoff, connected, opening, exclude_zeros
+        As :func:`compute_epi_mask`.
+    threshold : float, default=0.5
+        Fraction of the runs' masks a voxel must be in (:func:`intersect_masks`).
+    target_affine, target_shape : optional
+        Grid of the masks (each run's mean image resampled onto it first).
+    n_jobs, memory, verbose
+        Accepted for compatibility (the runs are reduced one after another, each in one pass).
+
+    Returns
+    -------
+    xarray.DataArray
+        Boolean ``(i, j, k)`` mask.
+    """
+    del n_jobs, memory, verbose
+    return _multi_mask(
+        epi_imgs, "epi_imgs",
+        lambda volume: compute_epi_mask(volume, lower_cutoff=lower_cutoff, upper_cutoff=upper_cutoff,
+                                        connected=connected, opening=opening, exclude_zeros=exclude_zeros),
+        threshold, connected, target_affine, target_shape,
+    )
+
+
+def compute_multi_background_mask(data_imgs, border_size: int = 2, connected: bool = True, opening=2,
+                                  threshold: float = 0.5, target_affine=None, target_shape=None, n_jobs=1,
+                                  memory=None, verbose=0) -> xr.DataArray:
+    """A mask common to several runs: :func:`compute_background_mask` of each, intersected (nilearn's function).
+
+    Parameters as :func:`compute_multi_epi_mask` and :func:`compute_background_mask`.
+    """
+    del n_jobs, memory, verbose
+    return _multi_mask(
+        data_imgs, "data_imgs",
+        lambda volume: compute_background_mask(volume, border_size=border_size, connected=connected, opening=opening),
+        threshold, connected, target_affine, target_shape,
+    )
+
+
+def compute_multi_brain_mask(target_imgs, threshold: float = 0.5, connected: bool = True, opening=2, memory=None,
+                             verbose=0, mask_type: str = "whole-brain") -> xr.DataArray:
+    """The template mask on the grid shared by several images (nilearn's ``compute_multi_brain_mask``).
+
+    The images must share one grid (a ValueError names the first that does
+    not); only their grid is used, as in :func:`compute_brain_mask`.
+    """
+    del memory, verbose
+    if isinstance(target_imgs, (str, Path)) or not len(target_imgs):
+        raise TypeError(f"target_imgs: expected a non-empty list of images, got {target_imgs!r}")
+    from brainxr.image import grid_of
+
+    shape, affine = grid_of(target_imgs[0], "target_imgs[0]")
+    for position, img in enumerate(target_imgs[1:], start=1):
+        other_shape, other_affine = grid_of(img, f"target_imgs[{position}]")
+        check_same_grid(other_shape, other_affine, shape, affine, f"target_imgs[{position}]", "target_imgs[0]")
+    return compute_brain_mask(target_imgs[0], threshold=threshold, connected=connected, opening=opening,
+                              mask_type=mask_type)

@@ -31,7 +31,7 @@ from brainxr import datasets, image, plotting  # noqa: E402
 from brainxr.connectome import ConnectivityMeasure  # noqa: E402
 from brainxr.decomposition import DictLearning  # noqa: E402
 from brainxr.interfaces.fmriprep import load_confounds_strategy  # noqa: E402
-from brainxr.plotting.images import alpha_cmap  # noqa: E402
+from brainxr.plotting.cm import alpha_cmap  # noqa: E402
 from brainxr.regions import load_maps_atlas  # noqa: E402
 from brainxr.regions.region_extractor import RegionExtractor  # noqa: E402
 
@@ -75,10 +75,8 @@ def main(output: Path, quick: bool = False):
     mean_correlations = np.mean(correlations, axis=0).reshape(n_regions_extracted, n_regions_extracted)
 
     # %% The mean connectome: matrix and glass brain
-    coords_connectome = [
-        plotting.find_xyz_cut_coords(image.index_img(regions_extracted_img, index))
-        for index in range(n_regions_extracted)
-    ]
+    regions_imgs = image.iter_img(regions_extracted_img)
+    coords_connectome = [plotting.find_xyz_cut_coords(img) for img in regions_imgs]
     title = f"Correlation interactions between {n_regions_extracted} regions"
     figure = plt.figure()
     plt.imshow(mean_correlations, interpolation="nearest", vmax=1, vmin=-1, cmap=plt.cm.bwr)

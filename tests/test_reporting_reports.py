@@ -111,9 +111,11 @@ def test_regions_summary_table_matches_nilearn_labels_masker_report(t1):  # noqa
 
 def test_regions_summary_table_names_and_errors(t1):  # noqa: F811
     labels_img = _labels_img(t1, 3)
-    table = regions_summary_table(labels_img, {1: "a", 3: "c"})
-    assert table["region name"].tolist() == ["a", "2", "c"]
-    assert table["relative size (in %)"].sum() == pytest.approx(100, abs=0.05)
+    table = regions_summary_table(labels_img, {1: "a", 3: "c", 7: "absent"})  # the look-up table's rows
+    assert table["region name"].tolist() == ["a", "c", "absent"]
+    assert table["size (in mm^3)"].iloc[-1] == 0
+    assert regions_summary_table(labels_img)["region name"].tolist() == ["1", "2", "3"]
+    assert regions_summary_table(labels_img)["relative size (in %)"].sum() == pytest.approx(100, abs=0.05)
     with pytest.raises(ValueError, match="label_names"):
         regions_summary_table(labels_img, ["a"])
 
@@ -202,3 +204,35 @@ def test_cohort_report_opens_offline_in_chromium(browser, tmp_path, brain_mask):
     assert browser.execute_script(
         "return Array.from(document.images).every(function (i) { return i.complete && i.naturalWidth > 0; })")
     assert browser.execute_script("return document.querySelectorAll('table.brainxr-table tr').length") == 4
+
+
+@pytest.mark.parametrize("names", ["lut", "labels"])
+@pytest.mark.parametrize("fit_on_data", [False, True])
+@pytest.mark.parametrize("transformed", [False, True])
+def test_labels_masker_report_lists_every_region_as_nilearn(names, fit_on_data, transformed):
+    """Regions absent from the labels on the data grid are listed with size 0, as nilearn lists them."""
+    import warnings
+
+    from nilearn.maskers import NiftiLabelsMasker as NilearnLabelsMasker
+
+    from brainxr.maskers import NiftiLabelsMasker
+
+    data = np.zeros((12, 12, 12), np.int16)
+    data[1:4, 1:5, 1:6], data[5:9, 2:9, 3:8], data[9, 9, 9] = 1, 2, 4  # label 4: one voxel, lost at 4 mm
+    labels_img = nib.Nifti1Image(data, np.diag([2.0, 2, 2, 1]))
+    func = nib.Nifti1Image(np.random.default_rng(0).random((6, 6, 6, 10)).astype("f4"), np.diag([4.0, 4, 4, 1]))
+    kwargs = ({"lut": pd.DataFrame({"index": [0, 1, 2, 3, 4], "name": ["Background", "a", "b", "c", "d"]})}
+              if names == "lut" else {"labels": ["Background", "a", "b", "d"]})
+    tables = []
+    for masker_class in (NilearnLabelsMasker, NiftiLabelsMasker):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            masker = masker_class(labels_img, **kwargs).fit(func if fit_on_data else None)
+            if transformed:
+                masker.transform(func)
+            masker.generate_report()
+        tables.append(masker._report_content["summary"].reset_index(drop=True) if masker_class is NilearnLabelsMasker
+                      else masker._report_parts()["regions_table"])
+    pd.testing.assert_frame_equal(tables[1], tables[0], check_dtype=False)
+    if not transformed:  # after transform, nilearn lists the regions of the transformed data
+        assert (tables[1]["label value"] == 4).any()

@@ -23,7 +23,8 @@ import xarray as xr
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
-from brainxr.maskers._confounds import high_variance_confounds
+from brainxr.signal.confounds import high_variance_confounds
+from brainxr.signal.validation import check_params
 from brainxr.maskers._inputs import Run, load_run, load_volume
 from brainxr.nifti import SPATIAL_DIMS, TIME_DIM
 
@@ -108,6 +109,7 @@ class BaseMasker(BaseEstimator):
             raise TypeError("dtype: 'dtype' cannot be bool")
 
     def _start_fit(self):
+        check_params(self.get_params(deep=False))
         self._check_dtype()
         self.clean_args_ = {} if self.clean_args is None else dict(self.clean_args)
         self.memory_ = self.memory

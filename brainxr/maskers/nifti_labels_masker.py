@@ -408,12 +408,11 @@ class NiftiLabelsMasker(BaseMasker):
     def _report_parts(self, **kwargs) -> dict:
         from brainxr.reporting.masker_report import regions_figure, regions_summary_table
 
+        # every region of the look-up table, as nilearn lists them (absent ones with size 0)
         lut = self._current_lut
-        names = dict(zip(lut["index"].tolist(), lut["name"].tolist()))
-        table = regions_summary_table(self.labels_img_, label_names={int(k): v for k, v in names.items()}, background_label=self.background_label)
-        table = table[table["label value"].isin([int(v) for v in lut["index"] if v != self.background_label])]
-        background = self._report_background()
-        figure = regions_figure(self.labels_img_, img=background)
+        names = {int(index): name for index, name in zip(lut["index"].tolist(), lut["name"].tolist())}
+        table = regions_summary_table(self.labels_img_, label_names=names, background_label=self.background_label)
+        figure = regions_figure(self.labels_img_, img=self._report_background(), cmap=self.cmap)
         if self.mask_img_ is not None:
             figure.add_contours(self.mask_img_, levels=[0.5], colors="g", linewidths=3)
-        return {"regions_table": table.reset_index(drop=True), "figure": figure, "n_regions": self.n_elements_}
+        return {"regions_table": table, "figure": figure, "n_regions": self.n_elements_}

@@ -16,14 +16,38 @@ from brainxr.plotting.find_cuts import (
     find_probabilistic_atlas_cut_coords,
     find_xyz_cut_coords,
 )
-from brainxr.plotting.images import MNI152TEMPLATE, plot_anat, plot_glass_brain, plot_prob_atlas, plot_stat_map
+from brainxr.plotting import cm
+from brainxr.plotting.images import (
+    MNI152TEMPLATE,
+    plot_anat,
+    plot_epi,
+    plot_glass_brain,
+    plot_img,
+    plot_prob_atlas,
+    plot_roi,
+    plot_stat_map,
+)
 from brainxr.plotting.matrix import plot_matrix
 from brainxr.plotting.view import ConnectomeView, reset_notebook_views, view_connectome, view_markers
+
+
+def show():
+    """Show the open figures (``matplotlib.pyplot.show``), as nilearn's ``plotting.show``.
+
+    With a non-interactive backend (Agg, in scripts and tests) it does nothing.
+    """
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    if matplotlib.get_backend().lower() != "agg":
+        plt.show()
+
 
 __all__ = [
     "MNI152TEMPLATE",
     "BaseDisplay",
     "ConnectomeView",
+    "cm",
     "ProjectorDisplay",
     "SlicerDisplay",
     "find_cut_slices",
@@ -33,12 +57,16 @@ __all__ = [
     "plot_anat",
     "plot_carpet",
     "plot_connectome",
+    "plot_epi",
     "plot_glass_brain",
+    "plot_img",
     "plot_markers",
     "plot_matrix",
     "plot_prob_atlas",
+    "plot_roi",
     "plot_stat_map",
     "reset_notebook_views",
+    "show",
     "view_connectome",
     "view_markers",
 ]

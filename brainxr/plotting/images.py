@@ -17,6 +17,7 @@ from matplotlib.colors import LinearSegmentedColormap, Normalize
 
 from brainxr.plotting._inputs import Volume, as_volume
 from brainxr.plotting._template import resolve_brain_mask, template_anatomy
+from brainxr.plotting.cm import alpha_cmap
 from brainxr.plotting.connectome import check_threshold
 from brainxr.plotting.displays import SLICER_MODES, make_display, save_if_needed
 from brainxr.plotting.find_cuts import fast_abs_percentile, find_cut_slices, find_xyz_cut_coords
@@ -31,15 +32,6 @@ class _TemplateBackground:
 
 #: use the MNI152 template of :mod:`brainxr.datasets` as background
 MNI152TEMPLATE = _TemplateBackground()
-
-
-def alpha_cmap(color, name: str = "", alpha_min: float = 0.5, alpha_max: float = 1.0):
-    """A one-colour colormap whose opacity grows with the value (fully transparent at the top end, as nilearn)."""
-    red, green, blue = plt.matplotlib.colors.to_rgb(color)
-    colors = np.tile([red, green, blue, 1.0], (256, 1))
-    colors[:, 3] = np.linspace(alpha_min, alpha_max, 256)
-    colors[-1, 3] = 0
-    return LinearSegmentedColormap.from_list(f"{name or color}_transparent", colors, 256)
 
 
 def border_values(data: np.ndarray, size: int = 2) -> np.ndarray:
@@ -279,6 +271,100 @@ def plot_anat(anat_img=MNI152TEMPLATE, cut_coords=None, output_file=None, displa
                             draw_cross=draw_cross, black_bg=black_bg, colorbar=colorbar,
                             vmin=anat_vmin if vmin is None else vmin, vmax=anat_vmax if vmax is None else vmax,
                             cmap=cmap, **kwargs)
+
+
+def plot_img(img, cut_coords=None, output_file=None, display_mode="ortho", figure=None, axes=None, title=None,
+             threshold=None, annotate=True, draw_cross=True, black_bg=False, colorbar=True, bg_img=None, vmin=None,
+             vmax=None, cmap="gray", transparency=None, **kwargs):
+    """Plot cuts of any 3D image (nilearn's ``plot_img``), optionally over a background.
+
+    Parameters as in :func:`plot_stat_map`; no background by default, grey
+    colormap, the image's own range.
+
+    Returns
+    -------
+    SlicerDisplay or None
+    """
+    background, black_bg, bg_vmin, bg_vmax = load_background(bg_img, dim=False, black_bg=black_bg)
+    volume = as_volume(img, name="img")
+    data = np.nan_to_num(np.asarray(volume.data, dtype=float))
+    vmin = float(data.min()) if vmin is None else vmin
+    vmax = float(data.max()) if vmax is None else vmax
+    return plot_img_with_bg(Volume(data, volume.affine), bg_img=background, cut_coords=cut_coords,
+                            output_file=output_file, display_mode=display_mode, figure=figure, axes=axes,
+                            title=title, threshold=threshold, annotate=annotate, draw_cross=draw_cross,
+                            black_bg=black_bg, colorbar=colorbar, bg_vmin=bg_vmin, bg_vmax=bg_vmax, cmap=cmap,
+                            vmin=vmin, vmax=vmax, transparency=transparency, **kwargs)
+
+
+def plot_epi(epi_img=None, cut_coords=None, output_file=None, display_mode="ortho", figure=None, axes=None,
+             title=None, annotate=True, draw_cross=True, black_bg=True, colorbar=True, cmap="gray", vmin=None,
+             vmax=None, **kwargs):
+    """Plot cuts of an EPI image (nilearn's ``plot_epi``): :func:`plot_img` on a black background.
+
+    A 4D image is averaged over time first.
+
+    Returns
+    -------
+    SlicerDisplay or None
+    """
+    if epi_img is not None:
+        volume = as_volume(epi_img, name="epi_img", ndim=None)
+        if volume.data.ndim == 4:
+            volume = Volume(np.nanmean(volume.data, axis=3), volume.affine)
+        epi_img = volume
+    return plot_img(epi_img, cut_coords=cut_coords, output_file=output_file, display_mode=display_mode,
+                    figure=figure, axes=axes, title=title, annotate=annotate, draw_cross=draw_cross,
+                    black_bg=black_bg, colorbar=colorbar, cmap=cmap, vmin=vmin, vmax=vmax, **kwargs)
+
+
+def plot_roi(roi_img, bg_img=MNI152TEMPLATE, cut_coords=None, output_file=None, display_mode="ortho", figure=None,
+             axes=None, title=None, annotate=True, draw_cross=True, black_bg="auto", threshold=0.5, alpha=0.7,
+             cmap="gist_ncar", dim="auto", colorbar=True, vmin=None, vmax=None, view_type="continuous",
+             linewidths=2.5, **kwargs):
+    """Plot regions of interest (a mask or a labels image) over an anatomy (nilearn's ``plot_roi``).
+
+    Parameters
+    ----------
+    roi_img : 3D image
+        A binary mask or integer labels.
+    threshold : float, default=0.5
+        Values at or below it are transparent.
+    alpha : float, default=0.7
+        Opacity of the regions.
+    view_type : {"continuous", "contours"}
+        Filled regions, or one outline per label value.
+    linewidths : float
+        Outline width (``view_type="contours"``).
+    Other parameters as in :func:`plot_stat_map`.
+
+    Returns
+    -------
+    SlicerDisplay or None
+    """
+    if threshold is not None and isinstance(threshold, numbers.Number) and threshold < 0:
+        raise ValueError(f"threshold should be a non-negative number, got {threshold}")
+    if view_type not in ("continuous", "contours"):
+        raise ValueError(f"view_type must be one of ['continuous', 'contours'], got {view_type!r}")
+    background, black_bg, bg_vmin, bg_vmax = load_background(bg_img, dim=dim, black_bg=black_bg)
+    volume = as_volume(roi_img, name="roi_img")
+    data = np.nan_to_num(np.asarray(volume.data, dtype=float))
+    shown = Volume(data, volume.affine) if view_type == "continuous" else None
+    display = plot_img_with_bg(shown, bg_img=background, cut_coords=cut_coords if shown is not None or cut_coords
+                               is not None else find_xyz_cut_coords(Volume(data, volume.affine)),
+                               display_mode=display_mode, figure=figure, axes=axes, title=title, annotate=annotate,
+                               draw_cross=draw_cross, black_bg=black_bg, threshold=threshold if shown is not None
+                               else None, colorbar=colorbar and shown is not None, bg_vmin=bg_vmin, bg_vmax=bg_vmax,
+                               cmap=cmap, vmin=vmin, vmax=vmax, transparency=alpha, **kwargs)
+    if view_type == "contours":
+        colors = plt.get_cmap(cmap)
+        values = np.unique(np.rint(data[data != 0]))
+        for position, value in enumerate(values):
+            color = colors(position / max(1, len(values) - 1))
+            region = Volume((np.rint(data) == value).astype(np.float32), volume.affine)
+            display.add_contours(region, levels=[0.5], colors=[color], linewidths=linewidths)
+            display.add_contours(region, filled=True, levels=[0.5, 1.5], colors=[color], alpha=alpha)
+    return save_if_needed(display, output_file)
 
 
 def plot_glass_brain(stat_map_img, output_file=None, display_mode="ortho", colorbar=True, figure=None, axes=None,

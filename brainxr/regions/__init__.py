@@ -13,6 +13,12 @@ from brainxr.regions.atlas import LabelsAtlas, MapsAtlas, load_labels_atlas, loa
 from brainxr.regions.cohort import extract, extract_cohort
 from brainxr.regions.labels import STRATEGIES, extract_labels, labels_to_volume
 from brainxr.regions.maps import extract_maps, maps_to_volume
+from brainxr.regions.signal_extraction import (
+    img_to_signals_labels,
+    img_to_signals_maps,
+    signals_to_img_labels,
+    signals_to_img_maps,
+)
 from brainxr.regions.spheres import Spheres, extract_spheres, sphere_adjacency, sphere_support, spheres_to_volume
 from brainxr.regions.whole_brain import stream_signals, whole_brain_signals
 
@@ -40,12 +46,16 @@ __all__ = [
     "extract_cohort",
     "extract_labels",
     "extract_maps",
+    "img_to_signals_labels",
+    "img_to_signals_maps",
     "extract_spheres",
     "labels_to_volume",
     "load_labels_atlas",
     "load_maps_atlas",
     "look_up_table",
     "maps_to_volume",
+    "signals_to_img_labels",
+    "signals_to_img_maps",
     "sphere_adjacency",
     "sphere_support",
     "spheres_to_volume",

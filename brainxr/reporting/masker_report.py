@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from brainxr.plotting._inputs import as_volume
 from brainxr.reporting.html_report import HTMLReport
@@ -23,9 +24,12 @@ def regions_summary_table(labels_img, label_names=None, background_label=0) -> p
     ----------
     labels_img : 3D labels image (nibabel image, path or brainxr DataArray)
     label_names : mapping or sequence, optional
-        ``{label value: name}``, or names in the order of the sorted label
-        values (a leading background name is skipped when there is one more
-        name than regions). Default: the label value as text.
+        ``{label value: name}``: one row per entry (the atlas's look-up
+        table), in sorted label order, regions absent from the image with
+        size 0, as nilearn lists them. A sequence: names in the order of the
+        sorted label values (a leading background name is skipped when there
+        is one more name than regions). Default: the image's label values,
+        named by their value.
     background_label : int
 
     Returns
@@ -33,21 +37,26 @@ def regions_summary_table(labels_img, label_names=None, background_label=0) -> p
     pandas.DataFrame
         Columns ``label value``, ``region name``, ``size (in mm^3)`` (rounded
         to integers) and ``relative size (in %)`` (of all non-background
-        voxels, 2 decimals); one row per non-background label, sorted.
+        voxels, 2 decimals); one row per non-background label.
     """
     volume = as_volume(labels_img, name="labels_img")
     values = np.rint(volume.data).astype(np.int64).ravel()
-    labels, counts = np.unique(values, return_counts=True)
-    keep = labels != background_label
-    labels, counts = labels[keep], counts[keep]
+    present, counts = np.unique(values, return_counts=True)
+    count_of = dict(zip(present.tolist(), counts.tolist()))
+    if isinstance(label_names, dict):
+        labels = np.asarray(sorted(int(k) for k in label_names), dtype=np.int64)
+    else:
+        labels = present
+    labels = labels[labels != background_label]
+    sizes = np.asarray([count_of.get(int(label), 0) for label in labels], dtype=np.int64)
     voxel_volume = abs(np.linalg.det(volume.affine[:3, :3]))
-    total = counts.sum()
+    total = sum(count for label, count in count_of.items() if label != background_label)
     names = _names_by_label(label_names, labels)
     return pd.DataFrame({
         REGIONS_COLUMNS[0]: labels.astype(int),
         REGIONS_COLUMNS[1]: [names.get(int(label), str(label)) for label in labels],
-        REGIONS_COLUMNS[2]: np.round(counts * voxel_volume).astype(int),
-        REGIONS_COLUMNS[3]: np.round(counts / total * 100, 2) if total else np.zeros(len(counts)),
+        REGIONS_COLUMNS[2]: np.round(sizes * voxel_volume).astype(int),
+        REGIONS_COLUMNS[3]: np.round(sizes / total * 100, 2) if total else np.zeros(len(sizes)),
     })
 
 
@@ -64,8 +73,13 @@ def _names_by_label(label_names, labels) -> dict:
     return dict(zip((int(label) for label in labels), names))
 
 
-def regions_figure(labels_img, img=None, title=None):
-    """Region outlines over an image (e.g. the mean functional image), or the regions alone.
+def regions_figure(labels_img, img=None, title=None, cmap=None):
+    """The regions over an image (e.g. the mean functional image), or over the template (nilearn's figure).
+
+    Labels over an image: the image (``cmap``, default ``"CMRmap_r"``) with
+    the outlines of the labels drawn as one set of contours; labels without
+    an image: :func:`brainxr.plotting.plot_roi` over the MNI152 template.
+    Maps: one outline per map at half its peak.
 
     Parameters
     ----------
@@ -73,43 +87,44 @@ def regions_figure(labels_img, img=None, title=None):
     img : 3D or 4D image, optional
         Background (a 4D image is averaged over time); default the MNI152
         template.
+    title : str, optional
+    cmap : colormap, optional
 
     Returns
     -------
     SlicerDisplay
     """
     from brainxr.plotting.find_cuts import find_xyz_cut_coords
-    from brainxr.plotting.images import plot_anat, plot_img_with_bg
+    from brainxr.plotting.images import plot_anat, plot_img, plot_img_with_bg, plot_roi
 
     regions = as_volume(labels_img, name="labels_img", ndim=None)
     support = regions.data if regions.data.ndim == 3 else np.abs(regions.data).max(axis=3)
     support_volume = type(regions)((np.abs(support) > 0).astype(np.float32), regions.affine)
     cut_coords = find_xyz_cut_coords(support_volume, activation_threshold=0.5)
-    if img is None:
-        display = plot_anat(cut_coords=cut_coords, title=title, colorbar=False, draw_cross=False)
-    else:
+    background = None
+    if img is not None:
         background = as_volume(img, name="img", ndim=None)
         if background.data.ndim == 4:
             background = type(background)(np.nanmean(background.data, axis=3), background.affine)
+    if regions.data.ndim == 3:
+        labels = type(regions)(np.rint(regions.data).astype(np.float32), regions.affine)
+        if background is None:
+            return plot_roi(labels, cut_coords=cut_coords, title=title)
+        display = plot_img(background, cut_coords=cut_coords, title=title, black_bg=False,
+                           cmap="CMRmap_r" if cmap is None else cmap)
+        levels = MaxNLocator(7).tick_values(float(labels.data.min()), float(labels.data.max()))
+        display.add_contours(labels, levels=list(levels), linewidths=3, cmap="viridis")
+        return display
+    if background is None:
+        display = plot_anat(cut_coords=cut_coords, title=title, colorbar=False, draw_cross=False)
+    else:
         display = plot_img_with_bg(background, cut_coords=cut_coords, title=title, cmap="CMRmap_r",
                                    draw_cross=False, black_bg=False)
-    if regions.data.ndim == 3:
-        values = np.rint(regions.data)
-        for value in np.unique(values[values != 0]):
-            display.add_contours(type(regions)((values == value).astype(np.float32), regions.affine),
-                                 levels=[0.5], linewidths=1.5, colors=[_label_color(value)])
-    else:
-        for single in regions.volumes():
-            peak = float(np.abs(single.data).max())
-            if peak > 0:
-                display.add_contours(single, levels=[0.5 * peak], linewidths=1.5)
+    for single in regions.volumes():
+        peak = float(np.abs(single.data).max())
+        if peak > 0:
+            display.add_contours(single, levels=[0.5 * peak], linewidths=1.5)
     return display
-
-
-def _label_color(value):
-    import matplotlib.pyplot as plt
-
-    return plt.get_cmap("tab20")(int(value) % 20)
 
 
 def build_masker_report(title: str, description: str | None = None, regions_table: pd.DataFrame | None = None,

@@ -14,6 +14,7 @@ from brainxr.signal.plan import CleaningPlan, make_cleaning_plan
 from brainxr.signal.validation import (
     check_confounds,
     check_filter,
+    check_params,
     check_run_sample_masks,
     check_runs,
     check_standardize,
@@ -132,6 +133,8 @@ def clean(
     exact zeros whenever detrending or standardization removes their mean.
     """
     butterworth_options = split_butterworth_kwargs(kwargs)
+    check_params({"detrend": detrend, "standardize_confounds": standardize_confounds, "low_pass": low_pass,
+                  "high_pass": high_pass, "t_r": t_r})
     standardize = check_standardize(standardize)
     label_source = signals if isinstance(signals, xr.DataArray) else None
     data, runs = _unpack_signals(signals, runs)

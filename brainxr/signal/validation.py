@@ -23,6 +23,51 @@ def _is_real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+_NUMBER = (float, np.floating, int, np.integer)
+_OPTIONAL_NUMBER = (*_NUMBER, type(None))
+
+#: nilearn 0.14.1's types of the cleaning and masker parameters (``TYPE_MAPS`` of its ``check_params``)
+PARAMETER_TYPES = {
+    "detrend": (bool,),
+    "standardize_confounds": (bool,),
+    "keep_masked_labels": (bool,),
+    "keep_masked_maps": (bool,),
+    "high_pass": _OPTIONAL_NUMBER,
+    "low_pass": _OPTIONAL_NUMBER,
+    "t_r": _OPTIONAL_NUMBER,
+    "smoothing_fwhm": _OPTIONAL_NUMBER,
+    "memory_level": (int, np.integer),
+    "n_jobs": (int, np.integer),
+    "verbose": (bool, int, np.integer),
+    "target_affine": (np.ndarray, list, tuple, type(None)),
+    "target_shape": (tuple, list, np.ndarray, type(None)),
+    "memory": (str, Path, type(None)),
+}
+#: nilearn 0.14.1's allowed values of ``standardize``
+STANDARDIZE_VALUES = ("zscore_sample", "psc", True, False, None)
+
+
+def check_params(params: dict) -> None:
+    """Raise nilearn's TypeError / ValueError for a parameter of the wrong type or value.
+
+    Checks the names of :data:`PARAMETER_TYPES` and ``standardize`` found in
+    ``params`` (a function's ``locals()`` or an estimator's parameters), as
+    nilearn's ``check_params`` does: booleans are refused where bool is not
+    an allowed type; ``memory`` may also be a ``joblib.Memory``.
+    """
+    for name, value in params.items():
+        if name == "standardize":
+            if not any(value is allowed or (isinstance(value, str) and value == allowed) for allowed in STANDARDIZE_VALUES):
+                raise ValueError(f"'standardize' must be one of {list(STANDARDIZE_VALUES)}.\nGot: {value!r}")
+            continue
+        allowed = PARAMETER_TYPES.get(name)
+        if allowed is None or (name == "memory" and type(value).__name__ == "Memory"):
+            continue
+        if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
+            names = ", ".join(str(t) for t in allowed)
+            raise TypeError(f"'{name}' must be of type(s): '{names}'.\nGot: '{type(value).__name__}'")
+
+
 def check_standardize(standardize):
     """Return ``'zscore_sample'``, ``'psc'`` or None (True/False map as in nilearn)."""
     if standardize is True:

@@ -1,10 +1,14 @@
-"""High-variance confounds (CompCor-like), as nilearn's ``image.high_variance_confounds``."""
+"""High-variance confounds (CompCor-like), as nilearn's ``signal.high_variance_confounds``.
+
+The maskers' ``high_variance_confounds=True`` and
+:func:`brainxr.image.high_variance_confounds` (the same on the voxels of an
+image) use this function.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
-
 
 
 def _detrend(signals: np.ndarray) -> np.ndarray:
