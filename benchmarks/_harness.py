@@ -41,15 +41,17 @@ started = time.perf_counter()
 {body}
 wall = time.perf_counter() - started
 body_peak = status("VmHWM")
+{epilogue}
 print("@@RESULT@@" + json.dumps({{"wall_s": wall, "peak_mb": max(setup_peak, body_peak) / 2**20,
       "peak_above_baseline_mb": (body_peak - baseline) / 2**20, "result": result}}))
 '''
 
 
-def measure(setup: str, body: str, env: dict | None = None, timeout: float | None = None) -> dict:
+def measure(setup: str, body: str, env: dict | None = None, timeout: float | None = None, epilogue: str = "") -> dict:
     """Run ``setup`` (imports, untimed) then ``body`` (timed) in a fresh Python process.
 
-    ``body`` must assign a JSON-able ``result``.
+    ``body`` must assign a JSON-able ``result``; ``epilogue`` runs after the
+    clock and the memory reading (e.g. to save outputs for comparison).
 
     Returns
     -------
@@ -58,7 +60,7 @@ def measure(setup: str, body: str, env: dict | None = None, timeout: float | Non
         included), ``peak_above_baseline_mb`` (the timed body's peak above
         the resident memory it started with) and ``result``.
     """
-    code = _CHILD.format(setup=textwrap.dedent(setup), body=textwrap.dedent(body))
+    code = _CHILD.format(setup=textwrap.dedent(setup), body=textwrap.dedent(body), epilogue=textwrap.dedent(epilogue))
     completed = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout, cwd=REPO
     )

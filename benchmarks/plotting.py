@@ -121,9 +121,9 @@ def prepare(cases, workdir: Path) -> None:
 
         nib.save(load_synthetic_labels_atlas(resolution=2, n_regions=400).maps, workdir / "atlas.nii")
     if "carpet" in cases:
-        from brainxr.datasets import load_mni152_brain_mask
+        from brainxr.datasets import load_synthetic_mni152_brain_mask
 
-        mask = load_mni152_brain_mask(3)
+        mask = load_synthetic_mni152_brain_mask(3)
         rng = np.random.default_rng(0)
         shape = (*mask.shape, 400)
         data = np.empty(shape, np.float32)

@@ -29,10 +29,10 @@ from _harness import measure, print_table  # noqa: E402
 
 WARM_CACHES = """
 import time
-from brainxr.datasets import make_synthetic_cohort, load_mni152_template
+from brainxr.datasets import make_synthetic_cohort, load_synthetic_mni152_template
 from brainxr.datasets import load_synthetic_labels_atlas, load_synthetic_maps_atlas
 started = time.perf_counter()
-load_mni152_template({resolution}); load_synthetic_labels_atlas({resolution}); load_synthetic_maps_atlas({resolution})
+load_synthetic_mni152_template({resolution}); load_synthetic_labels_atlas({resolution}); load_synthetic_maps_atlas({resolution})
 setup_s = time.perf_counter() - started
 """
 

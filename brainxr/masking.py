@@ -416,14 +416,13 @@ def compute_epi_mask(
 def compute_brain_mask(img, threshold: float = 0.5, connected: bool = True, opening=2, mask_type: str = "whole-brain") -> xr.DataArray:
     """Whole-brain, gray-matter or white-matter mask from the MNI152 template, on the image's grid.
 
-    The template image (:func:`brainxr.datasets.load_mni152_brain_mask` for
-    ``"whole-brain"``, the gray/white matter maps of
-    :func:`brainxr.datasets.load_mni152_tissue_maps` for ``"gm"``/``"wm"``,
-    built at the image's voxel size, at least 1 mm) is resampled onto the
-    image's grid with cubic interpolation and thresholded at ``threshold``,
-    then opened and reduced to its largest connected component, as
-    ``nilearn.masking.compute_brain_mask`` does with nilearn's templates.
-    Only the image's grid is used, not its values.
+    nilearn's recipe on nilearn's template: the 1 mm MNI152 T1 (or gray /
+    white matter) template of :mod:`brainxr.datasets.mni152` (TemplateFlow's
+    ``MNI152NLin2009aSym``, scaled to [0, 1]) is resampled onto the image's
+    grid with cubic interpolation and thresholded at ``threshold``, then
+    opened and reduced to its largest connected component. Only the image's
+    grid is used, not its values. Equal to
+    ``nilearn.masking.compute_brain_mask``.
 
     Parameters
     ----------
@@ -438,19 +437,13 @@ def compute_brain_mask(img, threshold: float = 0.5, connected: bool = True, open
     xarray.DataArray
         Boolean ``(i, j, k)`` mask on the image's grid.
     """
-    from brainxr.datasets import load_mni152_brain_mask, load_mni152_tissue_maps
+    from brainxr.datasets.mni152 import template_for_mask
     from brainxr.image import grid_of, resample_img
 
     if mask_type not in ("whole-brain", "gm", "wm"):
         raise ValueError(f"mask_type must be 'whole-brain', 'gm' or 'wm', got {mask_type!r}")
     shape, affine = grid_of(img, "img")
-    voxel_size = float(np.sqrt((affine[:3, :3] ** 2).sum(axis=0)).min())
-    resolution = max(1.0, round(voxel_size, 3))
-    if mask_type == "whole-brain":
-        template = load_mni152_brain_mask(resolution=resolution)
-    else:
-        template = load_mni152_tissue_maps(resolution=resolution)[mask_type]
-    template = from_nibabel(template).astype(np.float32)
+    template = from_nibabel(template_for_mask(mask_type))
     resampled = resample_img(template, affine, shape, interpolation="continuous", clip=False)
     mask = np.asarray(resampled.values) >= threshold
     mask = _post_process_mask(

@@ -74,11 +74,16 @@ def small_synthetic(tmp_path_factory):
     return synthetic, root / "cohort.zarr"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def templateflow_home(tmp_path_factory):
-    """A local TemplateFlow cache (TemplateFlow's layout, small synthetic files) as ``$TEMPLATEFLOW_HOME``.
+    """A local TemplateFlow cache (TemplateFlow's layout) as ``$TEMPLATEFLOW_HOME``, for every test.
 
-    The client runs offline on it (``TEMPLATEFLOW_AUTOUPDATE=0``); nothing is downloaded.
+    Small synthetic templates and atlases, and nilearn's own MNI152 files as
+    ``MNI152NLin2009aSym`` (so that templates, template masks and plot
+    backgrounds are nilearn's). The client runs offline on it
+    (``TEMPLATEFLOW_AUTOUPDATE=0``); nothing is downloaded. Templates
+    prepared at other resolutions are kept under a session folder
+    (``$BRAINXR_DATA``), not the user's.
     """
     from templateflow_cache import build_templateflow_home
 
@@ -86,4 +91,5 @@ def templateflow_home(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TEMPLATEFLOW_HOME", str(root))
         patch.setenv("TEMPLATEFLOW_AUTOUPDATE", "0")
+        patch.setenv("BRAINXR_DATA", str(tmp_path_factory.mktemp("brainxr_data")))
         yield root

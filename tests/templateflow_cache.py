@@ -16,7 +16,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from brainxr.datasets import load_mni152_brain_mask, load_mni152_template
+from brainxr.datasets import load_synthetic_mni152_brain_mask, load_synthetic_mni152_template
 from brainxr.datasets.atlas import load_synthetic_labels_atlas, load_synthetic_maps_atlas
 
 #: voxel size (mm) of every image of the test cache, whatever its ``res-`` index says
@@ -51,14 +51,37 @@ def _schaefer_names(n_regions: int, n_networks: int) -> list[str]:
 def _template_files(folder: Path, template: str) -> None:
     for res in ("01", "02"):
         stem = f"tpl-{template}_res-{res}"
-        _save(load_mni152_template(VOXEL_SIZE), folder / f"{stem}_T1w.nii.gz")
-        mask = load_mni152_brain_mask(VOXEL_SIZE)
+        _save(load_synthetic_mni152_template(VOXEL_SIZE), folder / f"{stem}_T1w.nii.gz")
+        mask = load_synthetic_mni152_brain_mask(VOXEL_SIZE)
         _save(nib.Nifti1Image(np.asarray(mask.dataobj).astype(np.uint8), mask.affine), folder / f"{stem}_desc-brain_mask.nii.gz")
+
+
+def _nilearn_mni152(root: Path) -> None:
+    """nilearn's MNI152 (ICBM 2009a symmetric, 1 mm) as TemplateFlow's ``MNI152NLin2009aSym``.
+
+    The files are those nilearn ships in its package (so brainxr's templates
+    and masks can be compared with nilearn's exactly); the brain mask is the
+    skull-stripped T1's support.
+    """
+    import nilearn.datasets
+
+    data = Path(nilearn.datasets.__file__).parent / "data"
+    template = "MNI152NLin2009aSym"
+    folder = root / f"tpl-{template}"
+    _description(folder, template)
+    t1 = nib.load(data / "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz")
+    _save(t1, folder / f"tpl-{template}_res-1_T1w.nii.gz")
+    mask = (np.asanyarray(t1.dataobj) > 0).astype(np.uint8)
+    _save(nib.Nifti1Image(mask, t1.affine), folder / f"tpl-{template}_res-1_desc-brain_mask.nii.gz")
+    for label, name in (("GM", "gm"), ("WM", "wm")):
+        _save(nib.load(data / f"mni_icbm152_{name}_tal_nlin_sym_09a_converted.nii.gz"),
+              folder / f"tpl-{template}_res-1_label-{label}_probseg.nii.gz")
 
 
 def build_templateflow_home(root) -> Path:
     """Write the cache under ``root``; returns ``root``."""
     root = Path(root)
+    _nilearn_mni152(root)
     for template in ("MNI152NLin2009cAsym", "MNI152NLin6Asym"):
         folder = root / f"tpl-{template}"
         _description(folder, template)

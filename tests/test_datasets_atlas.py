@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from brainxr.datasets import (
-    load_mni152_brain_mask,
-    load_mni152_tissue_maps,
+    load_synthetic_mni152_brain_mask,
+    load_synthetic_mni152_tissue_maps,
     load_synthetic_labels_atlas,
     load_synthetic_maps_atlas,
 )
@@ -39,11 +39,11 @@ def test_labels_cover_both_hemispheres_in_order(atlas4):
 
 def test_parcels_tile_the_gray_matter(atlas4):
     data = np.asarray(atlas4.maps.dataobj)
-    tissues = load_mni152_tissue_maps(4)
+    tissues = load_synthetic_mni152_tissue_maps(4)
     gm, wm, csf = (np.asarray(tissues[name].dataobj) for name in ("gm", "wm", "csf"))
     gray = (gm > 0) & (gm >= wm) & (gm >= csf)
     np.testing.assert_array_equal(data > 0, gray)
-    assert np.all(np.asarray(load_mni152_brain_mask(4).dataobj)[data > 0] == 1)
+    assert np.all(np.asarray(load_synthetic_mni152_brain_mask(4).dataobj)[data > 0] == 1)
     sizes = np.bincount(data.ravel())[1:]
     assert sizes.min() > 0.3 * sizes.mean()  # no tiny parcels
 
@@ -87,7 +87,7 @@ def test_maps_atlas_is_smooth_overlapping_and_in_the_brain():
     data = np.asarray(maps.maps.dataobj)
     assert data.shape == (46, 55, 46, 32) and data.dtype == np.float32
     assert data.min() >= 0 and np.allclose(data.max(axis=(0, 1, 2)), 1)
-    brain = np.asarray(load_mni152_brain_mask(4).dataobj).astype(bool)
+    brain = np.asarray(load_synthetic_mni152_brain_mask(4).dataobj).astype(bool)
     assert np.all(data[~brain] == 0)
     overlap = (data > 0).sum(-1)
     assert (overlap >= 2).sum() > 0.05 * (overlap >= 1).sum()

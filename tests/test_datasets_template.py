@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from brainxr.datasets import (
-    load_mni152_brain_mask,
-    load_mni152_template,
-    load_mni152_tissue_maps,
+    load_synthetic_mni152_brain_mask,
+    load_synthetic_mni152_template,
+    load_synthetic_mni152_tissue_maps,
     mni152_grid,
 )
 from brainxr.datasets.template import resolution_label
@@ -22,7 +22,7 @@ def _value_at(img, x, y, z):
 
 
 def test_2mm_grid_is_the_mni152_grid():
-    img = load_mni152_brain_mask(2)
+    img = load_synthetic_mni152_brain_mask(2)
     assert img.shape == (91, 109, 91)
     np.testing.assert_array_equal(img.affine, MNI_2MM_AFFINE)
     assert img.get_data_dtype() == np.uint8
@@ -32,25 +32,25 @@ def test_2mm_grid_is_the_mni152_grid():
 
 
 def test_2mm_mask_has_about_as_many_voxels_as_the_real_one():
-    n_voxels = int(np.asarray(load_mni152_brain_mask(2).dataobj).sum())
+    n_voxels = int(np.asarray(load_synthetic_mni152_brain_mask(2).dataobj).sum())
     assert 215_000 <= n_voxels <= 245_000  # real MNI152 2 mm brain mask: ~228k
 
 
 @pytest.mark.parametrize("resolution, shape", [(3, (61, 73, 61)), (4, (46, 55, 46)), (6, (31, 37, 31)), (8, (23, 28, 23)), (2.5, (73, 87, 73))])
 def test_other_resolutions_cover_the_same_box_and_brain(resolution, shape):
-    img = load_mni152_brain_mask(resolution)
+    img = load_synthetic_mni152_brain_mask(resolution)
     assert img.shape == shape == mni152_grid(resolution)[0]
     np.testing.assert_array_equal(img.affine[:3, 3], [-90, -126, -72])
     np.testing.assert_array_equal(np.diag(img.affine)[:3], [resolution] * 3)
     volume = np.asarray(img.dataobj).sum() * resolution**3
-    reference = np.asarray(load_mni152_brain_mask(2).dataobj).sum() * 8
+    reference = np.asarray(load_synthetic_mni152_brain_mask(2).dataobj).sum() * 8
     assert abs(volume / reference - 1) < 0.06
 
 
 def test_brain_is_left_right_symmetric_with_a_midline_fissure():
-    mask = np.asarray(load_mni152_brain_mask(2).dataobj)
+    mask = np.asarray(load_synthetic_mni152_brain_mask(2).dataobj)
     np.testing.assert_array_equal(mask, mask[::-1])  # x = 0 is the middle voxel of the 2 mm grid
-    img = load_mni152_brain_mask(2)
+    img = load_synthetic_mni152_brain_mask(2)
     for y in (-60, -20, 30):
         assert _value_at(img, 0, y, 50) == 0  # interhemispheric fissure
         assert _value_at(img, -4, y, 50) == 1 and _value_at(img, 4, y, 50) == 1
@@ -58,7 +58,7 @@ def test_brain_is_left_right_symmetric_with_a_midline_fissure():
 
 
 def test_silhouette_has_temporal_lobes_cerebellum_and_brainstem():
-    img = load_mni152_brain_mask(2)
+    img = load_synthetic_mni152_brain_mask(2)
     for side in (-1, 1):
         assert _value_at(img, side * 44, -20, -25) == 1  # temporal lobe, below the frontal base
         assert _value_at(img, side * 24, -62, -34) == 1  # cerebellar hemisphere
@@ -75,8 +75,8 @@ def test_silhouette_has_temporal_lobes_cerebellum_and_brainstem():
 
 
 def test_tissue_maps_are_probabilities_summing_to_one_in_the_brain():
-    maps = load_mni152_tissue_maps(4)
-    mask = np.asarray(load_mni152_brain_mask(4).dataobj).astype(bool)
+    maps = load_synthetic_mni152_tissue_maps(4)
+    mask = np.asarray(load_synthetic_mni152_brain_mask(4).dataobj).astype(bool)
     gm, wm, csf = (np.asarray(maps[name].dataobj) for name in ("gm", "wm", "csf"))
     for tissue in (gm, wm, csf):
         assert tissue.dtype == np.float32 and tissue.min() >= 0 and tissue.max() <= 1
@@ -90,9 +90,9 @@ def test_tissue_maps_are_probabilities_summing_to_one_in_the_brain():
 
 
 def test_t1_has_bright_white_matter_dark_csf_and_is_skull_stripped():
-    t1 = np.asarray(load_mni152_template(2).dataobj)
-    maps = load_mni152_tissue_maps(2)
-    mask = np.asarray(load_mni152_brain_mask(2).dataobj).astype(bool)
+    t1 = np.asarray(load_synthetic_mni152_template(2).dataobj)
+    maps = load_synthetic_mni152_tissue_maps(2)
+    mask = np.asarray(load_synthetic_mni152_brain_mask(2).dataobj).astype(bool)
     assert t1.dtype == np.float32
     assert np.all(t1[~mask] == 0)
     pure = {name: np.asarray(maps[name].dataobj) > 0.95 for name in ("wm", "gm", "csf")}
@@ -102,27 +102,27 @@ def test_t1_has_bright_white_matter_dark_csf_and_is_skull_stripped():
     mixture = sum(np.asarray(maps[name].dataobj) * value for name, value in (("csf", 30), ("gm", 72), ("wm", 110)))
     np.testing.assert_allclose(t1, mixture, rtol=1e-5, atol=1e-4)
     # ventricles: CSF near the midline above the thalamus
-    assert _value_at(load_mni152_template(2), 8, -10, 18) < 40
+    assert _value_at(load_synthetic_mni152_template(2), 8, -10, 18) < 40
 
 
 def test_cached_and_read_only():
-    first, second = load_mni152_brain_mask(4), load_mni152_brain_mask(4.0)
+    first, second = load_synthetic_mni152_brain_mask(4), load_synthetic_mni152_brain_mask(4.0)
     assert first is not second  # a new image each call...
     np.testing.assert_array_equal(np.asarray(first.dataobj), np.asarray(second.dataobj))
     with pytest.raises(ValueError):
-        np.asarray(load_mni152_template(4).dataobj)[0, 0, 0] = 1  # ...sharing one read-only array
+        np.asarray(load_synthetic_mni152_template(4).dataobj)[0, 0, 0] = 1  # ...sharing one read-only array
 
 
 @pytest.mark.parametrize("bad", [0, -2, float("nan"), float("inf")])
 def test_bad_resolution_is_rejected(bad):
     with pytest.raises(ValueError, match="resolution must be a positive number"):
-        load_mni152_brain_mask(bad)
+        load_synthetic_mni152_brain_mask(bad)
 
 
 @pytest.mark.parametrize("bad", ["2", None, True])
 def test_resolution_must_be_a_number(bad):
     with pytest.raises(TypeError, match="resolution"):
-        load_mni152_template(bad)
+        load_synthetic_mni152_template(bad)
 
 
 def test_resolution_labels():

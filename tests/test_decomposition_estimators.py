@@ -45,7 +45,7 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.exceptions import NotFittedError
 
 import brainxr
-from brainxr.datasets import load_mni152_brain_mask, load_synthetic_maps_atlas
+from brainxr.datasets import load_synthetic_mni152_brain_mask, load_synthetic_maps_atlas
 from brainxr.decomposition import CanICA, DictLearning, MultiPCA, explained_variance, fast_svd, reduce_runs
 from brainxr.maskers import MultiNiftiMasker
 from brainxr.nifti import open_nifti
@@ -64,7 +64,7 @@ def write_planted_runs(folder, n_runs=3, n_volumes=60, resolution=6, seed=0):
     atlas = load_synthetic_maps_atlas(resolution=resolution, n_maps=16)
     maps = np.asarray(atlas.maps.dataobj)
     affine = atlas.maps.affine
-    brain = np.asarray(load_mni152_brain_mask(resolution=resolution).dataobj) > 0
+    brain = np.asarray(load_synthetic_mni152_brain_mask(resolution=resolution).dataobj) > 0
     truth = np.stack([np.maximum(maps[..., 4 * n], maps[..., 4 * n + 1]) for n in range(N_NETWORKS)], axis=-1)
     rng = np.random.default_rng(seed)
     confound_pattern = rng.standard_normal(brain.shape)

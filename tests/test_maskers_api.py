@@ -13,7 +13,7 @@ from sklearn.exceptions import NotFittedError
 
 import brainxr
 from brainxr import maskers
-from brainxr.datasets import load_mni152_brain_mask, load_synthetic_labels_atlas, load_synthetic_maps_atlas
+from brainxr.datasets import load_synthetic_mni152_brain_mask, load_synthetic_labels_atlas, load_synthetic_maps_atlas
 from brainxr.nifti import open_nifti, to_nifti
 
 
@@ -24,7 +24,7 @@ def atlas():
 
 @pytest.fixture(scope="module")
 def brain_mask():
-    return load_mni152_brain_mask(resolution=4)
+    return load_synthetic_mni152_brain_mask(resolution=4)
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +54,10 @@ def test_set_output_xarray_and_pandas(atlas, bold_path):
     with pytest.raises(ValueError, match="set_output"):
         masker.set_output(transform="polars-ish")
 
-    voxels = maskers.NiftiMasker(mask_img=load_mni152_brain_mask(resolution=4)).set_output(transform="xarray").fit_transform(bold_path)
+    voxels = maskers.NiftiMasker(mask_img=load_synthetic_mni152_brain_mask(resolution=4)).set_output(transform="xarray").fit_transform(bold_path)
     assert voxels.dims == ("time", "voxel")
     volume = brainxr.unmask(voxels)
-    np.testing.assert_allclose(volume.isel(time=0).values, np.asarray(nib.load(bold_path).dataobj)[..., 0] * np.asarray(load_mni152_brain_mask(resolution=4).dataobj))
+    np.testing.assert_allclose(volume.isel(time=0).values, np.asarray(nib.load(bold_path).dataobj)[..., 0] * np.asarray(load_synthetic_mni152_brain_mask(resolution=4).dataobj))
 
 
 def test_brainxr_inputs_give_the_same_signals(atlas, bold_path, brain_mask):

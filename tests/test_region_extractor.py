@@ -17,7 +17,7 @@ import xarray as xr
 from nilearn import image as nilearn_image
 from nilearn import regions as nilearn_regions
 
-from brainxr.datasets import load_mni152_brain_mask, load_synthetic_labels_atlas, load_synthetic_maps_atlas
+from brainxr.datasets import load_synthetic_mni152_brain_mask, load_synthetic_labels_atlas, load_synthetic_maps_atlas
 from brainxr.nifti import from_nibabel, open_nifti
 from brainxr.regions.region_extractor import (
     RegionExtractor,
@@ -46,14 +46,14 @@ def maps_img():
 
 @pytest.fixture(scope="module")
 def mask_img():
-    return load_mni152_brain_mask(resolution=RESOLUTION)
+    return load_synthetic_mni152_brain_mask(resolution=RESOLUTION)
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, maps_img):
     """A float32 run whose signals are the maps' time courses plus noise, and a confounds table."""
     rng = np.random.default_rng(1)
-    brain = np.asarray(load_mni152_brain_mask(resolution=RESOLUTION).dataobj) > 0
+    brain = np.asarray(load_synthetic_mni152_brain_mask(resolution=RESOLUTION).dataobj) > 0
     courses = rng.standard_normal((50, 4))
     data = 500 + np.tensordot(np.asarray(maps_img.dataobj), courses.T, axes=([3], [0])) * 20
     data += 5 * rng.standard_normal(data.shape)
@@ -97,7 +97,7 @@ def test_regions_with_a_mask_on_another_grid_equal_nilearn(maps_img):
     affine = np.diag([4.0, 4.0, 4.0, 1.0])
     affine[:3, 3] = (-90, -126, -72)
     brain = nilearn_image.resample_img(
-        load_mni152_brain_mask(resolution=RESOLUTION), target_affine=affine, target_shape=(46, 55, 46),
+        load_synthetic_mni152_brain_mask(resolution=RESOLUTION), target_affine=affine, target_shape=(46, 55, 46),
         interpolation="nearest", force_resample=True, copy_header=True,
     )
     parameters = {"threshold": 80, "thresholding_strategy": "percentile", "two_sided": True, "min_region_size": 300,

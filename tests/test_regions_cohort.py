@@ -10,7 +10,7 @@ from nilearn.signal import clean as nilearn_clean
 
 import brainxr
 from brainxr import regions
-from brainxr.datasets import load_mni152_brain_mask, load_synthetic_labels_atlas
+from brainxr.datasets import load_synthetic_mni152_brain_mask, load_synthetic_labels_atlas
 from brainxr.nifti import from_nibabel
 from brainxr.testing import raise_if_dask_computes
 
@@ -23,7 +23,7 @@ def atlas():
 @pytest.fixture(scope="module")
 def cohort(atlas):
     rng = np.random.default_rng(0)
-    mask = load_mni152_brain_mask(resolution=4)
+    mask = load_synthetic_mni152_brain_mask(resolution=4)
     imgs, runs = {}, {}
     for name, n_time in (("sub-01", 50), ("sub-02", 40)):
         img = nib.Nifti1Image(rng.normal(size=atlas.maps.shape + (n_time,)).astype(np.float32) + 100, atlas.maps.affine)

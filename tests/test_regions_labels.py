@@ -11,7 +11,7 @@ from nilearn.regions import img_to_signals_labels, signals_to_img_labels
 
 import brainxr
 from brainxr import regions
-from brainxr.datasets import load_mni152_brain_mask, load_synthetic_labels_atlas
+from brainxr.datasets import load_synthetic_mni152_brain_mask, load_synthetic_labels_atlas
 from brainxr.nifti import from_nibabel
 from brainxr.testing import raise_if_dask_computes
 
@@ -23,7 +23,7 @@ def atlas():
 
 @pytest.fixture(scope="module")
 def brain_mask():
-    return load_mni152_brain_mask(resolution=4)
+    return load_synthetic_mni152_brain_mask(resolution=4)
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +166,7 @@ def test_bad_input(bold, atlas):
     assert list(short.regions["name"])[:3] == ["a", "b", "unknown"]
     from brainxr.masking import apply_mask
 
-    masked = apply_mask(bold, load_mni152_brain_mask(resolution=4))
+    masked = apply_mask(bold, load_synthetic_mni152_brain_mask(resolution=4))
     with pytest.raises(ValueError, match="grid_shape"):
         regions.extract_labels(masked.drop_attrs(), atlas.maps)
 

@@ -12,7 +12,7 @@ from nilearn.regions import img_to_signals_maps, signals_to_img_maps
 
 import brainxr
 from brainxr import regions
-from brainxr.datasets import load_mni152_brain_mask, load_synthetic_labels_atlas, load_synthetic_maps_atlas
+from brainxr.datasets import load_synthetic_mni152_brain_mask, load_synthetic_labels_atlas, load_synthetic_maps_atlas
 from brainxr.nifti import from_nibabel
 from brainxr.testing import raise_if_dask_computes
 
@@ -24,7 +24,7 @@ def maps():
 
 @pytest.fixture(scope="module")
 def brain_mask():
-    return load_mni152_brain_mask(resolution=4)
+    return load_synthetic_mni152_brain_mask(resolution=4)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from nilearn.regions import img_to_signals_labels
 
 import brainxr
 from brainxr import regions
-from brainxr.datasets import load_mni152_brain_mask, load_synthetic_labels_atlas
+from brainxr.datasets import load_synthetic_mni152_brain_mask, load_synthetic_labels_atlas
 from brainxr.regions._streaming import stream_masked
 from brainxr.testing import raise_if_dask_computes
 
@@ -61,7 +61,7 @@ def test_stream_masked_equals_apply_mask_and_holds_few_blocks(tmp_path):
 
 
 def test_whole_brain_signals_equal_nilearn_masker(bold_path):
-    mask = load_mni152_brain_mask(resolution=4)
+    mask = load_synthetic_mni152_brain_mask(resolution=4)
     expected = NilearnNiftiMasker(mask_img=mask, smoothing_fwhm=6, standardize=None).fit_transform(str(bold_path))
     with raise_if_dask_computes():
         lazy = regions.whole_brain_signals(bold_path, mask, smoothing_fwhm=6, voxel_chunks=5000)
@@ -82,7 +82,7 @@ def test_whole_brain_signals_equal_nilearn_masker(bold_path):
 def test_stream_signals_reads_once_and_crops_smoothing_exactly(bold_path):
     from brainxr.image import smooth_array
 
-    mask = np.asarray(load_mni152_brain_mask(resolution=4).dataobj).astype(bool)
+    mask = np.asarray(load_synthetic_mni152_brain_mask(resolution=4).dataobj).astype(bool)
     img = nib.load(bold_path)
     seed = regions.sphere_support([(0.0, -52.0, 18.0)], 8, img.shape[:3], img.affine)
     with raise_if_dask_computes():

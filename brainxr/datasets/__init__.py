@@ -1,4 +1,5 @@
-"""Data for brainxr: a synthetic MNI152-like template and atlases, a synthetic
+"""Data for brainxr: the MNI152 templates (TemplateFlow's, processed as nilearn's:
+:mod:`brainxr.datasets.mni152`), a synthetic MNI152-like template and atlases, a synthetic
 fMRIPrep-like cohort with known ground truth, downloaders for the public
 data sets of nilearn's example workflows, and TemplateFlow's templates and
 atlases (:mod:`brainxr.datasets.templateflow`).
@@ -32,9 +33,16 @@ _MODULES = {
     "fetch_templateflow_atlas": "templateflow",
     "get_template": "templateflow",
     "load_templateflow_atlas": "templateflow",
-    "load_mni152_brain_mask": "template",
-    "load_mni152_template": "template",
-    "load_mni152_tissue_maps": "template",
+    "TemplateFallbackWarning": "mni152",
+    "load_mni152_brain_mask": "mni152",
+    "load_mni152_gm_mask": "mni152",
+    "load_mni152_gm_template": "mni152",
+    "load_mni152_template": "mni152",
+    "load_mni152_wm_mask": "mni152",
+    "load_mni152_wm_template": "mni152",
+    "load_synthetic_mni152_brain_mask": "template",
+    "load_synthetic_mni152_template": "template",
+    "load_synthetic_mni152_tissue_maps": "template",
     "mni152_grid": "template",
 }
 

@@ -71,7 +71,7 @@ def _check_n_regions(n_regions):
 
 def _gray_matter_mask(resolution):
     """Voxels where gray matter is the largest tissue fraction."""
-    tissue = _template.load_mni152_tissue_maps(resolution)
+    tissue = _template.load_synthetic_mni152_tissue_maps(resolution)
     gm, wm, csf = (np.asarray(tissue[name].dataobj) for name in ("gm", "wm", "csf"))
     return (gm > 0) & (gm >= wm) & (gm >= csf)
 
@@ -209,7 +209,7 @@ def load_synthetic_labels_atlas(resolution=2, n_regions=100):
     ----------
     resolution : float, default=2
         Voxel size in mm of the atlas grid (the MNI152 grid of
-        :func:`brainxr.datasets.load_mni152_brain_mask`).
+        :func:`brainxr.datasets.load_synthetic_mni152_brain_mask`).
     n_regions : int, default=100
         Number of parcels, an even number: ``n_regions // 2`` per hemisphere.
 

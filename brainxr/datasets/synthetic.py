@@ -752,8 +752,8 @@ def _write_atlases(root, space, res, n_maps):
         "atlas_maps_tsv": atlas_dir / f"{tpl}_atlas-SynthProb_probseg.tsv",
         "atlas_coords_tsv": atlas_dir / f"{tpl}_atlas-Synth_desc-seeds_coordinates.tsv",
     }
-    _write_nifti(_template.load_mni152_brain_mask(space.resolution), files["template_mask"])
-    _write_nifti(_template.load_mni152_template(space.resolution), files["template_t1w"])
+    _write_nifti(_template.load_synthetic_mni152_brain_mask(space.resolution), files["template_mask"])
+    _write_nifti(_template.load_synthetic_mni152_template(space.resolution), files["template_t1w"])
     _write_nifti(space.atlas.maps, files["atlas_labels_img"])
     space.atlas.lut.to_csv(files["atlas_labels_tsv"], sep="\t", index=False, float_format="%.6g")
     maps = _atlas.load_synthetic_maps_atlas(space.resolution, n_maps)

@@ -135,7 +135,7 @@ def _tissue_fractions(resolution):
     return mask, tissues
 
 
-def load_mni152_brain_mask(resolution=2):
+def load_synthetic_mni152_brain_mask(resolution=2):
     """Brain mask of the synthetic MNI152 template.
 
     Parameters
@@ -155,12 +155,12 @@ def load_mni152_brain_mask(resolution=2):
     return make_nifti(mask.astype(np.uint8), affine)
 
 
-def load_mni152_tissue_maps(resolution=2):
+def load_synthetic_mni152_tissue_maps(resolution=2):
     """Gray matter, white matter and CSF probability maps of the synthetic template.
 
-    The three maps sum to 1 inside :func:`load_mni152_brain_mask` and are 0
+    The three maps sum to 1 inside :func:`load_synthetic_mni152_brain_mask` and are 0
     outside it; they are the partial-volume fractions that
-    :func:`load_mni152_template` is made of.
+    :func:`load_synthetic_mni152_template` is made of.
 
     Parameters
     ----------
@@ -187,12 +187,12 @@ def _t1_array(resolution):
     return t1
 
 
-def load_mni152_template(resolution=2):
+def load_synthetic_mni152_template(resolution=2):
     """A skull-stripped T1-weighted image of the synthetic template.
 
     Bright white matter (110), darker cortical and deep gray matter (72),
     dark CSF in sulci and ventricles (30), 0 outside the brain; partial-volume
-    voxels mix these by the fractions of :func:`load_mni152_tissue_maps`.
+    voxels mix these by the fractions of :func:`load_synthetic_mni152_tissue_maps`.
 
     Parameters
     ----------

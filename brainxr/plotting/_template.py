@@ -1,7 +1,9 @@
 """The brain mask and anatomical background used when the user gives none.
 
-Both come from :mod:`brainxr.datasets`, built in memory (no download at plot
-time). A mask given by the user always wins.
+Both are nilearn's: the MNI152 template of :mod:`brainxr.datasets.mni152`
+(TemplateFlow's ``MNI152NLin2009aSym`` from its cache) and its brain mask at
+2 mm; offline without the cache, the synthetic MNI152-like brain, with a
+warning. A mask given by the user always wins.
 """
 
 from __future__ import annotations
@@ -25,12 +27,12 @@ def _datasets():
 
 
 def template_brain_mask(resolution: float = TEMPLATE_RESOLUTION) -> Volume:
-    """The MNI152-like brain mask of :func:`brainxr.datasets.load_mni152_brain_mask`."""
+    """The MNI152 brain mask of :func:`brainxr.datasets.load_mni152_brain_mask`."""
     return as_volume(_datasets().load_mni152_brain_mask(resolution), name="template brain mask")
 
 
 def template_anatomy(resolution: float = TEMPLATE_RESOLUTION) -> Volume:
-    """The T1-like template of :func:`brainxr.datasets.load_mni152_template`."""
+    """The MNI152 T1 template of :func:`brainxr.datasets.load_mni152_template`."""
     return as_volume(_datasets().load_mni152_template(resolution), name="template")
 
 
