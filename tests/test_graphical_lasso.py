@@ -239,12 +239,12 @@ def test_bad_emp_cov(matrix, message):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"alpha": -0.1}, "alpha must be >= 0"),
-        ({"alpha": np.inf}, "alpha must be a finite number"),
-        ({"alpha": 0.1, "tol": 0}, "tol must be a number > 0"),
-        ({"alpha": 0.1, "enet_tol": -1}, "enet_tol must be a number > 0"),
-        ({"alpha": 0.1, "max_iter": -1}, "max_iter must be an integer >= 0"),
-        ({"alpha": 0.1, "mode": "newton"}, "mode must be one of"),
+        ({"alpha": -0.1}, "'alpha' parameter of GraphicalLasso must be a float in the range \\[0.0, inf\\]"),
+        ({"alpha": np.nan}, "'alpha' parameter of GraphicalLasso .* Got nan"),
+        ({"alpha": 0.1, "tol": 0}, "'tol' parameter of GraphicalLasso must be a float in the range \\(0.0"),
+        ({"alpha": 0.1, "enet_tol": -1}, "'enet_tol' parameter"),
+        ({"alpha": 0.1, "max_iter": -1}, "'max_iter' parameter of GraphicalLasso must be an int"),
+        ({"alpha": 0.1, "mode": "newton"}, "'mode' parameter of GraphicalLasso must be a str among"),
     ],
 )
 def test_bad_parameters(emp_cov, kwargs, message):
@@ -282,9 +282,9 @@ def test_estimator_bad_input(signals):
         GraphicalLasso().fit(signals[:1])
     with pytest.raises(ValueError, match="constant features"):
         GraphicalLasso().fit(np.c_[signals, np.ones(len(signals))])
-    with pytest.raises(ValueError, match="covariance must be None or 'precomputed'"):
+    with pytest.raises(ValueError, match="'covariance' parameter of GraphicalLasso must be a str among \\{'precomputed'\\} or None"):
         GraphicalLasso(covariance="empirical").fit(signals)
-    with pytest.raises(ValueError, match="alpha must be >= 0"):
+    with pytest.raises(ValueError, match="'alpha' parameter of GraphicalLasso must be a float in the range \\[0.0, inf\\]. Got -1"):
         GraphicalLasso(alpha=-1).fit(signals)
 
 
@@ -392,7 +392,13 @@ def test_cv_is_an_sklearn_estimator(cv_signals, brainxr_cv):
     model = clone(GraphicalLassoCV(alphas=3, n_refinements=2, cv=3))
     assert model.get_params()["n_refinements"] == 2
     model.fit(cv_signals)
+    # scikit-learn's rows: every explored alpha (a refined grid may repeat
+    # one), then alpha 0
     assert len(model.cv_results_["alphas"]) == 3 + 3 + 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sklearn_model = skcov.GraphicalLassoCV(alphas=3, n_refinements=2, cv=3).fit(cv_signals)
+    np.testing.assert_allclose(model.cv_results_["alphas"], sklearn_model.cv_results_["alphas"], rtol=1e-12)
     assert np.isfinite(brainxr_cv.score(cv_signals))
 
 
@@ -400,10 +406,11 @@ def test_cv_is_an_sklearn_estimator(cv_signals, brainxr_cv):
     ("kwargs", "message"),
     [
         ({"alphas": 1}, "alphas must be an integer >= 2"),
-        ({"alphas": [0.1, -0.2]}, "each of alphas must be a finite number > 0"),
+        ({"alphas": [0.1, -0.2]}, "each of alphas must be a finite number >= 0"),
         ({"alphas": []}, "alphas must not be empty"),
-        ({"n_refinements": 0}, "n_refinements must be an integer >= 1"),
-        ({"tol": -1}, "tol must be a number > 0"),
+        ({"n_refinements": 0}, "'n_refinements' parameter of GraphicalLassoCV must be an int in the range \\[1, inf\\)"),
+        ({"tol": -1}, "'tol' parameter of GraphicalLassoCV"),
+        ({"early_stopping": "yes"}, "'early_stopping' parameter of GraphicalLassoCV must be an instance of 'bool'"),
     ],
 )
 def test_cv_bad_parameters(cv_signals, kwargs, message):
@@ -436,3 +443,61 @@ def test_path_marks_failed_solves_like_sklearn():
     for covariance, precision, is_failed in zip(covariances, precisions, failed):
         assert np.all(np.isnan(precision)) == is_failed
         assert np.all(np.isnan(covariance)) == is_failed
+
+
+def _check_scores_are_converged(model, signals, cv=5):
+    """Every finite fold score is the held-out likelihood of an accurate
+    solution (within what a duality gap of ``tol`` = 1e-4 leaves)."""
+    for fold, (train, test) in enumerate(KFold(cv).split(signals)):
+        emp_cov = skcov.empirical_covariance(signals[train])
+        test_cov = skcov.empirical_covariance(signals[test])
+        for alpha, score in zip(model.cv_results_["alphas"][:-1], model.cv_results_[f"split{fold}_test_score"][:-1]):
+            if np.isfinite(score):
+                # scikit-learn's solver fails at some small alphas: a duality gap of 1e-12
+                accurate = graphical_lasso(emp_cov, alpha, tol=1e-12, max_iter=1000)[1]
+                expected = skcov.log_likelihood(test_cov, accurate)
+                assert score == pytest.approx(expected, abs=5e-3), (alpha, fold)
+
+
+@pytest.mark.parametrize("early_stopping", [True, False])
+def test_fold_scores_come_from_converged_solves(early_stopping):
+    """8 samples x 12 features: early-stopped fold solves once scored above
+    every converged one and gave alpha_ 0.0387 where scikit-learn gives 0.357."""
+    signals = np.random.default_rng(5).standard_normal((8, 12))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = skcov.GraphicalLassoCV().fit(signals)
+        model = GraphicalLassoCV(early_stopping=early_stopping).fit(signals)
+    assert model.alpha_ == pytest.approx(expected.alpha_, rel=1e-12)
+    assert model.alpha_ == pytest.approx(0.3573, abs=1e-4)
+    _check_scores_are_converged(model, signals)
+
+
+def _sklearn_choice_is_converged(sklearn_cv):
+    """scikit-learn's alpha_ is not its last finite score (a failure boundary)."""
+    alphas = sklearn_cv.cv_results_["alphas"][:-1]
+    scores = sklearn_cv.cv_results_["mean_test_score"][:-1]
+    best = np.flatnonzero(alphas == sklearn_cv.alpha_)[-1]
+    return best + 1 < len(scores) and np.isfinite(scores[best + 1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("n_samples", "n_features"), [(8, 12), (10, 16), (12, 20), (16, 24), (20, 30)])
+def test_small_problems_with_fewer_samples_than_features_match_sklearn(n_samples, n_features):
+    """Wherever scikit-learn's own choice comes from converged folds, brainxr's
+    alpha_ is within one step of its grid, with and without early stopping,
+    and every score that competes is a converged one."""
+    compared = 0
+    for seed in range(4):
+        signals = np.random.default_rng(seed).standard_normal((n_samples, n_features))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sklearn_cv = skcov.GraphicalLassoCV().fit(signals)
+            models = [GraphicalLassoCV(early_stopping=flag).fit(signals) for flag in (True, False)]
+        for model in models:
+            _check_scores_are_converged(model, signals)
+        if _sklearn_choice_is_converged(sklearn_cv):
+            compared += 1
+            for model in models:
+                assert within_a_grid_step(model.alpha_, sklearn_cv), (seed, model.early_stopping)
+    assert compared >= 2

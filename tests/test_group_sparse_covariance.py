@@ -244,30 +244,32 @@ def test_bad_subjects(subjects_in, error, message):
 
 
 def test_bad_iterations(subjects):
-    with pytest.raises(ValueError, match="max_iter must be an integer >= 0"):
+    with pytest.raises(ValueError, match="'max_iter' parameter of GroupSparseCovariance must be an int in the range \\[0, inf\\)"):
         group_sparse_covariance(subjects, 0.1, max_iter=-1)
-    with pytest.raises(ValueError, match="tol must be a number > 0"):
+    with pytest.raises(ValueError, match="'tol' parameter of GroupSparseCovariance must be a float in the range \\(0.0, inf\\), a float among \\{-1\\} or None. Got -3"):
         GroupSparseCovariance(tol=-3).fit(subjects)
 
 
 @pytest.mark.parametrize("alpha", [-0.1, "0.1", None])
 def test_bad_alpha(subjects, alpha):
-    with pytest.raises(ValueError, match="alpha must be a positive number"):
+    message = "'alpha' parameter of GroupSparseCovariance must be a float in the range \\[0.0, inf\\)"
+    with pytest.raises(ValueError, match=message):
         group_sparse_covariance(subjects, alpha)
-    with pytest.raises(ValueError, match="alpha must be a positive number"):
+    with pytest.raises(ValueError, match=message):
         GroupSparseCovariance(alpha=alpha).fit(subjects)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"alphas": 1}, "alphas must be an integer >= 2"),
+        ({"alphas": 1}, "'alphas' parameter of GroupSparseCovarianceCV must be an int in the range \\[2, inf\\) or an array-like"),
         ({"alphas": []}, "alphas must not be empty"),
-        ({"alphas": [0.1, -1]}, "alpha must be a positive number"),
-        ({"n_refinements": 0}, "n_refinements must be an integer >= 1"),
-        ({"max_iter_cv": 2.5}, "max_iter_cv must be an integer >= 0"),
-        ({"tol_cv": 0}, "tol_cv must be a number > 0"),
-        ({"tol": "small"}, "tol must be a number > 0"),
+        ({"alphas": [0.1, -1]}, "each of alphas must be a finite number >= 0, got -1.0"),
+        ({"n_refinements": 0}, "'n_refinements' parameter of GroupSparseCovarianceCV must be an int in the range \\[1, inf\\)"),
+        ({"max_iter_cv": 2.5}, "'max_iter_cv' parameter of GroupSparseCovarianceCV must be an int"),
+        ({"tol_cv": 0}, "'tol_cv' parameter of GroupSparseCovarianceCV must be a float in the range \\(0.0, inf\\)"),
+        ({"tol": "small"}, "'tol' parameter of GroupSparseCovarianceCV"),
+        ({"early_stopping": "yes"}, "'early_stopping' parameter of GroupSparseCovarianceCV must be an instance of 'bool'"),
     ],
 )
 def test_cv_bad_parameters(subjects, kwargs, message):

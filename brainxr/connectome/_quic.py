@@ -490,7 +490,6 @@ def quic(
     tol=1e-4,
     enet_tol=1e-4,
     max_iter=100,
-    heldout_cov=None,
     verbose=False,
 ):
     """Solve the graphical lasso at one ``alpha`` with QUIC.
@@ -512,12 +511,6 @@ def quic(
         relative residual ``min(0.3, sqrt(gap))``, but never below ``enet_tol``.
     max_iter : int
         Maximum number of Newton iterations.
-    heldout_cov : ndarray of shape (p, p), optional
-        Empirical covariance of held-out samples: stop as soon as an iteration
-        lowers their log-likelihood ``log det X - tr(S_test X)`` below both its
-        previous value (nilearn's GroupSparseCovarianceCV rule) and its value
-        at the starting point (so that a transient dip on the way to a better
-        solution does not stop the iterations).
     verbose : bool
         Print the objective and duality gap at each iteration.
 
@@ -527,10 +520,10 @@ def quic(
         ``W`` and ``X = W^-1`` at the last iterate.
     history : list of (objective, duality_gap)
         The starting point, then one pair per Newton iteration.
-    status : {"converged", "max_iter", "stalled", "early_stopped"}
+    status : {"converged", "max_iter", "stalled"}
         Why the iterations stopped: the duality gap reached ``tol``; ``max_iter``
         iterations were made; no decrease of the objective was found above
-        rounding errors; the held-out log-likelihood fell.
+        rounding errors.
     """
     emp_cov = np.ascontiguousarray(emp_cov, dtype=np.float64)
     if precision_init is None:
@@ -544,8 +537,6 @@ def quic(
     objective = primal_objective(emp_cov, precision, logdet, alpha)
     gap = duality_gap(emp_cov, precision, covariance, alpha, objective)
     history = [(objective, gap)]
-    if heldout_cov is not None:
-        heldout = heldout_start = logdet - np.vdot(heldout_cov, precision)
     status = "converged" if gap < tol else "max_iter"
     n_iter = 0
     n_sweeps = 1
@@ -593,8 +584,4 @@ def quic(
             )
         if gap < tol:
             status = "converged"
-        elif heldout_cov is not None:
-            previous, heldout = heldout, logdet - np.vdot(heldout_cov, precision)
-            if heldout < previous and heldout < heldout_start:
-                status = "early_stopped"
     return covariance, precision, history, status

@@ -22,9 +22,8 @@ the cross-validation selects the same ``alpha_``. Arrays follow nilearn's
 
 from __future__ import annotations
 
-import collections.abc
 import contextlib
-import operator
+import os
 import warnings
 from numbers import Integral, Real
 
@@ -34,8 +33,10 @@ from scipy import linalg
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import check_cv
 from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval, Options
 from threadpoolctl import threadpool_limits
 
+from brainxr.connectome import _alpha_grid
 from brainxr.connectome._group_bcd import (
     DERIVATIVE_ZERO,
     NEWTON_NOT_CONVERGED,
@@ -87,19 +88,14 @@ def _check_subjects(subjects):
     return [_as_signals(subject, index) for index, subject in enumerate(subjects)]
 
 
-def _check_alpha(alpha):
-    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not alpha >= 0:
-        raise ValueError(
-            "Regularization parameter alpha must be a positive number.\n"
-            f"You provided: {alpha=}"
-        )
+#: ``tol``: a positive number, or None or -1 (run ``max_iter`` iterations), as nilearn.
+_TOLERANCE = [Interval(Real, 0, None, closed="neither"), Options(Real, {-1}), None]
+_ITERATIONS = [Interval(Integral, 0, None, closed="left")]
 
 
-def _check_iterations(max_iter, tol, names=("max_iter", "tol")):
-    if isinstance(max_iter, bool) or not isinstance(max_iter, Integral) or max_iter < 0:
-        raise ValueError(f"{names[0]} must be an integer >= 0, got {max_iter!r}")
-    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, Real) or not (tol > 0 or tol == -1)):
-        raise ValueError(f"{names[1]} must be a number > 0, None or -1 (no tolerance), got {tol!r}")
+def _check_solver_params(alpha, max_iter, tol):
+    """nilearn's parameters of one solve, with scikit-learn's checks and messages."""
+    GroupSparseCovariance(alpha=alpha, max_iter=max_iter, tol=tol)._validate_params()
 
 
 def empirical_covariances(subjects, assume_centered=False, standardize=False):
@@ -311,8 +307,7 @@ def _solve(
 
     Returns the precisions stack.
     """
-    _check_alpha(alpha)
-    _check_iterations(max_iter, tol)
+    _check_solver_params(alpha, max_iter, tol)
     if tol == -1:
         tol = None
     _warn_not_unit_variance(emp_covs)
@@ -462,7 +457,7 @@ def group_sparse_covariance(
     precisions : ndarray of shape (n_features, n_features, n_subjects)
         Estimated precisions.
     """
-    _check_alpha(alpha)
+    _check_solver_params(alpha, max_iter, tol)
     subjects = _check_subjects(subjects)
     emp_covs, n_samples = empirical_covariances(subjects, assume_centered=False)
     precisions = _group_sparse_covariance(
@@ -642,6 +637,15 @@ class GroupSparseCovariance(BaseEstimator):
         Number of features seen during fit.
     """
 
+    _parameter_constraints: dict = {
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "tol": _TOLERANCE,
+        "max_iter": _ITERATIONS,
+        "verbose": ["verbose"],
+        "memory": [None, str, os.PathLike, Memory],
+        "memory_level": [Interval(Integral, 0, None, closed="left")],
+    }
+
     def __init__(self, alpha=0.1, tol=1e-3, max_iter=10, verbose=0, memory=None, memory_level=0):
         self.alpha = alpha
         self.tol = tol
@@ -666,7 +670,7 @@ class GroupSparseCovariance(BaseEstimator):
             The fitted estimator.
         """
         del y
-        _check_alpha(self.alpha)
+        self._validate_params()
         subjects = _check_subjects(subjects)
         if isinstance(self.memory, Memory):
             self.memory_ = self.memory
@@ -766,6 +770,20 @@ class GroupSparseCovarianceCV(BaseEstimator):
         Number of features seen during fit.
     """
 
+    _parameter_constraints: dict = {
+        "alphas": [Interval(Integral, 2, None, closed="left"), "array-like"],
+        "n_refinements": [Interval(Integral, 1, None, closed="left")],
+        "cv": ["cv_object"],
+        "tol_cv": _TOLERANCE,
+        "max_iter_cv": _ITERATIONS,
+        "tol": _TOLERANCE,
+        "max_iter": _ITERATIONS,
+        "verbose": ["verbose"],
+        "n_jobs": [Integral, None],
+        "debug": ["boolean"],
+        "early_stopping": ["boolean"],
+    }
+
     def __init__(
         self,
         alphas=4,
@@ -792,26 +810,6 @@ class GroupSparseCovarianceCV(BaseEstimator):
         self.debug = debug
         self.early_stopping = early_stopping
 
-    def _initial_grid(self, emp_covs, n_samples):
-        if isinstance(self.alphas, (collections.abc.Sequence, np.ndarray)):
-            alphas = [float(alpha) for alpha in self.alphas]
-            if not alphas:
-                raise ValueError("alphas must not be empty")
-            for alpha in alphas:
-                _check_alpha(alpha)
-            return alphas, 1
-        if isinstance(self.alphas, bool) or not isinstance(self.alphas, Integral) or self.alphas < 2:
-            raise ValueError(f"alphas must be an integer >= 2 or a list of alphas, got {self.alphas!r}")
-        if (
-            isinstance(self.n_refinements, bool)
-            or not isinstance(self.n_refinements, Integral)
-            or self.n_refinements < 1
-        ):
-            raise ValueError(f"n_refinements must be an integer >= 1, got {self.n_refinements!r}")
-        alpha_1, _ = compute_alpha_max(emp_covs, n_samples)
-        alpha_0 = 1e-2 * alpha_1
-        return np.logspace(np.log10(alpha_0), np.log10(alpha_1), self.alphas)[::-1], self.n_refinements
-
     def fit(self, subjects, y=None):
         """Compute cross-validated group-sparse precisions.
 
@@ -828,8 +826,7 @@ class GroupSparseCovarianceCV(BaseEstimator):
             The fitted estimator.
         """
         del y
-        _check_iterations(self.max_iter_cv, self.tol_cv, ("max_iter_cv", "tol_cv"))
-        _check_iterations(self.max_iter, self.tol)
+        self._validate_params()
         subjects = _check_subjects(subjects)
         emp_covs, n_samples = empirical_covariances(subjects, assume_centered=False)
         self.n_features_in_ = subjects[0].shape[1]
@@ -846,9 +843,11 @@ class GroupSparseCovarianceCV(BaseEstimator):
             train = [s[train_index] for s, (train_index, _) in zip(subjects, fold)]
             test = [s[test_index] for s, (_, test_index) in zip(subjects, fold)]
             folds.append(_fold_covariances(train, test, self.early_stopping))
-        alphas, n_refinements = self._initial_grid(emp_covs, n_samples)
+        alphas, n_refinements = _alpha_grid.initial_grid(
+            self.alphas, self.n_refinements, compute_alpha_max(emp_covs, n_samples)[0]
+        )
 
-        path = []  # (alpha, mean score, per-fold precisions)
+        path = []  # (alpha, mean score, per-fold precisions), decreasing alpha
         precisions_init = [None] * len(folds)
         best_index = 0
         parallel = self.n_jobs is not None and self.n_jobs != 1
@@ -870,33 +869,13 @@ class GroupSparseCovarianceCV(BaseEstimator):
                 precisions_list = list(zip(*precisions_list))
                 scores = [np.mean(fold_scores) for fold_scores in zip(*scores)]
                 path.extend(zip(alphas, scores, precisions_list))
-                path.sort(key=operator.itemgetter(0), reverse=True)
-
-                # the last maximum (smallest alpha on ties), as nilearn
-                best_score = -np.inf
-                last_finite_idx = 0
-                for index, (_, this_score, _) in enumerate(path):
-                    if this_score >= 0.1 / np.finfo(np.float64).eps:
-                        this_score = np.nan
-                    if np.isfinite(this_score):
-                        last_finite_idx = index
-                    if this_score >= best_score:
-                        best_score = this_score
-                        best_index = index
-
-                if best_index == 0:
-                    alpha_1, alpha_0 = path[0][0], path[1][0] if len(path) > 1 else 0.01 * path[0][0]
-                    precisions_init = path[0][2]
-                elif best_index == last_finite_idx and best_index != len(path) - 1:
-                    alpha_1, alpha_0 = path[best_index][0], path[best_index + 1][0]
-                    precisions_init = path[best_index][2]
-                elif best_index == len(path) - 1:
-                    alpha_1, alpha_0 = path[best_index][0], 0.01 * path[best_index][0]
-                    precisions_init = path[best_index][2]
-                else:
-                    alpha_1, alpha_0 = path[best_index - 1][0], path[best_index + 1][0]
-                    precisions_init = path[best_index - 1][2]
-                alphas = np.logspace(np.log10(alpha_1), np.log10(alpha_0), len(alphas) + 2)[1:-1]
+                path.sort(key=lambda entry: entry[0], reverse=True)
+                best_index, last_finite = _alpha_grid.best_index([entry[1] for entry in path])
+                if refinement + 1 < n_refinements:
+                    alphas, start = _alpha_grid.refined_grid(
+                        [entry[0] for entry in path], best_index, last_finite, len(alphas)
+                    )
+                    precisions_init = path[start][2]
                 if verbose and n_refinements > 1:
                     print(
                         "[GroupSparseCovarianceCV] Done refinement "

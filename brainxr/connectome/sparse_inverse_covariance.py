@@ -37,13 +37,12 @@ until their held-out likelihood falls, which saves the slowest solves
 from __future__ import annotations
 
 import contextlib
-import operator
 import sys
 import time
 import warnings
-from numbers import Integral, Real
 
 import numpy as np
+import sklearn.covariance
 from joblib import Parallel, delayed
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
@@ -53,6 +52,7 @@ from sklearn.model_selection import check_cv, cross_val_score
 from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
 
+from brainxr.connectome import _alpha_grid
 from brainxr.connectome._quic import cholesky_logdet, inverse_from_cholesky, quic
 
 __all__ = [
@@ -64,29 +64,10 @@ __all__ = [
 ]
 
 _LOG_2PI = np.log(2 * np.pi)
-_MODES = ("cd", "lars")
 
 
 # --------------------------------------------------------------------------
 # input checks
-
-
-def _check_alpha(alpha, name="alpha"):
-    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not np.isfinite(alpha):
-        raise ValueError(f"{name} must be a finite number >= 0, got {alpha!r}")
-    if alpha < 0:
-        raise ValueError(f"{name} must be >= 0, got {alpha!r}")
-    return float(alpha)
-
-
-def _check_solver_params(tol, enet_tol, max_iter, mode):
-    for name, value in (("tol", tol), ("enet_tol", enet_tol)):
-        if isinstance(value, bool) or not isinstance(value, Real) or not value > 0:
-            raise ValueError(f"{name} must be a number > 0, got {value!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, Integral) or max_iter < 0:
-        raise ValueError(f"max_iter must be an integer >= 0, got {max_iter!r}")
-    if mode not in _MODES:
-        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
 
 
 def _check_emp_cov(emp_cov, name="emp_cov"):
@@ -160,7 +141,6 @@ def _solve(
     tol=1e-4,
     enet_tol=1e-4,
     max_iter=100,
-    heldout_cov=None,
     verbose=False,
 ):
     """Graphical lasso at one alpha, block by block along the screening components.
@@ -174,8 +154,8 @@ def _solve(
     n_iter : int
         Newton iterations of the slowest block.
     status : str
-        "converged" or, from the first block that did not converge, "max_iter",
-        "stalled" or "early_stopped".
+        "converged" or, from the first block that did not converge, "max_iter"
+        or "stalled".
     """
     n_features = emp_cov.shape[0]
     if alpha == 0:
@@ -217,7 +197,6 @@ def _solve(
             tol=tol * block.size / n_features,
             enet_tol=enet_tol,
             max_iter=max_iter,
-            heldout_cov=None if heldout_cov is None else heldout_cov[index],
             verbose=verbose,
         )
         precision[index] = block_prec
@@ -331,8 +310,12 @@ def graphical_lasso(
     The diagonal is not penalised, as in scikit-learn. The solution is
     computed separately on each connected component of ``|emp_cov| > alpha``.
     """
-    alpha = _check_alpha(alpha)
-    _check_solver_params(tol, enet_tol, max_iter, mode)
+    # scikit-learn's checks and messages, as its graphical_lasso does
+    GraphicalLasso(
+        alpha=alpha, mode=mode, tol=tol, enet_tol=enet_tol, max_iter=max_iter,
+        verbose=verbose, eps=eps,
+    )._validate_params()
+    alpha = float(alpha)
     emp_cov = _check_emp_cov(emp_cov)
     with _blas_threads(emp_cov.shape[0]):
         covariance, precision, costs, n_iter, status = _solve(
@@ -420,6 +403,8 @@ class GraphicalLasso(_BaseGraphicalLasso):
         Number of features seen during fit.
     """
 
+    _parameter_constraints: dict = dict(sklearn.covariance.GraphicalLasso._parameter_constraints)
+
     def __init__(
         self,
         alpha=0.01,
@@ -460,12 +445,8 @@ class GraphicalLasso(_BaseGraphicalLasso):
         self : object
             The fitted estimator.
         """
-        alpha = _check_alpha(self.alpha)
-        _check_solver_params(self.tol, self.enet_tol, self.max_iter, self.mode)
-        if self.covariance not in (None, "precomputed"):
-            raise ValueError(
-                f"covariance must be None or 'precomputed', got {self.covariance!r}"
-            )
+        self._validate_params()
+        alpha = float(self.alpha)
         X = self._validate_X(X, ensure_min_samples=2)
         if self.covariance == "precomputed":
             emp_cov = _check_emp_cov(X, name="X (precomputed covariance)")
@@ -513,8 +494,6 @@ def _check_variances(emp_cov, what="X"):
 #: Penalty ratio between continuation steps, and their duality-gap tolerance.
 _CONTINUATION_RATIO = 2.0
 _CONTINUATION_TOL = 1e-1
-#: Early stopping applies to penalties this factor below a fold's best one.
-_EARLY_STOPPING_RATIO = 1.5
 #: The folds' solves get ``max_iter`` divided by this many Newton iterations.
 _FOLD_ITER_DIVISOR = 4
 #: Smaller problems are solved with one BLAS thread.
@@ -523,131 +502,41 @@ _BLAS_THREADS_MIN_FEATURES = 1000
 
 def _continuation(alpha_start, alpha_target):
     """Intermediate penalties from ``alpha_start`` down to (excluding) ``alpha_target``."""
+    if alpha_target <= 0:  # no penalty: a plain inversion, no path
+        return []
     n_steps = int(np.ceil(np.log(alpha_start / alpha_target) / np.log(_CONTINUATION_RATIO)))
     if n_steps <= 1:
         return []
     return list(np.geomspace(alpha_start, alpha_target, n_steps + 1)[1:-1])
 
 
-def _new_history():
-    """A fold's record across refinements (see :func:`_path`)."""
-    return {"best_alpha": None, "best_score": -np.inf, "smallest_alpha": np.inf, "failed_alpha": 0.0}
-
-
-def _path(
-    emp_cov,
-    alphas,
-    *,
-    test_cov=None,
-    precision_init=None,
-    init_alpha=None,
-    tol=1e-4,
-    enet_tol=1e-4,
-    max_iter=100,
-    early_stopping=False,
-    history=None,
-    verbose=0,
+def _solve_from(
+    emp_cov, alpha, precision, from_alpha, *, tol, enet_tol, max_iter, verbose=False,
+    give_up=False,
 ):
-    """Solutions (and held-out scores) along ``alphas``, warm-started in
-    decreasing order; results are returned in the order of ``alphas``.
+    """Solve at ``alpha`` starting from ``precision``, the solution at ``from_alpha``.
 
-    ``precision_init`` solves the problem at ``init_alpha`` (None: unknown);
-    without it the path starts from the diagonal solution at ``alpha_max``.
+    ``precision=None`` starts from the diagonal solution at ``alpha_max``.
     Between penalties more than ``_CONTINUATION_RATIO`` apart, intermediate
-    ones are solved first (to ``_CONTINUATION_TOL``): Newton then takes full
-    steps.
-
-    With ``early_stopping``, an alpha far past this fold's best held-out
-    score is solved only until its held-out likelihood falls (see
-    :class:`GraphicalLassoCV`). With ``test_cov``, a solve that does not
-    converge within ``max_iter`` iterations fails: it scores ``-inf``, as a
-    failed solve does in scikit-learn, and the smaller alphas (harder still)
-    are not attempted. ``history`` carries, from one call to the next, the
-    best converged score, its alpha, the smallest converged alpha and the
-    largest failed one; it is updated in place.
+    ones are solved first (to ``_CONTINUATION_TOL``), so that Newton takes
+    full steps. Returns :func:`_solve`'s tuple; with ``give_up``, a
+    continuation step that does not converge ends the attempt there
+    (``None`` matrices and its status).
     """
-    order = np.argsort(alphas, kind="stable")[::-1]
-    covariances = [None] * len(alphas)
-    precisions = [None] * len(alphas)
-    scores = [None] * len(alphas)
-    precision = precision_init
-    if history is None:
-        history = _new_history()
-
-    def converged_at(alpha, precision):
-        if test_cov is None:
-            return
-        score = _log_likelihood(test_cov, precision)
-        if score > history["best_score"]:
-            history["best_alpha"], history["best_score"] = alpha, score
-        history["smallest_alpha"] = min(history["smallest_alpha"], alpha)
-
-    def past_the_best(alpha):
-        # the held-out score fell after its best, and alpha is far below it
-        best = history["best_alpha"]
-        return (
-            early_stopping
-            and best is not None
-            and history["smallest_alpha"] < best
-            and alpha < best / _EARLY_STOPPING_RATIO
+    if precision is None:
+        from_alpha = alpha_max(emp_cov)
+    steps = [] if from_alpha is None or from_alpha <= alpha else _continuation(from_alpha, alpha)
+    for step_alpha in steps:
+        _, precision, _, _, status = _solve(
+            emp_cov, step_alpha, precision_init=precision, tol=_CONTINUATION_TOL,
+            enet_tol=enet_tol, max_iter=max_iter,
         )
-
-    # penalty whose solution ``precision`` is (None: unknown, no continuation)
-    current_alpha = alpha_max(emp_cov) if precision_init is None else init_alpha
-    for position in order:
-        alpha = float(alphas[position])
-        if test_cov is not None and alpha <= history["failed_alpha"]:
-            scores[position] = -np.inf
-            continue
-        status = None
-        for step_alpha in [] if current_alpha is None else _continuation(current_alpha, alpha):
-            stop_early = past_the_best(step_alpha)
-            covariance, precision, _, _, status = _solve(
-                emp_cov,
-                step_alpha,
-                precision_init=precision,
-                tol=_CONTINUATION_TOL,
-                enet_tol=enet_tol,
-                max_iter=max_iter,
-                heldout_cov=test_cov if stop_early else None,
-            )
-            if status in ("early_stopped", "max_iter"):
-                break
-            if status == "converged" and not stop_early:
-                converged_at(step_alpha, precision)
-        if status not in ("early_stopped", "max_iter"):
-            stop_early = past_the_best(alpha)
-            covariance, precision, _, _, status = _solve(
-                emp_cov,
-                alpha,
-                precision_init=precision,
-                tol=tol,
-                enet_tol=enet_tol,
-                max_iter=max_iter,
-                heldout_cov=test_cov if stop_early else None,
-                verbose=verbose > 1,
-            )
-            if status == "converged" and not stop_early:
-                converged_at(alpha, precision)
-        if test_cov is not None and status == "max_iter":
-            history["failed_alpha"] = max(history["failed_alpha"], alpha)
-            scores[position] = -np.inf
-            if verbose > 1:
-                print(f"[graphical_lasso_path] alpha: {alpha:.2e}, not converged in {max_iter} iterations")
-            continue
-        current_alpha = alpha
-        covariances[position] = covariance
-        precisions[position] = precision
-        if test_cov is not None:
-            score = _log_likelihood(test_cov, precision)
-            scores[position] = score if np.isfinite(score) else -np.inf
-            if verbose > 1:
-                print(f"[graphical_lasso_path] alpha: {alpha:.2e}, score: {score:.2e}")
-        elif verbose > 1:
-            print(f"[graphical_lasso_path] alpha: {alpha:.2e}")
-        if verbose == 1:
-            sys.stderr.write(".")
-    return covariances, precisions, scores
+        if give_up and status != "converged":
+            return None, None, [], max_iter, status
+    return _solve(
+        emp_cov, alpha, precision_init=precision, tol=tol, enet_tol=enet_tol,
+        max_iter=max_iter, verbose=verbose,
+    )
 
 
 def graphical_lasso_path(
@@ -693,65 +582,106 @@ def graphical_lasso_path(
         :class:`GraphicalLassoCV`: its score is ``-inf``, its matrices are
         ``nan`` (as scikit-learn's failures), and smaller alphas are skipped.
     """
-    _check_solver_params(tol, enet_tol, max_iter, mode)
     alphas = np.asarray(alphas, dtype=np.float64).ravel()
     for alpha in alphas:
-        _check_alpha(alpha, "each of alphas")
+        GraphicalLasso(
+            alpha=float(alpha), mode=mode, tol=tol, enet_tol=enet_tol, max_iter=max_iter,
+            verbose=verbose, eps=eps,
+        )._validate_params()
     X = np.asarray(X, dtype=np.float64)
     emp_cov = empirical_covariance(X)
     _check_variances(emp_cov)
-    precision_init = None
+    precision = None
     if cov_init is not None:
         factor, _ = cholesky_logdet(_check_emp_cov(cov_init, "cov_init"))
         if factor is None:
             raise ValueError("cov_init must be positive definite")
-        precision_init = inverse_from_cholesky(factor)
+        precision = inverse_from_cholesky(factor)
     test_cov = None if X_test is None else empirical_covariance(np.asarray(X_test))
+    covariances = [np.nan] * len(alphas)
+    precisions = [np.nan] * len(alphas)
+    scores = [-np.inf] * len(alphas)
+    current_alpha = None
+    verbose = int(verbose)
     with _blas_threads(emp_cov.shape[0]):
-        covariances, precisions, scores = _path(
-            emp_cov,
-            alphas,
-            test_cov=test_cov,
-            precision_init=precision_init,
-            tol=tol,
-            enet_tol=enet_tol,
-            max_iter=max_iter,
-            verbose=int(verbose),
-        )
-    # a failed solve (held-out scoring only) is NaN, as in scikit-learn
-    covariances = [np.nan if c is None else c for c in covariances]
-    precisions = [np.nan if p is None else p for p in precisions]
+        for position in np.argsort(alphas, kind="stable")[::-1]:
+            alpha = float(alphas[position])
+            covariance, next_precision, costs, n_iter, status = _solve_from(
+                emp_cov, alpha, precision, current_alpha, tol=tol, enet_tol=enet_tol,
+                max_iter=max_iter, verbose=verbose > 1, give_up=test_cov is not None,
+            )
+            if test_cov is not None and status != "converged":
+                if verbose > 1:
+                    print(f"[graphical_lasso_path] alpha: {alpha:.2e}, did not converge ({status})")
+                break  # smaller alphas are harder still: they fail too
+            _warn_not_converged(status, n_iter, costs)
+            precision, current_alpha = next_precision, alpha
+            covariances[position], precisions[position] = covariance, precision
+            if test_cov is not None:
+                scores[position] = _fold_score(test_cov, precision)
+            if verbose > 1:
+                print(f"[graphical_lasso_path] alpha: {alpha:.2e}")
+            elif verbose:
+                sys.stderr.write(".")
     if X_test is not None:
         return covariances, precisions, scores
     return covariances, precisions
 
 
-def _fold_path(
-    X, train, test, alphas, precision_init, init_alpha, tol, enet_tol, max_iter, early_stopping,
-    history, verbose,
-):
-    """One fold of the CV: training covariance, path, held-out scores
-    (``history`` is updated in place, see :func:`_path`)."""
-    emp_cov = empirical_covariance(X[train])
-    _check_variances(emp_cov, what="a training fold of X")
-    test_cov = empirical_covariance(X[test])
+def _fold_score(test_cov, precision):
+    """Held-out log-likelihood, ``-inf`` where it is not finite."""
+    score = _log_likelihood(test_cov, precision)
+    return score if np.isfinite(score) else -np.inf
+
+
+def _fold_solve(fold, alpha, precision, from_alpha, tol, enet_tol, max_iter):
+    """One fold at one alpha: ``(precision, score)``, or ``(None, -inf)``
+    when the solve (or a continuation step) does not converge within
+    ``max_iter`` iterations."""
+    train_cov, test_cov = fold
     with warnings.catch_warnings():
-        # Points that do not converge show up in their scores.
         warnings.simplefilter("ignore", ConvergenceWarning)
-        _, precisions, scores = _path(
-            emp_cov,
-            alphas,
-            test_cov=test_cov,
-            precision_init=precision_init,
-            init_alpha=init_alpha,
-            tol=tol,
-            enet_tol=enet_tol,
-            max_iter=max_iter,
-            early_stopping=early_stopping,
-            history=history,
-            verbose=verbose,
+        _, precision, _, _, status = _solve_from(
+            train_cov, alpha, precision, from_alpha, tol=tol, enet_tol=enet_tol,
+            max_iter=max_iter, give_up=True,
         )
-    return precisions, scores
+    if status != "converged":
+        return None, -np.inf
+    return precision, _fold_score(test_cov, precision)
+
+
+#: A fall of the mean held-out score counts when it exceeds this many
+#: standard errors of the fold-by-fold differences.
+_FALL_STANDARD_ERRORS = 2.0
+
+
+def _past_a_fall(alpha, explored):
+    """Whether the held-out score clearly fell between ``alpha`` and the best
+    alpha explored above it.
+
+    ``explored`` holds ``(alpha, fold scores)`` pairs. The fall is clear when
+    some alpha in between scores below the best in the mean by more than
+    ``_FALL_STANDARD_ERRORS`` standard errors of the fold-by-fold
+    differences: small dips of noisy small-sample curves do not count.
+    """
+    above = [
+        (other, np.asarray(scores)) for other, scores in explored
+        if other > alpha and np.all(np.isfinite(scores))
+    ]
+    if not above:
+        return False
+    best_mean = max(scores.mean() for _, scores in above)
+    best_alpha, best_scores = min(
+        ((other, scores) for other, scores in above if scores.mean() == best_mean),
+        key=lambda entry: entry[0],
+    )
+    for other, scores in above:
+        if other < best_alpha:
+            differences = scores - best_scores
+            spread = differences.std(ddof=1) / np.sqrt(differences.size) if differences.size > 1 else 0.0
+            if differences.mean() + _FALL_STANDARD_ERRORS * spread < 0:
+                return True
+    return False
 
 
 def _parallel(n_jobs, verbose):
@@ -770,7 +700,7 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
     ----------
     alphas : int or array-like of shape (n_alphas,), default=4
         Number of points on the alpha grid (refined ``n_refinements`` times
-        around the best one), or the grid itself (values > 0, no refinement).
+        around the best one), or the grid itself (values >= 0, no refinement).
     n_refinements : int, default=4
         The number of times the grid is refined.
     cv : int, cross-validation generator or iterable, default=None
@@ -796,15 +726,14 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
         If True, data are not centered before computing the final covariance
         (folds are always centered, as in scikit-learn).
     early_stopping : bool, default=True
-        Score the alphas far past a fold's optimum from partial solutions:
-        once a fold's held-out score has fallen below its best, an alpha more
-        than a factor 1.5 below the best one is iterated only until an
-        iteration lowers the held-out log-likelihood below its starting value
-        (the rule of nilearn's GroupSparseCovarianceCV). Those solves are the
-        densest and slowest; their scores, already past the fall, are not the
-        converged ones (``cv_results_`` shows them) but do not compete for
-        ``alpha_``. Alphas near each fold's best are always solved to ``tol``.
-        False solves every point to ``tol``.
+        Skip the penalties past a fall of the mean held-out score: an alpha
+        is not solved (it scores ``-inf`` in ``cv_results_``, as a failure)
+        when, between it and the best alpha explored above it, the mean
+        score has already fallen. Those alphas are the densest and slowest
+        to solve, and with a mean score that rises to one maximum and then
+        falls they cannot be the best. False solves every point, as
+        scikit-learn does. Every score that competes for ``alpha_`` comes
+        from a converged solve either way.
 
     Attributes
     ----------
@@ -840,12 +769,14 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
     ``alpha_`` can be smaller than scikit-learn's, which then sits on its
     last finite score.
 
-    The folds' solves get ``max_iter / 4`` Newton iterations (scikit-learn's
-    get ``max_iter / 10`` coordinate-descent sweeps, each far less work than
-    a Newton iteration). One that does not converge within them counts as
-    failed, as scikit-learn's failures do: it scores
-    ``-inf`` and the fold's smaller alphas are not attempted, so the grid is
-    refined above it. This bounds the time spent where the held-out
+    The folds are solved together, alpha after alpha in decreasing order,
+    each fold warm-started from its previous solution. A fold's solve gets
+    ``max_iter / 4`` Newton iterations (scikit-learn's get ``max_iter / 10``
+    coordinate-descent sweeps, each far less work than a Newton iteration);
+    one that does not converge within them fails, as scikit-learn's failures
+    do: the fold scores ``-inf`` there, and the smaller alphas of that grid
+    are not attempted (they score ``-inf`` in every fold), so the grid is
+    refined above the failure. This bounds the time spent where the held-out
     likelihood keeps rising as alpha falls, which happens when the samples
     span fewer dimensions than there are features (band-pass filtered
     signals, for example, have about ``2 * n_samples * t_r * (low_pass -
@@ -854,6 +785,11 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
     costs more iterations. A :class:`UserWarning` says when the chosen alpha
     is the smallest one that converged.
     """
+
+    _parameter_constraints: dict = {
+        **sklearn.covariance.GraphicalLassoCV._parameter_constraints,
+        "early_stopping": ["boolean"],
+    }
 
     def __init__(
         self,
@@ -886,28 +822,6 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
         self.n_jobs = n_jobs
         self.early_stopping = early_stopping
 
-    def _initial_grid(self, emp_cov):
-        if np.ndim(self.alphas) > 0:
-            alphas = np.asarray(self.alphas, dtype=np.float64).ravel()
-            if alphas.size == 0:
-                raise ValueError("alphas must not be empty")
-            for alpha in alphas:
-                if not np.isfinite(alpha) or alpha <= 0:
-                    raise ValueError(f"each of alphas must be a finite number > 0, got {alpha!r}")
-            return alphas, 1
-        n_alphas = self.alphas
-        if isinstance(n_alphas, bool) or not isinstance(n_alphas, Integral) or n_alphas < 2:
-            raise ValueError(f"alphas must be an integer >= 2 or a list of alphas, got {n_alphas!r}")
-        if (
-            isinstance(self.n_refinements, bool)
-            or not isinstance(self.n_refinements, Integral)
-            or self.n_refinements < 1
-        ):
-            raise ValueError(f"n_refinements must be an integer >= 1, got {self.n_refinements!r}")
-        alpha_1 = alpha_max(emp_cov)
-        alpha_0 = 1e-2 * alpha_1
-        return np.logspace(np.log10(alpha_0), np.log10(alpha_1), n_alphas)[::-1], self.n_refinements
-
     def fit(self, X, y=None):
         """Fit the GraphicalLasso covariance model to X.
 
@@ -924,149 +838,122 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
         self : object
             The fitted estimator.
         """
-        _check_solver_params(self.tol, self.enet_tol, self.max_iter, self.mode)
+        self._validate_params()
         X = self._validate_X(X, ensure_min_samples=2)
         self.location_ = np.zeros(X.shape[1]) if self.assume_centered else X.mean(0)
         emp_cov = empirical_covariance(X, assume_centered=self.assume_centered)
         _check_variances(emp_cov)
         cv = check_cv(self.cv, y, classifier=False)
-        alphas, n_refinements = self._initial_grid(emp_cov)
+        alphas, n_refinements = _alpha_grid.initial_grid(
+            self.alphas, self.n_refinements, alpha_max(emp_cov)
+        )
         verbose = int(self.verbose)
-        inner_verbose = max(0, verbose - 1)
+        fold_max_iter = _fold_max_iter(self.max_iter)
 
-        # path entries: [alpha, per-fold scores, per-fold precisions (kept only
-        # where a later grid starts)]
-        path = []
-        warm_starts = None
-        warm_start_alpha = None
-        histories = None  # per fold: best held-out score so far, for early stopping
-        best_index = 0
+        # [alpha, per-fold scores, per-fold precisions (kept only where a
+        # later grid starts)], in decreasing order of alpha
+        explored = []
+        warm_starts, warm_start_alpha = None, None
         t0 = time.time()
         with _blas_threads(X.shape[1], self.n_jobs):
             for refinement in range(n_refinements):
-                splits = list(cv.split(X, y))
-                if warm_starts is None:
-                    warm_starts = [None] * len(splits)
-                if histories is None or len(histories) != len(splits):
-                    histories = [None] * len(splits)
-                histories = [
-                    history if history is not None
-                    else _new_history()
-                    for history in histories
-                ]
-                results = _parallel(self.n_jobs, verbose)(
-                    delayed(_fold_path)(
-                        X,
-                        train,
-                        test,
-                        alphas,
-                        warm_start,
-                        warm_start_alpha,
-                        self.tol,
-                        self.enet_tol,
-                        _fold_max_iter(self.max_iter),
-                        self.early_stopping,
-                        history,
-                        inner_verbose,
-                    )
-                    for (train, test), warm_start, history in zip(splits, warm_starts, histories)
+                folds = []
+                for train, test in cv.split(X, y):
+                    train_cov = empirical_covariance(X[train])
+                    _check_variances(train_cov, what="a training fold of X")
+                    folds.append((train_cov, empirical_covariance(X[test])))
+                if warm_starts is None or len(warm_starts) != len(folds):
+                    warm_starts, warm_start_alpha = [None] * len(folds), None
+                self._cv_grid(
+                    folds, alphas, warm_starts, warm_start_alpha, explored, fold_max_iter, verbose
                 )
-                fold_precisions = list(zip(*(precisions for precisions, _ in results)))
-                fold_scores = list(zip(*(scores for _, scores in results)))
-                path.extend(
-                    [alpha, scores, precisions]
-                    for alpha, scores, precisions in zip(alphas, fold_scores, fold_precisions)
+                explored_alphas = [entry[0] for entry in explored]
+                best, last_finite = _alpha_grid.best_index(
+                    [np.mean(entry[1]) for entry in explored]
                 )
-                path.sort(key=operator.itemgetter(0), reverse=True)
-
-                # scikit-learn's selection: the last maximum (smallest alpha on ties)
-                best_score = -np.inf
-                last_finite_idx = 0
-                for index, (_, scores, _) in enumerate(path):
-                    this_score = np.mean(scores)
-                    if this_score >= 0.1 / np.finfo(np.float64).eps:
-                        this_score = np.nan
-                    if np.isfinite(this_score):
-                        last_finite_idx = index
-                    if this_score >= best_score:
-                        best_score = this_score
-                        best_index = index
-
+                start = None
                 if refinement + 1 < n_refinements:
-                    if best_index == 0:
-                        start = 0
-                        alpha_1, alpha_0 = path[0][0], path[1][0]
-                    elif best_index == last_finite_idx and best_index != len(path) - 1:
-                        start = best_index
-                        alpha_1, alpha_0 = path[best_index][0], path[best_index + 1][0]
-                    elif best_index == len(path) - 1:
-                        start = best_index
-                        alpha_1, alpha_0 = path[best_index][0], 0.01 * path[best_index][0]
-                    else:
-                        start = best_index - 1
-                        alpha_1, alpha_0 = path[best_index - 1][0], path[best_index + 1][0]
-                    alphas = np.logspace(np.log10(alpha_1), np.log10(alpha_0), len(alphas) + 2)[1:-1]
-                    # The new grid lies below alpha_1: start each fold there.
-                    warm_starts, warm_start_alpha = path[start][2], path[start][0]
-                    if warm_starts is None or len(warm_starts) != len(splits):
-                        warm_starts, warm_start_alpha = [None] * len(splits), None
-                # keep the fold solutions only where they may still be needed
-                for index, entry in enumerate(path):
-                    if index not in (best_index, best_index - 1) and entry[2] is not None:
+                    alphas, start = _alpha_grid.refined_grid(
+                        explored_alphas, best, last_finite, len(alphas)
+                    )
+                    warm_start_alpha, _, warm_starts = explored[start]
+                for index, entry in enumerate(explored):  # solutions no grid starts from
+                    if index != start:
                         entry[2] = None
                 if verbose and n_refinements > 1:
                     print(
                         "[GraphicalLassoCV] Done refinement % 2i out of %i: % 3is"
                         % (refinement + 1, n_refinements, time.time() - t0)
                     )
+            best_alpha = explored_alphas[best]
 
-            grid_alphas = [entry[0] for entry in path]
-            grid_scores = [list(entry[1]) for entry in path]
-            best_alpha = grid_alphas[best_index]
-            best_precisions = path[best_index][2]
-
+            grid_alphas = explored_alphas + [0]
+            grid_scores = [list(entry[1]) for entry in explored]
             # Finally, the score of the unpenalized empirical covariance, as scikit-learn.
-            grid_alphas.append(0)
             grid_scores.append(
-                # in this process: a few empirical covariances do not pay for
-                # starting worker processes
-                cross_val_score(EmpiricalCovariance(), X, cv=cv, verbose=inner_verbose)
+                cross_val_score(EmpiricalCovariance(), X, cv=cv, verbose=max(0, verbose - 1))
             )
-        grid_scores = np.array(grid_scores)
-        self.cv_results_ = {"alphas": np.array(grid_alphas)}
-        for i in range(grid_scores.shape[1]):
-            self.cv_results_[f"split{i}_test_score"] = grid_scores[:, i]
-        self.cv_results_["mean_test_score"] = np.mean(grid_scores, axis=1)
-        with np.errstate(invalid="ignore"):  # the spread of -inf scores is nan
-            self.cv_results_["std_test_score"] = np.std(grid_scores, axis=1)
-        self.alpha_ = best_alpha
-        mean_scores = self.cv_results_["mean_test_score"][:-1]
-        if best_index + 1 < len(mean_scores) and np.all(mean_scores[best_index + 1 :] == -np.inf):
-            warnings.warn(
-                f"GraphicalLassoCV: the held-out likelihood still rose at alpha_={best_alpha:.3g}, "
-                f"the smallest alpha whose fold solves converged within "
-                f"{_fold_max_iter(self.max_iter)} iterations (max_iter / {_FOLD_ITER_DIVISOR}). The samples may span fewer dimensions than the "
-                f"{X.shape[1]} features (band-pass filtered signals, for example); a larger "
-                "max_iter explores smaller alphas, at a growing cost.",
-                UserWarning,
-                stacklevel=2,
-            )
+            grid_scores = np.array(grid_scores)
+            self.cv_results_ = {"alphas": np.array(grid_alphas)}
+            for i in range(grid_scores.shape[1]):
+                self.cv_results_[f"split{i}_test_score"] = grid_scores[:, i]
+            self.cv_results_["mean_test_score"] = np.mean(grid_scores, axis=1)
+            with np.errstate(invalid="ignore"):  # the spread of -inf scores is nan
+                self.cv_results_["std_test_score"] = np.std(grid_scores, axis=1)
+            self.alpha_ = best_alpha
+            mean_scores = self.cv_results_["mean_test_score"][:-1]
+            if best + 1 < len(mean_scores) and np.all(mean_scores[best + 1 :] == -np.inf):
+                warnings.warn(
+                    f"GraphicalLassoCV: the held-out likelihood still rose at alpha_={best_alpha:.3g}, "
+                    f"the smallest alpha whose fold solves converged within {fold_max_iter} "
+                    f"iterations (max_iter / {_FOLD_ITER_DIVISOR}). The samples may span fewer "
+                    f"dimensions than the {X.shape[1]} features (band-pass filtered signals, for "
+                    "example); a larger max_iter explores smaller alphas, at a growing cost.",
+                    UserWarning,
+                    stacklevel=2,
+                )
 
-        # Refit on all samples, started from the mean of the folds' solutions.
-        precision_init = None
-        if best_precisions is not None and all(p is not None for p in best_precisions):
-            precision_init = np.mean(best_precisions, axis=0)
-        self.covariance_, self.precision_, self.costs_, self.n_iter_, status = _solve(
-            emp_cov,
-            best_alpha,
-            precision_init=precision_init,
-            tol=self.tol,
-            enet_tol=self.enet_tol,
-            max_iter=self.max_iter,
-            verbose=inner_verbose > 0,
-        )
+            # Refit on all samples, along the path from alpha_max.
+            self.covariance_, self.precision_, self.costs_, self.n_iter_, status = _solve_from(
+                emp_cov, best_alpha, None, None, tol=self.tol, enet_tol=self.enet_tol,
+                max_iter=self.max_iter, verbose=max(0, verbose - 1) > 0,
+            )
         _warn_not_converged(status, self.n_iter_, self.costs_)
         return self
+
+    def _cv_grid(self, folds, alphas, warm_starts, warm_start_alpha, explored, max_iter, verbose):
+        """Solve every fold along one grid, alpha after alpha in decreasing
+        order, and add the scores (and solutions) to ``explored``."""
+        precisions = list(warm_starts)
+        from_alphas = [warm_start_alpha] * len(folds)
+        failed = False
+        parallel = _parallel(self.n_jobs, max(0, verbose - 1))
+        new = []
+        for alpha in sorted(alphas, reverse=True):
+            alpha = float(alpha)
+            scores = [(entry[0], entry[1]) for entry in explored + new]
+            if failed or (self.early_stopping and _past_a_fall(alpha, scores)):
+                new.append([alpha, [-np.inf] * len(folds), None])
+                continue
+            results = parallel(
+                delayed(_fold_solve)(
+                    fold, alpha, precision, from_alpha, self.tol, self.enet_tol, max_iter
+                )
+                for fold, precision, from_alpha in zip(folds, precisions, from_alphas)
+            )
+            scores = [score for _, score in results]
+            new.append([alpha, scores, [precision for precision, _ in results]])
+            failed = any(precision is None for precision, _ in results)
+            if not failed:
+                precisions = new[-1][2]
+                from_alphas = [alpha] * len(folds)
+            if verbose > 1:
+                print(f"[GraphicalLassoCV] alpha: {alpha:.3e}, mean score: {np.mean(scores):.4e}")
+            elif verbose:
+                sys.stderr.write(".")
+        # scikit-learn's order: decreasing alpha, earlier entries first on ties
+        explored.extend(new)
+        explored.sort(key=lambda entry: entry[0], reverse=True)
 
 
 def _fold_max_iter(max_iter):
