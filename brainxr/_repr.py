@@ -525,3 +525,70 @@ def document_text(document) -> str:
     size = len(document.html.encode("utf-8"))
     return (f"<brainxr {type(document).__name__}{title}: a self-contained HTML page of {size / 2**20:.1f} MB; "
             ".save_as_html(path), .open_in_browser()>")
+
+
+# ---------------------------------------------------------------- summaries (objects whose str() is their report)
+
+
+MAX_SUMMARY_LINES = 8
+
+
+def summary_text(obj) -> str:
+    """A report object's ``str()``, cut after a few lines (its lists can hold thousands of runs)."""
+    lines = str(obj).splitlines() or [type(obj).__name__]
+    shown = [f"<brainxr {type(obj).__name__}: {lines[0]}>"] + lines[1:MAX_SUMMARY_LINES]
+    if len(lines) > MAX_SUMMARY_LINES:
+        shown.append(f"  ... {len(lines) - MAX_SUMMARY_LINES} more lines (print() shows them all)")
+    return "\n".join(shown)
+
+
+def _item_text(item) -> str:
+    if isinstance(item, BaseException):
+        return _describe_error(item)
+    if isinstance(item, (list, tuple)) and item and all(isinstance(i, BaseException) for i in item):
+        return "; ".join(_describe_error(i) for i in item)
+    return _short_value(item, 200)
+
+
+def _items_html(value) -> str:
+    if isinstance(value, dict):
+        return _html.key_values({str(key): escape(_first_line(_item_text(item), 300)) for key, item in value.items()})
+    rows = [escape(_first_line(_item_text(item), 300)) for item in value]
+    if len(rows) > 40:
+        rows = rows[:20] + [f"<span class='bxr-muted'>... {len(rows) - 40} more ...</span>"] + rows[-20:]
+    return "<br>".join(rows)
+
+
+def summary_html(obj) -> str:
+    """A report object: its ``str()`` report, then each of its lists and mappings as a collapsible section."""
+    lines = str(obj).splitlines() or [""]
+    sections = []
+    if len(lines) > 1:
+        sections.append(_html.section("Report", _html.pre("\n".join(lines[1:])), len(lines) - 1,
+                                      expanded=len(lines) <= 30))
+    for name, value in _fields(obj).items():
+        if isinstance(value, (list, tuple, dict)):
+            sections.append(_html.section(name.replace("_", " ").capitalize(), _items_html(value), len(value)))
+    scalars = {name: escape(_short_value(value, name=name)) for name, value in _fields(obj).items()
+               if not isinstance(value, (list, tuple, dict))}
+    if scalars:
+        sections.append(_html.section("Details", _html.key_values(scalars), len(scalars)))
+    return _html.obj_repr(summary_text(obj), f"brainxr {type(obj).__name__}", "", escape(lines[0]), sections)
+
+
+def templateflow_atlas_text(atlas) -> str:
+    desc = f" {atlas.desc}" if atlas.desc else ""
+    return (f"<brainxr TemplateFlowAtlas {atlas.name}{desc} ({atlas.kind}) in {atlas.template} res-{atlas.resolution}: "
+            f"{len(atlas.regions)} regions; image {Path(atlas.image).name}>")
+
+
+def templateflow_atlas_html(atlas) -> str:
+    details = {"template": escape(str(atlas.template)), "resolution": escape(str(atlas.resolution)),
+               "kind": escape("labels image (dseg)" if atlas.kind == "dseg" else "probabilistic maps (probseg)"),
+               "image": escape(str(atlas.image)), "table": escape(str(atlas.table))}
+    sections = [_html.section("Files", _html.key_values(details), len(details), expanded=True),
+                _html.section("Regions", _html.table(atlas.regions), len(atlas.regions),
+                              inline=escape(_html.short_list(atlas.regions.get("name", atlas.regions.index), 4)))]
+    return _html.obj_repr(templateflow_atlas_text(atlas), "brainxr TemplateFlowAtlas", atlas.label,
+                          escape(f"{len(atlas.regions)} regions in {atlas.template} at res-{atlas.resolution}"),
+                          sections)

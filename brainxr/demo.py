@@ -57,6 +57,16 @@ class DemoOutputs:
         lines.append("  timings: " + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in self.seconds.items()))
         return "\n".join(lines)
 
+    def __repr__(self) -> str:
+        from brainxr._repr import summary_text
+
+        return summary_text(self)
+
+    def _repr_html_(self) -> str:
+        from brainxr._repr import summary_html
+
+        return summary_html(self)
+
 
 def _parameters_file(derivatives: Path) -> Path:
     return derivatives / "ground_truth" / "parameters.json"

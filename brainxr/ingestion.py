@@ -750,6 +750,16 @@ class VerifyReport:
                          "(brainxr ingest SOURCE STORE --repair)")
         return "\n".join(lines)
 
+    def __repr__(self) -> str:
+        from brainxr._repr import summary_text
+
+        return summary_text(self)
+
+    def _repr_html_(self) -> str:
+        from brainxr._repr import summary_html
+
+        return summary_html(self)
+
 
 @dataclass
 class _Checked:

@@ -239,3 +239,48 @@ def test_views_and_reports_print_a_short_line(tmp_path):
     text = repr(view)
     check_text(text, max_lines=1)
     assert text.startswith("<brainxr ConnectomeView") and "MB" in text and "save_as_html" in text
+
+
+def test_report_objects_print_their_first_lines_only(tmp_path):
+    from brainxr.bids_app import RunSummary
+    from brainxr.bids_app.participant import Failure
+    from brainxr.demo import DemoOutputs
+    from brainxr.errors import StoreDamageError
+    from brainxr.ingestion import VerifyReport
+
+    checked = [f"sub-{n:05d}_task-rest" for n in range(5000)]
+    damaged = {f"sub-{n:05d}_task-rest": [StoreDamageError("s.zarr", f"sub-{n:05d}_task-rest", "bold",
+                                                            "chunk 0.3 fails its checksum")] for n in range(12)}
+    verify = VerifyReport("s.zarr", checked, damaged, ["sub-99999_task-rest"], 3.5)
+    text = repr(verify)
+    check_text(text, max_lines=10, max_chars=1500)
+    assert text.startswith("<brainxr VerifyReport: verify s.zarr: 5000 complete runs checked, 12 damaged")
+    assert "more lines (print() shows them all)" in text and str(verify).count("\n") > 12
+    shown = check_html(verify._repr_html_())
+    assert "Checked (5000)" in shown and "Damaged (12)" in shown and "Incomplete (1)" in shown
+    assert "fails its checksum" in shown and "more ..." in shown and "repair=True" in shown
+
+    summary = RunSummary("participant", tmp_path, checked, [], [Failure("sub-7", "extract", "no brain mask")],
+                         [tmp_path / "report.html"], 12.0)
+    check_text(repr(summary), max_lines=10, max_chars=1500)
+    assert "5000 run(s) processed" in repr(summary) and "FAILED sub-7 (extract): no brain mask" in repr(summary)
+    assert "Failures (1)" in check_html(summary._repr_html_())
+
+    demo = DemoOutputs(tmp_path, tmp_path / "d", tmp_path / "s.zarr", tmp_path / "b", ["brainxr run ..."],
+                       [tmp_path / "r.html"], 0.93, {"ingest": 1.0})
+    check_text(repr(demo), max_lines=10, max_chars=1500)
+    assert "ground truth recovered" in check_html(demo._repr_html_())
+
+
+def test_templateflow_atlas_repr(tmp_path):
+    import pandas as pd
+
+    from brainxr.datasets.templateflow import TemplateFlowAtlas
+
+    regions = pd.DataFrame({"index": range(1, 401), "name": [f"7Networks_LH_Vis_{n}" for n in range(1, 401)]})
+    atlas = TemplateFlowAtlas("Schaefer2018", "400Parcels7Networks", "MNI152NLin2009cAsym", 2, "dseg",
+                              tmp_path / "atlas.nii.gz", tmp_path / "atlas.tsv", regions)
+    check_text(repr(atlas), max_lines=1)
+    assert "Schaefer2018 400Parcels7Networks (dseg)" in repr(atlas) and "400 regions" in repr(atlas)
+    shown = check_html(atlas._repr_html_())
+    assert "Regions (400)" in shown and "more rows" in shown

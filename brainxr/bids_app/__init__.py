@@ -94,6 +94,16 @@ class RunSummary:
             lines.append(f"  log: {self.log_file}")
         return "\n".join(lines)
 
+    def __repr__(self) -> str:
+        from brainxr._repr import summary_text
+
+        return summary_text(self)
+
+    def _repr_html_(self) -> str:
+        from brainxr._repr import summary_html
+
+        return summary_html(self)
+
 
 def _check_settings(settings: RunSettings) -> None:
     if settings.analysis_level not in ("participant", "group"):

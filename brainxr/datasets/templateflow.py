@@ -211,6 +211,16 @@ class TemplateFlowAtlas:
         """The BIDS ``seg`` label: name and variant, e.g. ``Schaefer2018100Parcels7Networks``."""
         return self.name + (self.desc or "")
 
+    def __repr__(self) -> str:
+        from brainxr._repr import templateflow_atlas_text
+
+        return templateflow_atlas_text(self)
+
+    def _repr_html_(self) -> str:
+        from brainxr._repr import templateflow_atlas_html
+
+        return templateflow_atlas_html(self)
+
 
 def _spec(name: str, desc: str | None) -> str:
     return name + (f":{desc}" if desc else "")
