@@ -22,6 +22,8 @@ from importlib import import_module
 import numpy as np
 import xarray as xr
 
+from brainxr._html import view
+
 # method name -> module that defines the function of that name
 _FUNCTIONS = {
     "to_nifti": "brainxr.nifti",
@@ -76,12 +78,5 @@ class BrainAccessor:
     def __dir__(self):
         return sorted(set(_FUNCTIONS) | {"affine", "t_r"})
 
-    def __repr__(self) -> str:
-        from brainxr._repr import accessor_text
-
-        return accessor_text(self)
-
-    def _repr_html_(self) -> str:
-        from brainxr._repr import accessor_html
-
-        return accessor_html(self)
+    __repr__ = view("accessor_text")
+    _repr_html_ = view("accessor_html")

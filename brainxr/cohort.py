@@ -18,6 +18,7 @@ import xarray as xr
 
 from brainxr import progress as _progress  # noqa: F401 - long cohort computations show a bar
 from brainxr import store as cohort_store
+from brainxr._html import view
 from brainxr._storage import as_location
 from brainxr.bids import RUN_ENTITIES
 
@@ -82,10 +83,7 @@ class Cohort(Mapping):
             parts.append(f"  incomplete (ignored): {len(self.incomplete)}")
         return "\n".join(parts)
 
-    def _repr_html_(self) -> str:
-        from brainxr._repr import cohort_html
-
-        return cohort_html(self)
+    _repr_html_ = view("cohort_html")
 
     # -- selection --------------------------------------------------------
     @property

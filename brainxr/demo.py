@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from brainxr._html import view
+
 STRATEGIES = ("simple", "scrubbing.5")
 KINDS = ("correlation", "partial correlation", "tangent")
 
@@ -57,15 +59,8 @@ class DemoOutputs:
         lines.append("  timings: " + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in self.seconds.items()))
         return "\n".join(lines)
 
-    def __repr__(self) -> str:
-        from brainxr._repr import summary_text
-
-        return summary_text(self)
-
-    def _repr_html_(self) -> str:
-        from brainxr._repr import summary_html
-
-        return summary_html(self)
+    __repr__ = view("summary_text")
+    _repr_html_ = view("summary_html")
 
 
 def _parameters_file(derivatives: Path) -> Path:

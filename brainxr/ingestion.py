@@ -38,6 +38,7 @@ import xarray as xr
 
 from brainxr import progress as brainxr_progress
 from brainxr import store as cohort_store
+from brainxr._html import view
 from brainxr._storage import Location, as_location
 from brainxr.bids import RunFiles, files_for_bold, find_fmriprep_runs, run_key
 from brainxr.errors import IngestError, InputFileError, StoreDamageError
@@ -68,15 +69,8 @@ class RunResult:
     warnings: list = field(default_factory=list)
     holder: str = ""
 
-    def __repr__(self) -> str:
-        from brainxr._repr import run_result_text
-
-        return run_result_text(self)
-
-    def _repr_html_(self) -> str:
-        from brainxr._repr import run_result_html
-
-        return run_result_html(self)
+    __repr__ = view("run_result_text")
+    _repr_html_ = view("run_result_html")
 
 
 @dataclass
@@ -137,15 +131,8 @@ class IngestReport:
         lines += [f"  FAILED {key}: {err}" for key, err in self.failed.items()]
         return "\n".join(lines)
 
-    def __repr__(self) -> str:
-        from brainxr._repr import ingest_report_text
-
-        return ingest_report_text(self)
-
-    def _repr_html_(self) -> str:
-        from brainxr._repr import ingest_report_html
-
-        return ingest_report_html(self)
+    __repr__ = view("ingest_report_text")
+    _repr_html_ = view("ingest_report_html")
 
 
 # ---------------------------------------------------------------------------
@@ -750,15 +737,8 @@ class VerifyReport:
                          "(brainxr ingest SOURCE STORE --repair)")
         return "\n".join(lines)
 
-    def __repr__(self) -> str:
-        from brainxr._repr import summary_text
-
-        return summary_text(self)
-
-    def _repr_html_(self) -> str:
-        from brainxr._repr import summary_html
-
-        return summary_html(self)
+    __repr__ = view("summary_text")
+    _repr_html_ = view("summary_html")
 
 
 @dataclass

@@ -57,6 +57,7 @@ import zarr
 from zarr.codecs import BloscCodec, Crc32cCodec
 from zarr.storage import WrapperStore
 
+from brainxr._html import view
 from brainxr._storage import LeaseLock, Location, _access_problem, as_location
 from brainxr.errors import LocationError, StoreDamageError, StoreError
 from brainxr.masking import VOXEL_DIM, voxel_coords
@@ -106,15 +107,8 @@ class Grid:
     def same_as(self, shape, affine, atol: float = 1e-3) -> bool:
         return tuple(shape[:3]) == self.shape and np.allclose(affine, self.affine, atol=atol)
 
-    def __repr__(self) -> str:
-        from brainxr._repr import grid_text
-
-        return grid_text(self)
-
-    def _repr_html_(self) -> str:
-        from brainxr._repr import grid_html
-
-        return grid_html(self)
+    __repr__ = view("grid_text")
+    _repr_html_ = view("grid_html")
 
 
 # ---------------------------------------------------------------------------

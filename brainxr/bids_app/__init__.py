@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from brainxr._html import view
 from brainxr.bids_app.specs import BidsAppError, check_kinds, parse_atlas, parse_strategy
 
 __all__ = ["BidsAppError", "RunSettings", "RunSummary", "run"]
@@ -94,15 +95,8 @@ class RunSummary:
             lines.append(f"  log: {self.log_file}")
         return "\n".join(lines)
 
-    def __repr__(self) -> str:
-        from brainxr._repr import summary_text
-
-        return summary_text(self)
-
-    def _repr_html_(self) -> str:
-        from brainxr._repr import summary_html
-
-        return summary_html(self)
+    __repr__ = view("summary_text")
+    _repr_html_ = view("summary_html")
 
 
 def _check_settings(settings: RunSettings) -> None:

@@ -54,6 +54,7 @@ import pandas as pd
 from scipy import ndimage, sparse
 from threadpoolctl import threadpool_limits
 
+from brainxr._html import view
 import brainxr
 from brainxr.datasets import _fmriprep_confounds as fc
 from brainxr.datasets import _ground_truth, atlas as _atlas, template as _template
@@ -127,15 +128,8 @@ class SyntheticRun:
         """``sub-01_ses-1_task-rest_run-1``-style identifier."""
         return "_".join(f"{key}-{value}" for key, value in self.entities.items())
 
-    def __repr__(self) -> str:
-        from brainxr._repr import synthetic_run_text
-
-        return synthetic_run_text(self)
-
-    def _repr_html_(self) -> str:
-        from brainxr._repr import synthetic_run_html
-
-        return synthetic_run_html(self)
+    __repr__ = view("synthetic_run_text")
+    _repr_html_ = view("synthetic_run_html")
 
 
 @dataclass
@@ -213,15 +207,8 @@ class SyntheticCohort:
         np.fill_diagonal(partial, 1.0)
         return partial
 
-    def __repr__(self) -> str:
-        from brainxr._repr import synthetic_cohort_text
-
-        return synthetic_cohort_text(self)
-
-    def _repr_html_(self) -> str:
-        from brainxr._repr import synthetic_cohort_html
-
-        return synthetic_cohort_html(self)
+    __repr__ = view("synthetic_cohort_text")
+    _repr_html_ = view("synthetic_cohort_html")
 
 
 def _check_positive_int(value, name, minimum=1):

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from brainxr._html import view
 from brainxr.errors import BrainxrError
 
 __all__ = [
@@ -211,15 +212,8 @@ class TemplateFlowAtlas:
         """The BIDS ``seg`` label: name and variant, e.g. ``Schaefer2018100Parcels7Networks``."""
         return self.name + (self.desc or "")
 
-    def __repr__(self) -> str:
-        from brainxr._repr import templateflow_atlas_text
-
-        return templateflow_atlas_text(self)
-
-    def _repr_html_(self) -> str:
-        from brainxr._repr import templateflow_atlas_html
-
-        return templateflow_atlas_html(self)
+    __repr__ = view("templateflow_atlas_text")
+    _repr_html_ = view("templateflow_atlas_html")
 
 
 def _spec(name: str, desc: str | None) -> str:

@@ -24,6 +24,7 @@ import pandas as pd
 import xarray as xr
 from scipy import sparse
 
+from brainxr._html import view
 from brainxr.image import resample_img, same_grid
 from brainxr.masking import as_volume
 from brainxr.nifti import SPATIAL_DIMS, TIME_DIM
@@ -233,15 +234,8 @@ class LabelsAtlas:
         support = self.region_index_volume() >= 0
         return support if mask is None else support & mask
 
-    def __repr__(self) -> str:
-        from brainxr._repr import atlas_text
-
-        return atlas_text(self)
-
-    def _repr_html_(self) -> str:
-        from brainxr._repr import atlas_html
-
-        return atlas_html(self)
+    __repr__ = view("atlas_text")
+    _repr_html_ = view("atlas_html")
 
 
 def assignment_matrix(assignment: np.ndarray, n_regions: int) -> sparse.csr_matrix:
@@ -351,15 +345,8 @@ class MapsAtlas:
         support = np.any(self.image.values != 0, axis=3)
         return support if mask is None else support & mask
 
-    def __repr__(self) -> str:
-        from brainxr._repr import atlas_text
-
-        return atlas_text(self)
-
-    def _repr_html_(self) -> str:
-        from brainxr._repr import atlas_html
-
-        return atlas_html(self)
+    __repr__ = view("atlas_text")
+    _repr_html_ = view("atlas_html")
 
 
 def load_maps_atlas(maps_img, names=None) -> MapsAtlas:

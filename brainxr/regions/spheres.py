@@ -20,6 +20,7 @@ import xarray as xr
 from scipy import sparse
 from scipy.spatial import cKDTree
 
+from brainxr._html import view
 from brainxr.masking import VOXEL_DIM
 from brainxr.nifti import TIME_DIM
 from brainxr.regions._reductions import project_onto_regions
@@ -183,15 +184,8 @@ class Spheres:
             }
         )
 
-    def __repr__(self) -> str:
-        from brainxr._repr import spheres_text
-
-        return spheres_text(self)
-
-    def _repr_html_(self) -> str:
-        from brainxr._repr import spheres_html
-
-        return spheres_html(self)
+    __repr__ = view("spheres_text")
+    _repr_html_ = view("spheres_html")
 
 
 def extract_spheres(

@@ -14,6 +14,8 @@ import webbrowser
 from html import escape
 from pathlib import Path
 
+from brainxr._html import view
+
 WIDTH_DEFAULT = 800
 HEIGHT_DEFAULT = 600
 
@@ -86,10 +88,7 @@ class HTMLDocument:
     def __str__(self) -> str:
         return self.html
 
-    def __repr__(self) -> str:
-        from brainxr._repr import document_text
-
-        return document_text(self)
+    __repr__ = view("document_text")
 
     def save_as_html(self, file_name) -> Path:
         """Write the page to ``file_name`` (UTF-8); it opens offline. Returns the path."""
