@@ -244,3 +244,20 @@ def test_dask_scheduler_address(tmp_path, tree):
     assert len(produced) == 2 * 3
     for relative in produced:
         assert (tmp_path / "distributed" / relative).read_bytes() == (tmp_path / "threads" / relative).read_bytes()
+
+
+def test_a_run_failing_one_strategy(tmp_path, capsys, tree):
+    """A run whose confounds lack what a strategy needs fails for that strategy alone, named, and the others go on."""
+    source = tmp_path / "fmriprep"
+    shutil.copytree(tree.root, source)
+    confounds_path = next(source.glob("sub-03/func/*_desc-confounds_timeseries.tsv"))
+    table = pd.read_csv(confounds_path, sep="\t")
+    table.drop(columns=["std_dvars"]).to_csv(confounds_path, sep="\t", index=False, na_rep="n/a")
+    out = tmp_path / "out"
+    code = run_cli(source, out, "participant", "--atlas", tree.atlas_labels_img, "--denoise-strategy", "simple",
+                   "scrubbing", "--quiet", "--no-reports")
+    assert code == 1
+    printed = capsys.readouterr().out
+    assert re.search(r"FAILED sub-03_task-rest \(Synth scrubbing\): ValueError: .*std_dvars", printed), printed
+    assert len(list(out.glob("sub-*/func/*_desc-scrubbing_timeseries.tsv"))) == 2
+    assert len(list(out.glob("sub-*/func/*_desc-simple_timeseries.tsv"))) == 3

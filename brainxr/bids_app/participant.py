@@ -104,18 +104,25 @@ def is_done(paths: dict, digest: str, kinds) -> bool:
     return all(paths[kind].exists() for kind in kinds) and paths["timeseries"].exists()
 
 
-def _connectome(cleaned: xr.DataArray, kind: str, cov_estimator: str) -> np.ndarray:
-    """One run's matrix for a kind, NaN rows for regions without signal (ConnectivityMeasure's numbers)."""
+def connectomes(cleaned: list, regions: list, kind: str, cov_estimator: str) -> np.ndarray:
+    """The matrices of a kind for a batch of runs' cleaned signals, in one call (ConnectivityMeasure's numbers).
+
+    Runs of different lengths are NaN-padded at the end (padding is dropped
+    per run); a region without signal in a run is a NaN row and column.
+    """
     from brainxr.connectome import connectivity
 
-    connectivity_kind = KINDS[kind][0]
     estimator = cov_estimator
     if kind == "sparse inverse covariance":
         from brainxr.connectome import GraphicalLassoCV
 
         estimator = GraphicalLassoCV()
-    stacked = cleaned.expand_dims(run=[0])
-    return connectivity(stacked, kind=connectivity_kind, cov_estimator=estimator).values[0]
+    longest = max(len(values) for values in cleaned)
+    stacked = np.full((len(cleaned), longest, len(regions)), np.nan)
+    for position, values in enumerate(cleaned):
+        stacked[position, : len(values)] = values
+    signals = xr.DataArray(stacked, dims=("run", "time", "region"), coords={"region": regions})
+    return np.asarray(connectivity(signals, kind=KINDS[kind][0], cov_estimator=estimator).values)
 
 
 def tdof_loss(n_volumes: int, n_kept: int, n_regressors: int, t_r: float, low_pass, high_pass) -> float:
@@ -134,82 +141,136 @@ def tdof_loss(n_volumes: int, n_kept: int, n_regressors: int, t_r: float, low_pa
     return float((n_volumes - n_kept) + n_regressors + removed * n_kept)
 
 
-def process_run(key, raw: xr.DataArray, run_attrs, confounds_table, confounds_metadata, atlas, strategies, settings,
-                space_entities):
-    """Clean one run's raw region signals for each strategy and write its outputs; returns the strategies written."""
+@dataclass
+class _Cleaned:
+    """One run's signals cleaned by one strategy, and what its sidecar records."""
+
+    key: str
+    paths: dict
+    digest: str
+    values: np.ndarray
+    sidecar: dict
+
+
+def _clean_run(key, raw_values, run_attrs, confounds_table, confounds_metadata, atlas, strategy, settings, paths,
+               digest, regions, region_facts) -> _Cleaned:
+    """Select a run's confounds for a strategy and clean its raw region signals (the maskers' cleaning)."""
     from brainxr.interfaces.fmriprep import select_confounds
     from brainxr.interfaces.fmriprep.denoise import strategy_parameters
     from brainxr.provenance import provenance_attrs, read_provenance
     from brainxr.signal import clean
 
-    entities = run_entities(run_attrs, settings, space_entities)
     t_r = float(run_attrs["t_r"])
     n_volumes = int(run_attrs["n_volumes"])
-    values = np.asarray(raw.values[:n_volumes], dtype=np.float64)
+    preset, options = strategy.selection
+    confounds, sample_mask = select_confounds(confounds_table, confounds_metadata or None,
+                                              **strategy_parameters(preset, **options))
+    kept = np.arange(n_volumes) if sample_mask is None else np.asarray(sample_mask)
+    regressors = None if confounds is None or confounds.shape[1] == 0 else confounds
+    cleaned = clean(raw_values[:n_volumes], confounds=None if regressors is None else regressors.to_numpy(float),
+                    sample_mask=sample_mask, t_r=t_r, detrend=settings.detrend,
+                    standardize=settings.standardize or False, low_pass=settings.low_pass,
+                    high_pass=settings.high_pass, standardize_confounds=True, filter="butterworth")
+    fd = confounds_table["framewise_displacement"] if "framewise_displacement" in confounds_table else None
+    cleaning = dict(cleaning_parameters(settings), t_r=t_r)
+    sidecar = {
+        "Atlas": atlas.provenance, "DenoiseStrategy": strategy.as_json(), "Cleaning": cleaning,
+        "BrainxrVersion": brainxr.__version__,
+        "Provenance": read_provenance(provenance_attrs(confounds_strategy=preset, confounds_options=options,
+                                                       atlas=atlas.record, clean=cleaning)),
+        "SamplingFrequency": 1.0 / t_r,
+        "Columns": regions,
+        "NumberOfVolumes": n_volumes,
+        "NumberOfVolumesKept": int(len(kept)),
+        "CensoredVolumes": sorted(set(range(n_volumes)) - set(kept.tolist())),
+        "ConfoundsUsed": [] if regressors is None else list(regressors.columns),
+        "MeanFramewiseDisplacement": None if fd is None else float(np.nanmean(fd)),
+        "MaxFramewiseDisplacement": None if fd is None else float(np.nanmax(fd)),
+        "TemporalDegreesOfFreedomLoss": tdof_loss(n_volumes, len(kept), 0 if regressors is None else regressors.shape[1],
+                                                  t_r, settings.low_pass, settings.high_pass),
+        **region_facts,
+        # the source's path or URL: "url" since store format 2, "path" in format 1
+        "Sources": [{"Path": run_attrs[name].get("url", run_attrs[name].get("path")), "SHA256": run_attrs[name].get("sha256")}
+                    for name in ("source", "confounds_source") if run_attrs.get(name)],
+        "BrainxrSettings": digest,
+    }
+    return _Cleaned(key, paths, digest, cleaned, sidecar)
+
+
+def _write_run(item: _Cleaned, matrices: dict, regions, kinds, settings) -> None:
+    """A run's timeseries, coverage and relmats, then its timeseries sidecar (last: it marks the run done)."""
+    paths = item.paths
+    outputs.write_tsv(paths["timeseries"], pd.DataFrame(item.values, columns=regions))
+    if not paths["coverage"].exists() or settings.overwrite:
+        coverage = [item.sidecar["RegionCoverage"][name] for name in regions]
+        outputs.write_tsv(paths["coverage"], pd.DataFrame([coverage], columns=regions, dtype=float))
+    common = {key: item.sidecar[key] for key in ("Atlas", "DenoiseStrategy", "Cleaning", "BrainxrVersion", "Provenance")}
+    estimator = {"ledoit_wolf": "LedoitWolf", "empirical": "EmpiricalCovariance"}[settings.cov_estimator]
+    for kind in kinds:
+        outputs.write_relmat(paths[kind], matrices[kind], regions)
+        outputs.write_json(paths[kind + ".json"], dict(
+            common, Measure=measure_label(kind, settings.cov_estimator), Kind=kind,
+            CovarianceEstimator="GraphicalLassoCV" if kind == "sparse inverse covariance" else estimator,
+            RegionNames=regions, Sources=[paths["timeseries"].name]))
+    outputs.write_json(paths["sidecar"], item.sidecar)
+
+
+def process_batch(raw: xr.DataArray, attrs: dict, confounds: dict, atlas, strategies, settings, space_entities,
+                  failures: list) -> set:
+    """Clean a batch of runs for each strategy, compute every kind over the batch at once, write the outputs.
+
+    A run that fails (its cleaning, or its connectivity) is added to
+    ``failures`` and the others are written. Returns the runs written.
+    """
     regions = [str(name) for name in raw["region"].values]
     kinds = [kind for kind in settings.kinds if kind != "tangent"]
-    fd = confounds_table["framewise_displacement"] if "framewise_displacement" in confounds_table else None
-    coverage = raw["coverage"].values if "coverage" in raw.coords else np.ones(len(regions))
-    written = []
+    coverage = raw["coverage"].transpose("run", "region").values if "coverage" in raw.coords else None
+    centres = np.stack([raw[axis].values for axis in "xyz"], axis=1) if all(a in raw.coords for a in "xyz") else None
+    written, failed = set(), set()
     for strategy in strategies:
-        paths = output_paths(settings.output_dir, entities, atlas.label, strategy.label, kinds, settings.cov_estimator)
-        digest = settings_digest(run_attrs, atlas, strategy, settings)
-        if not settings.overwrite and is_done(paths, digest, kinds):
+        batch = []
+        for position, key in enumerate(raw["run"].values.tolist()):
+            if key in failed:
+                continue
+            entities = run_entities(attrs[key], settings, space_entities)
+            paths = output_paths(settings.output_dir, entities, atlas.label, strategy.label, kinds, settings.cov_estimator)
+            digest = settings_digest(attrs[key], atlas, strategy, settings)
+            if not settings.overwrite and is_done(paths, digest, kinds):
+                continue
+            facts = {
+                "RegionCoverage": dict(zip(regions, (coverage[position] if coverage is not None
+                                                     else np.ones(len(regions))).tolist())),
+                "RegionCentres": dict(zip(regions, centres.tolist())) if centres is not None else None,
+            }
+            try:
+                batch.append(_clean_run(key, np.asarray(raw.values[position], dtype=np.float64), attrs[key],
+                                        *confounds[key], atlas, strategy, settings, paths, digest, regions, facts))
+            except Exception as error:
+                failed.add(key)
+                failures.append(Failure(key, f"{atlas.label} {strategy.label}", f"{type(error).__name__}: {error}",
+                                        traceback.format_exc()))
+        if not batch:
             continue
-        preset, options = strategy.selection
-        parameters = strategy_parameters(preset, **options)
-        confounds, sample_mask = select_confounds(confounds_table, confounds_metadata or None,
-                                                  **parameters)
-        kept = np.arange(n_volumes) if sample_mask is None else np.asarray(sample_mask)
-        regressors = None if confounds is None or confounds.shape[1] == 0 else confounds
-        cleaned = clean(values, confounds=None if regressors is None else regressors.to_numpy(float),
-                        sample_mask=sample_mask, t_r=t_r, detrend=settings.detrend,
-                        standardize=settings.standardize or False, low_pass=settings.low_pass,
-                        high_pass=settings.high_pass, standardize_confounds=True, filter="butterworth")
-        cleaned = xr.DataArray(cleaned, dims=("time", "region"),
-                               coords={"region": regions, **{c: ("region", raw[c].values) for c in ("x", "y", "z")
-                                                             if c in raw.coords}})
-        outputs.write_tsv(paths["timeseries"], pd.DataFrame(cleaned.values, columns=regions))
-        if not paths["coverage"].exists() or settings.overwrite:
-            outputs.write_tsv(paths["coverage"], pd.DataFrame([coverage], columns=regions))
-        common = {"Atlas": atlas.provenance, "DenoiseStrategy": strategy.as_json(),
-                  "Cleaning": dict(cleaning_parameters(settings), t_r=t_r), "BrainxrVersion": brainxr.__version__,
-                  "Provenance": read_provenance(provenance_attrs(
-                      confounds_strategy=preset, confounds_options=options, atlas=atlas.record,
-                      clean=dict(cleaning_parameters(settings), t_r=t_r)))}
+        matrices = {}
         for kind in kinds:
-            matrix = _connectome(cleaned, kind, settings.cov_estimator)
-            outputs.write_relmat(paths[kind], matrix, regions)
-            outputs.write_json(paths[kind + ".json"], dict(
-                common, Measure=measure_label(kind, settings.cov_estimator), Kind=kind,
-                CovarianceEstimator=("GraphicalLassoCV" if kind == "sparse inverse covariance" else
-                                     {"ledoit_wolf": "LedoitWolf", "empirical": "EmpiricalCovariance"}[settings.cov_estimator]),
-                RegionNames=regions, Sources=[paths["timeseries"].name]))
-        n_regressors = 0 if regressors is None else int(regressors.shape[1])
-        sidecar = dict(
-            common,
-            SamplingFrequency=1.0 / t_r,
-            Columns=regions,
-            NumberOfVolumes=n_volumes,
-            NumberOfVolumesKept=int(len(kept)),
-            CensoredVolumes=sorted(set(range(n_volumes)) - set(kept.tolist())),
-            ConfoundsUsed=[] if regressors is None else list(regressors.columns),
-            MeanFramewiseDisplacement=None if fd is None else float(np.nanmean(fd)),
-            MaxFramewiseDisplacement=None if fd is None else float(np.nanmax(fd)),
-            TemporalDegreesOfFreedomLoss=tdof_loss(n_volumes, len(kept), n_regressors, t_r, settings.low_pass,
-                                                   settings.high_pass),
-            RegionCoverage=dict(zip(regions, map(float, coverage))),
-            RegionCentres={name: [float(raw[c].values[i]) for c in ("x", "y", "z")] for i, name in enumerate(regions)}
-            if all(c in raw.coords for c in ("x", "y", "z")) else None,
-            # the source's path or URL: "url" since store format 2, "path" in format 1
-            Sources=[{"Path": run_attrs[name].get("url", run_attrs[name].get("path")),
-                      "SHA256": run_attrs[name].get("sha256")}
-                     for name in ("source", "confounds_source") if run_attrs.get(name)],
-            BrainxrSettings=digest,
-        )
-        outputs.write_json(paths["sidecar"], sidecar)  # last: marks the run done
-        written.append(strategy.label)
-    return written
+            try:
+                matrices[kind] = connectomes([item.values for item in batch], regions, kind, settings.cov_estimator)
+            except Exception:  # some run's matrix failed: find which, one run at a time
+                matrices[kind] = []
+                for item in batch:
+                    try:
+                        matrices[kind].append(connectomes([item.values], regions, kind, settings.cov_estimator)[0])
+                    except Exception as error:
+                        matrices[kind].append(None)
+                        failed.add(item.key)
+                        failures.append(Failure(item.key, f"{atlas.label} {strategy.label} {kind}",
+                                                f"{type(error).__name__}: {error}", traceback.format_exc()))
+        for position, item in enumerate(batch):
+            if item.key in failed:
+                continue
+            _write_run(item, {kind: matrices[kind][position] for kind in kinds}, regions, kinds, settings)
+            written.add(item.key)
+    return written - failed
 
 
 def _smooth_block(block: np.ndarray, ijk: np.ndarray, shape: tuple, affine: np.ndarray, fwhm: float) -> np.ndarray:
@@ -307,17 +368,16 @@ def run_participant_level(settings, runs, atlases, strategies, space_entities, s
                     outcome.failures.append(Failure(key, f"extract {atlas.label}", f"{type(error).__name__}: {error}",
                                                     traceback.format_exc()))
                 continue
+            confounds = {}
             for key in batch:
                 try:
-                    confounds_table, confounds_metadata = cohort_store.read_confounds(store, key)
-                    written = process_run(key, raw.sel(run=key), attrs[key], confounds_table, confounds_metadata,
-                                          atlas, strategies, settings, space_entities)
-                    if written:
-                        touched.add(key)
+                    confounds[key] = cohort_store.read_confounds(store, key)
                 except Exception as error:
-                    outcome.failures.append(Failure(key, f"{atlas.label}", f"{type(error).__name__}: {error}",
+                    outcome.failures.append(Failure(key, "confounds", f"{type(error).__name__}: {error}",
                                                     traceback.format_exc()))
-                    log.error("%s (%s): %s", key, atlas.label, error)
+            if confounds:
+                touched |= process_batch(raw.sel(run=list(confounds)), attrs, confounds, atlas, strategies, settings,
+                                         space_entities, outcome.failures)
     failed = {failure.run for failure in outcome.failures}
     outcome.processed = sorted(touched - failed)
     outcome.skipped = sorted(set(keys) - touched - failed)
