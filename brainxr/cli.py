@@ -135,7 +135,12 @@ def _report(args) -> int:
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
+    """Shows a default only where there is one worth saying (not None, False or an empty list)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, [], argparse.SUPPRESS) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _add_common(parser) -> None:
@@ -158,8 +163,9 @@ def _run_parser(commands) -> None:
             participant: ingest the runs into the cohort store (--work-dir), extract each atlas's region
               signals once, clean them for each denoising strategy with each run's confounds (nilearn's
               load_confounds_strategy + masker cleaning), compute every --kind from the same signals.
-            group: mean connectomes (Fisher z), tangent space (--kind tangent), a runs x QC table, and
-              denoising quality per strategy (QC-FC, its distance dependence, tDOF loss) side by side.
+            group: for every atlas and strategy of the participant outputs in OUTPUT_DIR: mean connectomes
+              (Fisher z), tangent space (--kind tangent), a runs x QC table, and denoising quality per
+              strategy (QC-FC, its distance dependence, tDOF loss) side by side.
 
             Reruns skip what is done; a run that fails is reported (summary, logs/) while the others go on.
             Exit code: 0 all succeeded, 1 some run failed, 2 bad input or options."""),
