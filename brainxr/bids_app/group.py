@@ -28,7 +28,6 @@ import xarray as xr
 from brainxr.bids_app import outputs
 from brainxr.bids_app.participant import KINDS, Failure, Outcome, measure_label
 from brainxr.bids_app.specs import BidsAppError
-from brainxr.reporting.qc import qcfc_summary
 
 log = logging.getLogger("brainxr.run")
 
@@ -71,11 +70,26 @@ def _pearson(signals: np.ndarray) -> np.ndarray:
         return np.corrcoef(signals, rowvar=False)
 
 
+def _lazy_relmats(paths: list, n_regions: int, runs_per_chunk: int = 64):
+    """The relmat files of the runs as one dask array ``(run, region, region)``, read a chunk of runs at a time."""
+    import dask
+    import dask.array as da
+
+    def read(chunk):
+        return np.stack([outputs.read_relmat(path) for path in chunk])
+
+    blocks = [da.from_delayed(dask.delayed(read)(paths[i:i + runs_per_chunk]),
+                              shape=(len(paths[i:i + runs_per_chunk]), n_regions, n_regions), dtype=float)
+              for i in range(0, len(paths), runs_per_chunk)]
+    return da.concatenate(blocks, axis=0)
+
+
 def _group_for(settings, atlas_label, strategy_label, runs, regions, group_dir, space_entities, outcome) -> dict:
+    """Group outputs of one atlas and strategy, in memory bounded by a chunk of runs (tangent space aside)."""
     from brainxr.connectome import connectivity, mean_connectome, tangent_space
+    from brainxr.reporting.qc import QcfcSums
 
     names = [_run_name(entities) for _, _, entities in runs]
-    signals = [_signals(path) for path, _, _ in runs]
     base = dict({k: v for k, v in space_entities.items()}, seg=atlas_label, desc=strategy_label)
     if settings.task:
         base["task"] = settings.task
@@ -84,24 +98,16 @@ def _group_for(settings, atlas_label, strategy_label, runs, regions, group_dir, 
     if centres:
         xyz = np.array([centres[name] for name in regions], dtype=float)
         coords.update({axis: ("region", xyz[:, i]) for i, axis in enumerate("xyz")})
-    longest = max(len(s) for s in signals)
-    stacked = np.full((len(signals), longest, len(regions)), np.nan)
-    for position, values in enumerate(signals):
-        stacked[position, : len(values)] = values
-    cohort_signals = xr.DataArray(stacked, dims=("run", "time", "region"), coords=dict(coords, run=names))
     written = {}
     for kind in settings.kinds:
         if kind == "tangent":
             continue
-        relmats = []
-        for path, sidecar, entities in runs:
-            relmat = path.parent / outputs.bids_name(dict(entities, meas=measure_label(kind, settings.cov_estimator)),
-                                                     "relmat", ".tsv")
-            relmats.append(outputs.read_relmat(relmat))
-        matrices = xr.DataArray(np.stack(relmats), dims=("run", "region", "region_"),
+        paths = [path.parent / outputs.bids_name(dict(entities, meas=measure_label(kind, settings.cov_estimator)),
+                                                 "relmat", ".tsv") for path, _, entities in runs]
+        matrices = xr.DataArray(_lazy_relmats(paths, len(regions)), dims=("run", "region", "region_"),
                                 coords={"run": names, "region": regions, "region_": regions},
                                 attrs={"kind": KINDS[kind][0]})
-        mean = mean_connectome(matrices)
+        mean = mean_connectome(matrices).compute()
         path = group_dir / outputs.bids_name(dict(base, stat="mean", meas=measure_label(kind, settings.cov_estimator)),
                                              "relmat", ".tsv")
         outputs.write_relmat(path, mean.values, regions)
@@ -114,11 +120,19 @@ def _group_for(settings, atlas_label, strategy_label, runs, regions, group_dir, 
             outcome.failures.append(Failure("group", f"tangent {atlas_label} {strategy_label}",
                                             "the tangent space needs at least 2 runs"))
         else:
+            # the tangent space holds every run's covariance in memory: (runs x regions^2) floats
+            signals = [_signals(path) for path, _, _ in runs]
+            longest = max(len(values) for values in signals)
+            stacked = np.full((len(signals), longest, len(regions)), np.nan)
+            for position, values in enumerate(signals):
+                stacked[position, : len(values)] = values
             covered = np.all(np.isfinite(stacked).any(axis=1), axis=0)
-            subset = cohort_signals.isel(region=np.flatnonzero(covered))
-            covariances = connectivity(subset, kind="covariance", cov_estimator=settings.cov_estimator)
+            cohort_signals = xr.DataArray(stacked[:, :, covered], dims=("run", "time", "region"),
+                                          coords={"run": names, "region": np.asarray(regions)[covered]})
+            del signals, stacked
+            covariances = connectivity(cohort_signals, kind="covariance", cov_estimator=settings.cov_estimator)
             tangent = tangent_space(covariances)
-            kept = [str(r) for r in subset["region"].values]
+            kept = [str(r) for r in cohort_signals["region"].values]
             full = pd.DataFrame(np.nan, index=regions, columns=regions)
             mean = full.copy()
             mean.loc[kept, kept] = tangent["mean"].values
@@ -138,26 +152,33 @@ def _group_for(settings, atlas_label, strategy_label, runs, regions, group_dir, 
                     "Measure": "Tangent", "Kind": "tangent", "Reference": path.name, "RegionNames": regions,
                     "GroupRuns": names, "Sources": [sidecar_path.with_suffix(".tsv").name]})
             written["tangent"] = tangent["mean"]
-    # denoising QC: QC-FC on Pearson correlations of the cleaned signals
-    correlations = np.stack([_lower(_pearson(values)) for values in signals])
-    mean_fd = np.array([sidecar.get("MeanFramewiseDisplacement") or np.nan for _, sidecar, _ in runs], dtype=float)
+    # denoising QC: QC-FC on Pearson correlations of the cleaned signals, summed run by run
+    sums = QcfcSums(len(regions) * (len(regions) - 1) // 2)
+    z_sum, z_count = np.zeros((len(regions), len(regions))), np.zeros((len(regions), len(regions)))
+    for path, sidecar, _ in runs:
+        correlation = _pearson(_signals(path))
+        sums.add(_lower(correlation), sidecar.get("MeanFramewiseDisplacement"))
+        z = np.arctanh(np.clip(correlation, -0.999999, 0.999999))
+        z_sum += np.nan_to_num(z)
+        z_count += np.isfinite(z)
     distances = None
     if centres:
         difference = xyz[:, None, :] - xyz[None, :, :]
         distances = _lower(np.sqrt((difference**2).sum(-1)))
-    summary = qcfc_summary(correlations, mean_fd, distances)
+    summary = sums.summary(distances)
     summary["distances"] = distances
     summary["tdof_loss"] = np.array([sidecar["TemporalDegreesOfFreedomLoss"] for _, sidecar, _ in runs], dtype=float)
     summary["n_volumes"] = np.array([sidecar["NumberOfVolumes"] for _, sidecar, _ in runs], dtype=float)
-    summary["group_correlation"] = written.get("correlation")
-    if summary["group_correlation"] is None:
-        z = np.arctanh(np.clip(np.stack([_pearson(v) for v in signals]), -0.999999, 0.999999))
-        summary["group_correlation"] = xr.DataArray(np.tanh(np.nanmean(z, axis=0)), dims=("region", "region_"),
-                                                    coords={"region": regions, "region_": regions})
+    group_correlation = written.get("correlation")
+    if group_correlation is None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            group_correlation = xr.DataArray(np.tanh(z_sum / z_count), dims=("region", "region_"),
+                                             coords={"region": regions, "region_": regions})
     if centres:
-        summary["group_correlation"] = summary["group_correlation"].assign_coords(
+        group_correlation = group_correlation.assign_coords(
             {axis: ("region", xyz[:, i]) for i, axis in enumerate("xyz")}
             | {f"{axis}_": ("region_", xyz[:, i]) for i, axis in enumerate("xyz")})
+    summary["group_correlation"] = group_correlation
     return summary
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-__all__ = ["fdr_significant", "qcfc", "qcfc_summary"]
+__all__ = ["QcfcSums", "fdr_significant", "qcfc", "qcfc_summary"]
 
 
 def fdr_significant(p_values: np.ndarray, alpha: float = 0.05) -> np.ndarray:
@@ -69,6 +69,77 @@ def qcfc(connectivity: np.ndarray, mean_fd: np.ndarray) -> tuple[np.ndarray, np.
     return r, np.where(np.isfinite(r), p, np.nan)
 
 
+class QcfcSums:
+    """QC-FC accumulated run by run: memory of a few vectors of edges, whatever the number of runs.
+
+    ``add`` one run's edges and mean FD at a time; :meth:`summary` gives the
+    same values as :func:`qcfc_summary` on the stacked runs.
+
+    Parameters
+    ----------
+    n_edges : int
+    """
+
+    def __init__(self, n_edges: int):
+        self.n_runs = 0
+        self._sums = {name: np.zeros(n_edges) for name in ("n", "fd", "fd2", "x", "x2", "fdx")}
+
+    def add(self, edges: np.ndarray, mean_fd) -> None:
+        """One run: its connectivity per edge (NaN where missing) and its mean framewise displacement."""
+        self.n_runs += 1
+        if mean_fd is None or not np.isfinite(mean_fd):
+            return
+        edges = np.asarray(edges, dtype=float)
+        valid = np.isfinite(edges)
+        values = np.where(valid, edges, 0.0)
+        sums = self._sums
+        sums["n"] += valid
+        sums["fd"] += valid * mean_fd
+        sums["fd2"] += valid * mean_fd**2
+        sums["x"] += values
+        sums["x2"] += values**2
+        sums["fdx"] += values * mean_fd
+
+    def qcfc(self) -> tuple[np.ndarray, np.ndarray]:
+        """Pearson's r per edge and its two-sided p-value (NaN with fewer than 3 runs)."""
+        s = self._sums
+        n = s["n"]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            covariance = s["fdx"] - s["fd"] * s["x"] / n
+            variance_fd = s["fd2"] - s["fd"] ** 2 / n
+            variance_x = s["x2"] - s["x"] ** 2 / n
+            r = np.clip(covariance / np.sqrt(variance_fd * variance_x), -1.0, 1.0)
+            r = np.where(n >= 3, r, np.nan)
+            t = r * np.sqrt((n - 2) / np.maximum(1e-300, 1 - r**2))
+            p = 2 * stats.t.sf(np.abs(t), np.maximum(n - 2, 1))
+        return r, np.where(np.isfinite(r), p, np.nan)
+
+    def summary(self, distances: np.ndarray | None = None, alpha: float = 0.05) -> dict:
+        """As :func:`qcfc_summary`."""
+        r, p = self.qcfc()
+        return _summarise(r, p, self.n_runs, distances, alpha)
+
+
+def _summarise(r, p, n_runs, distances, alpha) -> dict:
+    finite = np.isfinite(r)
+    summary = {
+        "qcfc": r,
+        "p": p,
+        "n_runs": int(n_runs),
+        "n_edges": int(finite.sum()),
+        "percent_significant": float(100 * np.mean(p[finite] < alpha)) if finite.any() else float("nan"),
+        "percent_significant_fdr": float(100 * np.mean(fdr_significant(p[finite], alpha))) if finite.any() else float("nan"),
+        "median_abs_qcfc": float(np.median(np.abs(r[finite]))) if finite.any() else float("nan"),
+        "distance_dependence": float("nan"),
+    }
+    if distances is not None:
+        distances = np.asarray(distances, dtype=float)
+        both = finite & np.isfinite(distances)
+        if both.sum() >= 3:
+            summary["distance_dependence"] = float(stats.spearmanr(distances[both], r[both]).statistic)
+    return summary
+
+
 def qcfc_summary(connectivity: np.ndarray, mean_fd: np.ndarray, distances: np.ndarray | None = None,
                  alpha: float = 0.05) -> dict:
     """QC-FC and its summaries.
@@ -89,20 +160,4 @@ def qcfc_summary(connectivity: np.ndarray, mean_fd: np.ndarray, distances: np.nd
         ``distance_dependence`` (Spearman's rho, NaN without distances).
     """
     r, p = qcfc(connectivity, mean_fd)
-    finite = np.isfinite(r)
-    summary = {
-        "qcfc": r,
-        "p": p,
-        "n_runs": int(np.asarray(mean_fd).size),
-        "n_edges": int(finite.sum()),
-        "percent_significant": float(100 * np.mean(p[finite] < alpha)) if finite.any() else float("nan"),
-        "percent_significant_fdr": float(100 * np.mean(fdr_significant(p[finite], alpha))) if finite.any() else float("nan"),
-        "median_abs_qcfc": float(np.median(np.abs(r[finite]))) if finite.any() else float("nan"),
-        "distance_dependence": float("nan"),
-    }
-    if distances is not None:
-        distances = np.asarray(distances, dtype=float)
-        both = finite & np.isfinite(distances)
-        if both.sum() >= 3:
-            summary["distance_dependence"] = float(stats.spearmanr(distances[both], r[both]).statistic)
-    return summary
+    return _summarise(r, p, np.asarray(mean_fd).size, distances, alpha)
