@@ -125,7 +125,7 @@ class Location:
         if self.is_local:
             return fsspec.filesystem("file"), self.url
         with access_errors(self):
-            return fsspec.core.url_to_fs(self.url, **self.storage_options)
+            return fsspec.core.url_to_fs(self.url, **_client_options(self.url, self.storage_options))
 
     @property
     def fs(self):
@@ -320,6 +320,18 @@ def _stat_record(info: dict) -> dict:
     return {"size": int(info["size"]), "mtime_ns": None if modified is None else int(float(modified) * 1e9)}
 
 
+def _client_options(url: str, storage_options: dict) -> dict:
+    """Storage options with brainxr's defaults for a protocol (the user's own options win).
+
+    s3fs reads whole objects with a HEAD request first (to split large ones
+    into concurrent ranged reads) unless ``max_concurrency`` is 1: with Zarr
+    chunks of at most ~32 MB that HEAD only doubles the requests.
+    """
+    if url.startswith("s3://") or url.startswith("s3a://"):
+        return {"max_concurrency": 1, **storage_options}
+    return dict(storage_options)
+
+
 @lru_cache(maxsize=64)
 def _zarr_store(url: str, options_key: str, read_only: bool):
     from zarr.storage import FsspecStore, LocalStore
@@ -328,7 +340,8 @@ def _zarr_store(url: str, options_key: str, read_only: bool):
         return LocalStore(url, read_only=read_only)
     storage_options = json.loads(options_key)
     with access_errors(Location(url, storage_options)):
-        return FsspecStore.from_url(url, storage_options=storage_options or None, read_only=read_only)
+        return FsspecStore.from_url(url, storage_options=_client_options(url, storage_options) or None,
+                                    read_only=read_only)
 
 
 def as_location(value, storage_options: dict | None = None) -> Location:

@@ -41,7 +41,7 @@ from brainxr import store as cohort_store
 from brainxr._html import view
 from brainxr._storage import Location, as_location
 from brainxr.bids import RunFiles, files_for_bold, find_fmriprep_runs, run_key
-from brainxr.errors import IngestError, InputFileError, StoreDamageError
+from brainxr.errors import IngestError, InputFileError, LocationError, StoreDamageError
 from brainxr.masking import load_mask
 from brainxr.nifti import _TIME_UNIT_SECONDS, iter_volume_blocks, read_layout
 
@@ -159,6 +159,12 @@ def runs_from_source(source, space=None, storage_options: dict | None = None, **
         location = _source_location(source, storage_options)
         if location.is_dir():
             return find_fmriprep_runs(location, space=space, **filters)
+        if not location.exists():
+            try:
+                location.parent.list_names()  # a missing bucket is a LocationError saying so
+            except LocationError as err:
+                raise LocationError(location, err.problem) from err
+            raise FileNotFoundError(f"source: {location} does not exist")
         source = [location]
     runs = []
     for item in source:

@@ -93,3 +93,35 @@ def templateflow_home(tmp_path_factory):
         patch.setenv("TEMPLATEFLOW_AUTOUPDATE", "0")
         patch.setenv("BRAINXR_DATA", str(tmp_path_factory.mktemp("brainxr_data")))
         yield root
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3 API (moto's server mode) on 127.0.0.1, for the whole session."""
+    from s3_server import S3Server
+
+    server = S3Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_server, monkeypatch):
+    """The standard S3 environment pointed at the moto server, and a new empty bucket.
+
+    Yields a namespace with ``server``, ``bucket``, ``url`` (``s3://bucket``) and
+    ``fs`` (an s3fs filesystem, for setting up and inspecting objects).
+    """
+    import types
+    import uuid
+
+    import s3fs
+
+    for name, value in s3_server.environment().items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    bucket = f"brainxr-{uuid.uuid4().hex[:12]}"
+    fs = s3fs.S3FileSystem(skip_instance_cache=True)
+    fs.mkdir(bucket)
+    yield types.SimpleNamespace(server=s3_server, bucket=bucket, url=f"s3://{bucket}", fs=fs)

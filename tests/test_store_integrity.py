@@ -148,16 +148,25 @@ def test_a_format1_store_is_read_only(tiny_derivatives, tmp_path):
 
 _SLOW_INGEST = textwrap.dedent(
     """
-    import sys, time
+    import os, sys, time
     import brainxr.store as store
+    source, target, signals, role = sys.argv[1:5]
+    started, ready = os.path.join(signals, "first-started"), os.path.join(signals, "second-ready")
     write = store.write_bold_chunk
     def slow_write(bold, start, values):
         write(bold, start, values)
-        print("chunk", bold.path, flush=True)
+        if role == "first":  # mid-run, wait until the second ingest starts
+            open(started, "a").close()
+            while not os.path.exists(ready):
+                time.sleep(0.05)
         time.sleep(0.3)
     store.write_bold_chunk = slow_write
     import brainxr
-    report = brainxr.ingest(sys.argv[1], sys.argv[2], n_workers=2, voxel_chunk_mb=0.05, progress=False)
+    if role == "second":
+        while not os.path.exists(started):
+            time.sleep(0.05)
+        open(ready, "w").close()
+    report = brainxr.ingest(source, target, n_workers=2, voxel_chunk_mb=0.05, progress=False)
     print(report, flush=True)
     """
 )
@@ -168,13 +177,11 @@ def test_two_ingests_at_once_share_the_runs_and_say_so(tmp_path):
     for n in range(6):
         write_tiny_run(source, f"{n + 1:02d}", seed=n)
     store = tmp_path / "c.zarr"
-    command = [sys.executable, "-c", _SLOW_INGEST, str(source), str(store)]
-    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    first_lines = [first.stdout.readline()]  # the first ingest is writing its first runs
-    second = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = [sys.executable, "-c", _SLOW_INGEST, str(source), str(store), str(tmp_path)]
+    first = subprocess.Popen(command + ["first"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    second = subprocess.Popen(command + ["second"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out_second, err_second = second.communicate(timeout=600)
     out_first, err_first = first.communicate(timeout=600)
-    out_first = "".join(first_lines) + out_first
     for process, out, err in ((first, out_first, err_first), (second, out_second, err_second)):
         assert process.returncode == 0, err
         assert "Traceback" not in err and "FAILED" not in out
