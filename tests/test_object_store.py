@@ -131,9 +131,17 @@ def test_s3_sources_and_store_equal_local_files(s3, synthetic, tmp_path):
     assert len(brainxr.ingest(source, store, progress=False, client=False).skipped) == 3
     assert brainxr.verify(store, progress=False, client=False).ok
     # extract + clean + connectivity on threads: identical to local files
-    with xr.set_options(keep_attrs=True):
-        for ours, theirs in zip(_pipeline(store, synthetic), _pipeline(tmp_path / "local.zarr", synthetic)):
-            xr.testing.assert_identical(ours, theirs)
+    remote_results, local_results = _pipeline(store, synthetic), _pipeline(tmp_path / "local.zarr", synthetic)
+    for ours, theirs in zip(remote_results, local_results):
+        xr.testing.assert_identical(ours, theirs)
+    # connectomes written back into each store and read again
+    from brainxr.connectome import open_connectomes, write_connectomes
+
+    write_connectomes(remote_results[1], store, "correlation", progress=False)
+    write_connectomes(local_results[1], tmp_path / "local.zarr", "correlation", progress=False)
+    xr.testing.assert_identical(open_connectomes(store, "correlation").compute(),
+                                open_connectomes(tmp_path / "local.zarr", "correlation").compute())
+    assert s3.fs.exists(f"{s3.bucket}/cohort.zarr/derivatives/connectome/correlation/correlation/zarr.json")
 
 
 @pytest.mark.slow

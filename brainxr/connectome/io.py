@@ -277,6 +277,7 @@ def write_connectomes(
     compute: bool = True,
     compressors=None,
     progress: bool = True,
+    storage_options: dict | None = None,
 ):
     """Write connectomes into a Zarr (v3) group, chunk by chunk.
 
@@ -294,8 +295,10 @@ def write_connectomes(
         mapping or Dataset keeps its variable names (e.g. ``correlation``,
         ``covariance``). Lazy data is computed and written one chunk of runs
         per task.
-    store : str, os.PathLike or zarr store
-        The Zarr store, for example the cohort store.
+    store : str, os.PathLike, URL, Location or zarr store
+        The Zarr store, for example the cohort store: a local path (made
+        absolute, so that workers elsewhere write to it) or an fsspec URL
+        (``s3://bucket/cohort.zarr``).
     name : str
         Names the group: ``derivatives/connectome/<name>``.
     group : str, optional
@@ -313,6 +316,8 @@ def write_connectomes(
     progress : bool, default=True
         Show a bar over the write's tasks (on the active distributed client,
         if any: see :mod:`brainxr.progress`).
+    storage_options : dict, optional
+        fsspec options of a URL (default: the standard environment).
 
     Returns
     -------
@@ -338,7 +343,7 @@ def write_connectomes(
             )
     group = group or f"{_CONNECTOME_GROUP}/{name}"
     dataset = xr.Dataset({variable: _storable(values) for variable, values in variables.items()})
-    store = str(store) if isinstance(store, Path) else store
+    store = _zarr_store(store, storage_options)
     delayed = dataset.to_zarr(
         store,
         group=group,
@@ -354,12 +359,24 @@ def write_connectomes(
     return group
 
 
-def open_connectomes(store, name: str, *, kind: str | None = None, group: str | None = None) -> xr.DataArray:
+def _zarr_store(store, storage_options=None):
+    """Zarr's store for a path, URL or Location (brainxr's: the same ``memory://`` as the cohort store's)."""
+    from zarr.abc.store import Store
+
+    if isinstance(store, Store):
+        return store
+    from brainxr._storage import as_location
+
+    return as_location(store, storage_options).zarr_store()
+
+
+def open_connectomes(store, name: str, *, kind: str | None = None, group: str | None = None,
+                     storage_options: dict | None = None) -> xr.DataArray:
     """Open connectomes written by :func:`write_connectomes`, lazily.
 
     Parameters
     ----------
-    store : str, os.PathLike or zarr store
+    store : str, os.PathLike, URL, Location or zarr store
     name : str
         The ``name`` given to :func:`write_connectomes`.
     kind : str, optional
@@ -367,6 +384,8 @@ def open_connectomes(store, name: str, *, kind: str | None = None, group: str | 
         when the group holds one variable.
     group : str, optional
         Default ``derivatives/connectome/<name>``.
+    storage_options : dict, optional
+        fsspec options of a URL.
 
     Returns
     -------
@@ -374,10 +393,10 @@ def open_connectomes(store, name: str, *, kind: str | None = None, group: str | 
         Dask-backed, chunked as stored.
     """
     group = group or f"{_CONNECTOME_GROUP}/{name}"
-    store = str(store) if isinstance(store, Path) else store
+    zarr_store, store = _zarr_store(store, storage_options), str(store)
     try:
         dataset = xr.open_dataset(
-            store, group=group, engine="zarr", chunks={}, consolidated=False, zarr_format=3
+            zarr_store, group=group, engine="zarr", chunks={}, consolidated=False, zarr_format=3
         )
     except FileNotFoundError as error:
         raise FileNotFoundError(f"{store}: no connectome group {group!r} ({error}).") from None
