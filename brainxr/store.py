@@ -449,40 +449,49 @@ def remove_run(store, key: str) -> None:
     run_location(store, key).remove_tree()
 
 
+def _array_metadata(shape, dtype, chunks, compressors, dims, fill_value=None):
+    """A Zarr array's metadata, as Zarr makes it (in memory), to create a run's nodes in one batch."""
+    return zarr.create_array(zarr.storage.MemoryStore(), shape=shape, dtype=dtype, chunks=chunks,
+                             compressors=compressors, dimension_names=dims, fill_value=fill_value).metadata
+
+
 def begin_run(store, key: str, n_volumes: int, voxel_chunk: int, t_r: float, confounds: pd.DataFrame | None,
               confounds_metadata: dict, valid: np.ndarray, attrs: dict) -> zarr.Array:
     """Create a run's group with its small arrays and an empty ``bold``; return ``bold``.
 
     Any previous group of the same name is removed first (the caller holds
-    the run's lock and has dropped it from the index). The run stays
-    incomplete until :func:`finish_run`.
+    the run's lock and has dropped it from the index). The group and every
+    array's metadata are created in one concurrent batch
+    (``zarr.create_hierarchy``: a few requests on object stores, not a few
+    per array). The run stays incomplete until :func:`finish_run`.
     """
+    from zarr.core.group import GroupMetadata
+
     location = as_location(store)
     remove_run(location, key)
-    zstore = location.zarr_store()
-    group = zarr.create_group(zstore, path=f"{RUNS}/{key}", attributes=dict(attrs, complete=False))
     columns = [] if confounds is None else [str(c) for c in confounds.columns]
     table = np.empty((n_volumes, 0)) if confounds is None else confounds.to_numpy(dtype=np.float64)
-    n_voxels = len(valid)
-
-    def array(name, data, dims, chunks=None, compressors=CHECKSUM, **kwargs):
-        chunks = chunks or tuple(max(1, n) for n in np.shape(data))
-        dtype = str if data.dtype.kind == "U" else data.dtype
-        created = group.create_array(name, shape=np.shape(data), dtype=dtype,
-                                     chunks=chunks, compressors=compressors, dimension_names=dims,
-                                     config=_WRITE_EVERY_CHUNK, **kwargs)
-        if np.size(data):
-            created[...] = data
-        return created
-
-    array("time", t_r * np.arange(n_volumes, dtype=np.float64), ("time",))
-    array("confound", np.array(columns, dtype=str) if columns else np.empty(0, dtype="<U1"), ("confound",))
-    array("confounds", table, ("time", "confound"), fill_value=np.nan)
-    array("confounds_metadata", np.array([json.dumps(confounds_metadata or {})], dtype=str), ("metadata",))
-    array("valid", np.asarray(valid, dtype=bool), (VOXEL_DIM,), chunks=(voxel_chunk,))
-    return group.create_array("bold", shape=(n_volumes, n_voxels), chunks=(n_volumes, voxel_chunk), dtype="float32",
-                              fill_value=np.nan, compressors=BOLD_COMPRESSORS, dimension_names=("time", VOXEL_DIM),
-                              config=_WRITE_EVERY_CHUNK)
+    small = {  # name: (values, dims, chunks, fill value)
+        "time": (t_r * np.arange(n_volumes, dtype=np.float64), ("time",), None, None),
+        "confound": (np.array(columns, dtype=object), ("confound",), None, None),
+        "confounds": (table, ("time", "confound"), None, np.nan),
+        "confounds_metadata": (np.array([json.dumps(confounds_metadata or {})], dtype=object), ("metadata",), None,
+                               None),
+        "valid": (np.asarray(valid, dtype=bool), (VOXEL_DIM,), (voxel_chunk,), None),
+    }
+    path = f"{RUNS}/{key}"
+    nodes = {path: GroupMetadata(attributes=dict(attrs, complete=False))}
+    for name, (values, dims, chunks, fill_value) in small.items():
+        nodes[f"{path}/{name}"] = _array_metadata(
+            values.shape, str if values.dtype == object else values.dtype,
+            chunks or tuple(max(1, n) for n in values.shape), CHECKSUM, dims, fill_value)
+    nodes[f"{path}/bold"] = _array_metadata((n_volumes, len(valid)), "float32", (n_volumes, voxel_chunk),
+                                            BOLD_COMPRESSORS, ("time", VOXEL_DIM), np.nan)
+    created = dict(zarr.create_hierarchy(store=location.zarr_store(), nodes=nodes))
+    for name, (values, *_) in small.items():
+        if values.size:
+            created[f"{path}/{name}"].with_config(_WRITE_EVERY_CHUNK)[...] = values
+    return created[f"{path}/bold"].with_config(_WRITE_EVERY_CHUNK)
 
 
 def write_bold_chunk(bold: zarr.Array, start: int, values: np.ndarray) -> None:
