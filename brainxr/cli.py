@@ -336,7 +336,10 @@ def main(argv=None) -> int:
     if args.quiet:
         import warnings
 
+        from brainxr import progress
+
         warnings.simplefilter("ignore")
+        progress.set_options(auto=False)  # no bar appears by itself either
     try:
         return args.handler(args)
     except KeyboardInterrupt:
