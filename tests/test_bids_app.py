@@ -26,6 +26,7 @@ import pytest
 
 from brainxr.bids_app.outputs import read_relmat
 from brainxr.cli import main
+from test_plotting_data import browser  # noqa: F401 (fixture)
 
 SPACE_ENTITIES = "space-MNI152NLin2009cAsym_res-6"
 STRATEGIES = ("simple", "scrubbing.5")
@@ -258,3 +259,19 @@ def test_smoothing_equals_nilearn(synthetic, tmp_path):
                                standardize="zscore_sample", detrend=True, t_r=cohort.t_r)
     expected = masker.fit_transform(img, confounds=confounds, sample_mask=sample_mask)
     np.testing.assert_allclose(table.to_numpy(), expected, atol=1e-5)
+
+
+@pytest.mark.browser
+def test_reports_open_offline_in_chromium(outputs, browser):  # noqa: F811
+    """Every image of the participant and group reports decodes in headless Chromium, with no console error."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    cohort, out = outputs
+    for page in (out / "group.html", out / "sub-02.html"):
+        browser.get(page.resolve().as_uri())
+        WebDriverWait(browser, 60).until(lambda d: d.execute_script("return document.readyState") == "complete")
+        assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+        assert browser.execute_script(
+            "return Array.from(document.images).every(function (i) { return i.complete && i.naturalWidth > 0; })")
+        figures = browser.execute_script("return document.querySelectorAll('div.figure').length")
+        assert figures >= (8 if page.name == "group.html" else 4), (page.name, figures)
