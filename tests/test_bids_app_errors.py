@@ -261,3 +261,14 @@ def test_a_run_failing_one_strategy(tmp_path, capsys, tree):
     assert re.search(r"FAILED sub-03_task-rest \(Synth scrubbing\): ValueError: .*std_dvars", printed), printed
     assert len(list(out.glob("sub-*/func/*_desc-scrubbing_timeseries.tsv"))) == 2
     assert len(list(out.glob("sub-*/func/*_desc-simple_timeseries.tsv"))) == 3
+
+
+def test_a_killed_write_leaves_nothing_behind_the_next_one(tmp_path):
+    """Files are written under a temporary name and renamed; a rewrite removes the temporary a kill left."""
+    from brainxr.bids_app.outputs import read_json, write_json
+
+    target = tmp_path / "sub-01_desc-x_timeseries.json"
+    leftover = tmp_path / ".sub-01_desc-x_timeseries.json.k1ll3d"
+    leftover.write_text("{half")
+    write_json(target, {"a": 1})
+    assert read_json(target) == {"a": 1} and sorted(p.name for p in tmp_path.iterdir()) == [target.name]
