@@ -220,7 +220,20 @@ def _quiet():
 
 
 # long computations show a bar however they are started
-_TaskBar(auto=True).register()
+_AUTO_BAR = _TaskBar(auto=True)
+_AUTO_BAR.register()
+
+
+def _keep_auto_bar() -> None:
+    """Register the automatic bar again if it was lost.
+
+    dask swaps its global callbacks out and back around every local
+    computation; two local computations running at once in different threads
+    (tasks of an in-process cluster computing inside, say) can put back an
+    empty set. brainxr calls this after its own parallel work.
+    """
+    if _AUTO_BAR._callback not in Callback.active:
+        Callback.active.add(_AUTO_BAR._callback)
 
 
 # ---------------------------------------------------------------------------
@@ -259,8 +272,11 @@ def compute(*collections, desc: str | None = None, progress: bool | None = True,
         if not show:
             with _quiet():
                 return dask.compute(*collections, **kwargs)
-        with _quiet(), _TaskBar(desc=desc):
-            return dask.compute(*collections, **kwargs)
+        try:
+            with _quiet(), _TaskBar(desc=desc):
+                return dask.compute(*collections, **kwargs)
+        finally:
+            _keep_auto_bar()
     futures = client.compute(list(collections))
     try:
         if show:
@@ -270,6 +286,8 @@ def compute(*collections, desc: str | None = None, progress: bool | None = True,
     except BaseException:
         client.cancel(futures)
         raise
+    finally:
+        _keep_auto_bar()
 
 
 def _distributed_progress(futures) -> None:
@@ -335,6 +353,7 @@ class as_completed:  # noqa: N801 - used like concurrent.futures.as_completed
                 yield from self._on_threads()
         finally:
             self._bar.close()
+            _keep_auto_bar()
 
     def _on_client(self):
         from distributed import as_completed as distributed_as_completed

@@ -20,6 +20,12 @@ def _final_count(text: str, desc: str) -> tuple[int, int]:
     return tuple(int(n) for n in states[-1])
 
 
+@pytest.fixture(autouse=True)
+def auto_bar_registered():
+    """Each test starts with the automatic bar registered (other tests' threads may have lost it: dask's limit)."""
+    progress._keep_auto_bar()
+
+
 @pytest.fixture
 def no_auto_delay():
     previous = progress.set_options(delay=0)
@@ -205,4 +211,15 @@ def test_as_completed_threads_keep_the_automatic_bar(capsys, no_auto_delay):
         assert sorted(progress.as_completed([dask.delayed(work, pure=False)(i) for i in range(8)], progress=False,
                                             n_workers=4)) == list(range(8))
     assert da.ones((20, 20), chunks=5).sum().compute() == 400
+    assert "compute: 100%" in capsys.readouterr().err
+
+
+def test_ingest_on_an_in_process_cluster_keeps_the_automatic_bar(cluster, tiny_derivatives, tmp_path, capsys,
+                                                                 no_auto_delay):
+    from dask.callbacks import Callback
+
+    Callback.active.discard(progress._AUTO_BAR._callback)  # as concurrent local computations may leave it
+    brainxr.ingest(tiny_derivatives, tmp_path / "c.zarr", progress=False)
+    assert progress._AUTO_BAR._callback in Callback.active
+    assert da.ones((20, 20), chunks=5).sum().compute(scheduler="threads") == 400
     assert "compute: 100%" in capsys.readouterr().err
