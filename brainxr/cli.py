@@ -127,8 +127,13 @@ def _verify(args) -> int:
 def _report(args) -> int:
     import brainxr
 
-    cohort = brainxr.open_cohort(args.store)
-    output = Path(args.output or Path(args.store).with_suffix(".report.html"))
+    from brainxr._storage import as_location
+
+    location = as_location(args.store, _storage_options(args.storage_option))
+    cohort = brainxr.open_cohort(location)
+    # next to a local store; in the working directory for a store at a URL
+    default = Path(location.url if location.is_local else location.name).with_suffix(".report.html")
+    output = Path(args.output or default)
     path = cohort.report(confounds_strategy=args.strategy).save_as_html(output)
     print(f"cohort report of {len(cohort)} runs written to {path}")
     return EXIT_OK
@@ -305,8 +310,11 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(handler=_verify)
 
     report = commands.add_parser("report", formatter_class=_Formatter, help="write the cohort summary report of a store")
-    report.add_argument("store")
-    report.add_argument("-o", "--output", help="HTML file (default: next to the store)")
+    report.add_argument("store", help="cohort store (path or URL)")
+    report.add_argument("-o", "--output", help="HTML file (default: next to a local store, in the working "
+                                                "directory for a URL)")
+    report.add_argument("--storage-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="fsspec option of the store URL (repeatable)")
     report.add_argument("--strategy", default="simple", help="confounds strategy counting the volumes kept")
     _add_common(report)
     report.set_defaults(handler=_report)

@@ -109,7 +109,7 @@ def _pipeline(store, synthetic):
     return signals, brainxr.connectivity(signals, kind="correlation")
 
 
-def test_s3_sources_and_store_equal_local_files(s3, synthetic, tmp_path):
+def test_s3_sources_and_store_equal_local_files(s3, synthetic, tmp_path, monkeypatch):
     source = _upload(s3, synthetic.root)
     from brainxr.bids import find_fmriprep_runs
 
@@ -142,6 +142,12 @@ def test_s3_sources_and_store_equal_local_files(s3, synthetic, tmp_path):
     xr.testing.assert_identical(open_connectomes(store, "correlation").compute(),
                                 open_connectomes(tmp_path / "local.zarr", "correlation").compute())
     assert s3.fs.exists(f"{s3.bucket}/cohort.zarr/derivatives/connectome/correlation/correlation/zarr.json")
+    # the report of a store at a URL is written in the working directory
+    from brainxr.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", store, "--quiet"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cohort.report.html", "local.zarr"]
 
 
 @pytest.mark.slow
