@@ -290,6 +290,39 @@ def prepare(data_dir: Path, name: str, quick: bool) -> dict:
     }
 
 
+def templateflow_home(data_dir: Path) -> Path:
+    """A TemplateFlow cache holding nilearn's MNI152 (ICBM 2009a symmetric) as ``MNI152NLin2009aSym``.
+
+    A brainxr user's TemplateFlow cache holds TemplateFlow's copy of the
+    template that nilearn ships; here nilearn's own files are laid out as
+    TemplateFlow lays them out (its download cannot be reached), so both
+    sides plot and mask with the same template. brainxr's 2 mm template is
+    prepared once (as after its first use on a machine).
+    """
+    import nibabel as nib
+    import nilearn.datasets
+
+    root = data_dir / "templateflow"
+    template = "MNI152NLin2009aSym"
+    folder = root / f"tpl-{template}"
+    if not (folder / "template_description.json").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        source = Path(nilearn.datasets.__file__).parent / "data"
+        t1 = nib.load(source / "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz")
+        nib.save(t1, folder / f"tpl-{template}_res-1_T1w.nii.gz")
+        nib.save(nib.Nifti1Image((np.asanyarray(t1.dataobj) > 0).astype(np.uint8), t1.affine),
+                 folder / f"tpl-{template}_res-1_desc-brain_mask.nii.gz")
+        for label, name in (("GM", "gm"), ("WM", "wm")):
+            nib.save(nib.load(source / f"mni_icbm152_{name}_tal_nlin_sym_09a_converted.nii.gz"),
+                     folder / f"tpl-{template}_res-1_label-{label}_probseg.nii.gz")
+        (folder / "template_description.json").write_text(json.dumps({"Identifier": template}))
+    os.environ["TEMPLATEFLOW_HOME"], os.environ["TEMPLATEFLOW_AUTOUPDATE"] = str(root), "0"
+    from brainxr.datasets import load_mni152_brain_mask
+
+    load_mni152_brain_mask(2)
+    return root
+
+
 def body_of(workflow: str, lib: str) -> str:
     glasso = ("from sklearn.covariance import GraphicalLassoCV" if lib == "nilearn"
               else "from brainxr.connectome import GraphicalLassoCV")
@@ -345,6 +378,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small data (a smoke test, not the targets)")
     args = parser.parse_args()
     args.data.mkdir(parents=True, exist_ok=True)
+    templateflow_home(args.data)
     scratch = args.data / "runs"
     print(f"brainxr seed workflows beside nilearn ({load_average()}); data in {args.data}", flush=True)
     rows = []

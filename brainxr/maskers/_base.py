@@ -246,9 +246,7 @@ class BaseMasker(BaseEstimator):
         run = data.get("run")
         if run is None:
             return None
-        from brainxr.image import mean_img
-
-        return mean_img(run.volume).load()
+        return run.mean_volume()
 
     def generate_report(self, title: str | None = None, **kwargs):
         """An HTML report of the masker (nilearn's layout).

@@ -8,7 +8,7 @@ float64), so results match nilearn's to the last bits that matter.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dask.array as dsa
@@ -41,6 +41,7 @@ class Run:
     source_dtype: np.dtype
     name: str
     path: Path | None = None
+    _mean: xr.DataArray | None = field(default=None, repr=False)
 
     @property
     def shape(self) -> tuple:
@@ -58,6 +59,27 @@ class Run:
     @property
     def n_volumes(self) -> int:
         return int(self.volume.shape[3])
+
+    def mean_volume(self) -> xr.DataArray:
+        """The mean over time, a 3D volume, computed once per run (nilearn's ``mean_img`` dtype rule).
+
+        A file is read in one streaming pass (ISA-L, sums in float64), not
+        through the lazy volume's random-access chunks.
+        """
+        if self._mean is None:
+            from brainxr.image import mean_img
+            from brainxr.nifti import iter_volume_blocks
+
+            dtype = self.volume.dtype if self.volume.dtype.kind == "f" else np.dtype(np.float64)
+            if self.path is None:
+                self._mean = mean_img(self.volume).load()
+            else:
+                total = np.zeros(self.shape, dtype=np.float64)
+                for _, block in iter_volume_blocks(self.path, dtype=self.volume.dtype):
+                    total += block.sum(axis=3, dtype=np.float64) if block.ndim == 4 else block
+                first = self.volume.isel({TIME_DIM: 0}, drop=True)
+                self._mean = first.copy(data=(total / self.n_volumes).astype(dtype))
+        return self._mean
 
     def masked_values(self, support: np.ndarray, smoothing_fwhm=None) -> np.ndarray:
         """``(time, voxel)`` values of the ``support`` voxels (C order), smoothed first if asked.

@@ -195,7 +195,9 @@ class NiftiMasker(BaseMasker):
     def _compute_mask(self, runs) -> tuple[np.ndarray, np.ndarray]:
         function = mask_strategy_function(self.mask_strategy)
         kwargs = supported_mask_args(function, self.mask_args, self.mask_strategy)
-        mask = function(runs[0].volume, **kwargs)
+        # background and EPI masks need the mean image only (one streaming pass); template masks the grid only
+        image = runs[0].mean_volume() if self.mask_strategy in ("background", "epi") else runs[0].volume
+        mask = function(image, **kwargs)
         return np.asarray(mask.values), np.asarray(mask.attrs["affine"])
 
     # -- transform ---------------------------------------------------------
