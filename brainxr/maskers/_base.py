@@ -16,11 +16,13 @@ compatibility but nothing is cached (extraction is cheaper than caching).
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 from sklearn.base import BaseEstimator
+from sklearn.utils import InputTags, TransformerTags
 from sklearn.exceptions import NotFittedError
 
 from brainxr.signal.confounds import high_variance_confounds
@@ -64,8 +66,27 @@ def load_mask_img(mask_img, name: str = "mask_img") -> tuple[np.ndarray, np.ndar
     return mask, np.asarray(volume.attrs["affine"], dtype=np.float64)
 
 
+@dataclass
+class MaskerInputTags(InputTags):
+    """scikit-learn's input tags plus nilearn's: the maskers take NIfTI images (``niimg_like``), not surfaces.
+
+    nilearn's estimator checks read these names to generate their image checks.
+    """
+
+    niimg_like: bool = True
+    surf_img: bool = False
+
+
 class BaseMasker(BaseEstimator):
     """Base class of brainxr's nilearn-compatible maskers (not for direct use)."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "masker"  # nilearn's estimator type of maskers
+        tags.input_tags = MaskerInputTags()
+        tags.target_tags.required = False
+        tags.transformer_tags = TransformerTags()
+        return tags
 
     #: name of the output dim and prefix of feature names
     _feature_dim = "region"
