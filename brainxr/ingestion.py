@@ -646,12 +646,12 @@ def ingest(source, store, *, space=None, mask=None, t_r=None, resample=False, cl
     attrs = cohort_store.open_or_create_store(
         location, lambda: cohort_grid(valid_runs, mask, client, n_workers), voxel_chunk_mb
     )
-    grid = cohort_store.read_grid(location)
+    contents = cohort_store.read_store(location)
+    grid = contents.grid
     if mask is not None:
         values, affine = _load_mask_file(mask, "mask") if isinstance(mask, (str, Path, Location)) else load_mask(mask)
         if not grid.same_as(values.shape, affine) or not np.array_equal(values, grid.mask):
             raise ValueError(f"mask: differs from the mask of the existing store {location}")
-    contents = cohort_store.read_store(location)
 
     todo, repairs, drop = [], {}, []
     for run in valid_runs:

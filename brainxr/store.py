@@ -303,7 +303,7 @@ def _create_root(location: Location, grid: Grid, voxel_chunk: int) -> dict:
 
 def _write_root_attrs(location: Location, attrs: dict) -> None:
     """The root ``zarr.json`` with its attributes, in one write: a store exists once this is done."""
-    zarr.open_group(location.zarr_store(), mode="a").attrs.put(attrs)
+    zarr.open_group(location.zarr_store(), mode="a", zarr_format=3, use_consolidated=False).attrs.put(attrs)
 
 
 def _now() -> str:
@@ -502,7 +502,8 @@ def write_bold_chunk(bold: zarr.Array, start: int, values: np.ndarray) -> None:
 def finish_run(store, key: str, attrs: dict) -> dict:
     """Mark a run complete: its attributes, with ``complete=True``, written last. Returns them."""
     attrs = dict(attrs, complete=True)
-    zarr.open_group(as_location(store).zarr_store(), path=f"{RUNS}/{key}", mode="r+").attrs.put(attrs)
+    zarr.open_group(as_location(store).zarr_store(), path=f"{RUNS}/{key}", mode="r+", zarr_format=3,
+                    use_consolidated=False).attrs.put(attrs)
     return attrs
 
 
