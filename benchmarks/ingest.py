@@ -86,55 +86,30 @@ _TIMED_INGEST = """
     """
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=8)
-    parser.add_argument("--volumes", type=int, default=300)
-    parser.add_argument("--resolution", type=float, default=2)
-    parser.add_argument("--small-runs", type=int, default=1000, help="number of small runs (0: skip that part)")
-    parser.add_argument("--small-volumes", type=int, default=60)
-    parser.add_argument("--small-resolution", type=float, default=8)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "brainxr-benchmark-data")
-    args = parser.parse_args(argv)
-    print(f"brainxr ingest benchmark ({load_average()} at the start)")
-
+def large_runs(args, scratch: Path, setup: str) -> None:
+    """Part 1: a few large runs beside nibabel's decompression floor."""
     root = make_data(args.data, args.runs, args.volumes, args.resolution)
     files = sorted(str(p) for p in root.rglob("*_desc-preproc_bold.nii.gz"))
-    scratch = Path(tempfile.mkdtemp(prefix="brainxr-ingest-bench-"))
-    setup = "import brainxr, brainxr.ingestion, zarr, xarray, dask"
-    try:
-        floor = measure(
-            "import nibabel as nib, numpy as np",
-            f"""
-            nbytes = 0
-            for f in {files!r}:
-                nbytes += np.asanyarray(nib.load(f).dataobj).nbytes
-            result = nbytes
-            """,
-        )
-        full = measure(setup, _TIMED_INGEST.format(source=str(root), store=str(scratch / "all.zarr"),
-                                                   workers=args.workers))
-        quarter = sorted(root.rglob("*_desc-preproc_bold.nii.gz"))[: max(1, args.runs // 4)]
-        few = measure(setup, _TIMED_INGEST.format(source=[str(p) for p in quarter], store=str(scratch / "few.zarr"),
-                                                  workers=args.workers))
-        many = []
-        if args.small_runs:
-            small = make_many_runs(args.data, args.small_runs, args.small_volumes, args.small_resolution)
-            for n_runs in (max(1, args.small_runs // 4), args.small_runs):
-                bolds = sorted(str(p) for p in small.rglob("*_desc-preproc_bold.nii.gz"))[:n_runs]
-                source = str(small) if n_runs == args.small_runs else bolds
-                many.append((n_runs, measure(setup, _TIMED_INGEST.format(
-                    source=source, store=str(scratch / f"many-{n_runs}.zarr"), workers=args.workers))))
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
+    floor = measure(
+        "import nibabel as nib, numpy as np",
+        f"""
+        nbytes = 0
+        for f in {files!r}:
+            nbytes += np.asanyarray(nib.load(f).dataobj).nbytes
+        result = nbytes
+        """,
+    )
+    full = measure(setup, _TIMED_INGEST.format(source=str(root), store=str(scratch / "all.zarr"),
+                                               workers=args.workers))
+    quarter = sorted(root.rglob("*_desc-preproc_bold.nii.gz"))[: max(1, args.runs // 4)]
+    few = measure(setup, _TIMED_INGEST.format(source=[str(p) for p in quarter], store=str(scratch / "few.zarr"),
+                                              workers=args.workers))
     mb = floor["result"] / 2**20
     rows = [
         ("nibabel decompression (floor)", f"{floor['wall_s']:.1f}", f"{mb / floor['wall_s']:.0f}", "-",
          f"{floor['peak_mb']:.0f}", "1.00"),
     ]
-    for label, measured, n in (("", full, args.runs), ("", few, len(quarter))):
+    for measured, n in ((full, args.runs), (few, len(quarter))):
         result = measured["result"]
         rows.append((f"brainxr ingest, {args.workers} workers, {n} runs", f"{measured['wall_s']:.1f}",
                      f"{result['bytes'] / 2**20 / measured['wall_s']:.0f}", f"{n / measured['wall_s']:.2f}",
@@ -148,6 +123,37 @@ def main(argv=None):
     print(f"\ntargets: time / floor <= 1.5 -> {full['wall_s'] / floor['wall_s']:.2f}; "
           f"peak < 1536 MB whatever the number of runs -> {full['peak_mb']:.0f} MB ({args.runs} runs), "
           f"{few['peak_mb']:.0f} MB ({len(quarter)} runs)")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=8, help="number of large runs (0: skip that part)")
+    parser.add_argument("--volumes", type=int, default=300)
+    parser.add_argument("--resolution", type=float, default=2)
+    parser.add_argument("--small-runs", type=int, default=1000, help="number of small runs (0: skip that part)")
+    parser.add_argument("--small-volumes", type=int, default=60)
+    parser.add_argument("--small-resolution", type=float, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "brainxr-benchmark-data")
+    args = parser.parse_args(argv)
+    print(f"brainxr ingest benchmark ({load_average()} at the start)")
+
+    scratch = Path(tempfile.mkdtemp(prefix="brainxr-ingest-bench-"))
+    setup = "import brainxr, brainxr.ingestion, zarr, xarray, dask"
+    try:
+        if args.runs:
+            large_runs(args, scratch, setup)
+        many = []
+        if args.small_runs:
+            small = make_many_runs(args.data, args.small_runs, args.small_volumes, args.small_resolution)
+            for n_runs in (max(1, args.small_runs // 4), args.small_runs):
+                bolds = sorted(str(p) for p in small.rglob("*_desc-preproc_bold.nii.gz"))[:n_runs]
+                source = str(small) if n_runs == args.small_runs else bolds
+                many.append((n_runs, measure(setup, _TIMED_INGEST.format(
+                    source=source, store=str(scratch / f"many-{n_runs}.zarr"), workers=args.workers))))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
     if many:
         rows = []
         for n_runs, measured in many:

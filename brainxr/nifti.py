@@ -120,7 +120,7 @@ def read_layout(path) -> NiftiLayout:
     if not path.exists():
         raise InputFileError(path, "file not found")
     try:
-        img = nib.load(str(path)) if isinstance(path, Path) else _load_remote_header(path)
+        img = _load_header(path)
     except Exception as err:  # nibabel raises many types for bad files
         raise InputFileError(path, f"not a readable NIfTI file ({type(err).__name__}: {err})") from err
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
@@ -157,8 +157,13 @@ def _open_source(path, block_size: int = 2**23):
     return open(path, "rb") if isinstance(path, Path) else path.open("rb", block_size=block_size)
 
 
-def _load_remote_header(source):
-    """A nibabel image of a remote file whose header only is read (a small ranged read)."""
+def _load_header(source):
+    """A nibabel image of a file whose header only is read (remote files: a small ranged read).
+
+    Read from a plain stream: ``nib.load`` opens ``.nii.gz`` files through
+    ``indexed_gzip``, which costs ~30x more (about 40 ms a file) before the
+    header is even parsed.
+    """
     with _open_source(source, block_size=2**16) as raw:
         if source.name.endswith(".gz"):
             from isal import igzip

@@ -48,7 +48,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -449,8 +449,15 @@ def remove_run(store, key: str) -> None:
     run_location(store, key).remove_tree()
 
 
-def _array_metadata(shape, dtype, chunks, compressors, dims, fill_value=None):
-    """A Zarr array's metadata, as Zarr makes it (in memory), to create a run's nodes in one batch."""
+@lru_cache(maxsize=256)
+def _array_metadata(shape, dtype, chunks, dims, fill_value=None):
+    """A Zarr array's metadata, as Zarr makes it (in memory), to create a run's nodes in one batch.
+
+    ``bold`` (float32) is compressed, then checksummed; the other arrays are
+    checksummed only. Cached: runs of a cohort mostly share their shapes, and
+    the metadata is immutable.
+    """
+    compressors = BOLD_COMPRESSORS if dtype == "float32" else CHECKSUM
     return zarr.create_array(zarr.storage.MemoryStore(), shape=shape, dtype=dtype, chunks=chunks,
                              compressors=compressors, dimension_names=dims, fill_value=fill_value).metadata
 
@@ -483,10 +490,10 @@ def begin_run(store, key: str, n_volumes: int, voxel_chunk: int, t_r: float, con
     nodes = {path: GroupMetadata(attributes=dict(attrs, complete=False))}
     for name, (values, dims, chunks, fill_value) in small.items():
         nodes[f"{path}/{name}"] = _array_metadata(
-            values.shape, str if values.dtype == object else values.dtype,
-            chunks or tuple(max(1, n) for n in values.shape), CHECKSUM, dims, fill_value)
+            values.shape, str if values.dtype == object else values.dtype.name,
+            chunks or tuple(max(1, n) for n in values.shape), dims, fill_value)
     nodes[f"{path}/bold"] = _array_metadata((n_volumes, len(valid)), "float32", (n_volumes, voxel_chunk),
-                                            BOLD_COMPRESSORS, ("time", VOXEL_DIM), np.nan)
+                                            ("time", VOXEL_DIM), np.nan)
     created = dict(zarr.create_hierarchy(store=location.zarr_store(), nodes=nodes))
     for name, (values, *_) in small.items():
         if values.size:
