@@ -23,6 +23,8 @@ import numpy as np
 import xarray as xr
 
 from brainxr._html import view
+from brainxr.dims import SPATIAL_DIMS
+from brainxr.geometry import Grid, get_grid, get_t_r, with_grid, with_t_r
 
 # method name -> module that defines the function of that name
 _FUNCTIONS = {
@@ -52,16 +54,37 @@ class BrainAccessor:
         self._da = da
 
     @property
-    def affine(self) -> np.ndarray:
-        """The 4x4 voxel-to-world affine."""
-        if "affine" not in self._da.attrs:
-            raise AttributeError("this DataArray has no 'affine' attribute")
-        return np.asarray(self._da.attrs["affine"])
+    def grid(self) -> Grid:
+        """The voxel grid (shape and affine) from the ``grid`` coordinate.
+
+        Raises :class:`~brainxr.errors.GeometryError` when it is missing.
+        """
+        return get_grid(self._da, self._da.name or "DataArray")
 
     @property
-    def t_r(self) -> float | None:
-        """The repetition time in seconds, if known."""
-        return self._da.attrs.get("t_r")
+    def affine(self) -> np.ndarray:
+        """The 4x4 voxel-to-world affine (an error when missing: never guessed)."""
+        return self.grid.affine
+
+    @property
+    def grid_shape(self) -> tuple:
+        """The spatial shape ``(I, J, K)`` of the grid."""
+        return self.grid.shape
+
+    @property
+    def t_r(self) -> float:
+        """The repetition time in seconds (the ``t_r`` attribute of ``time``; an error when missing)."""
+        return get_t_r(self._da, self._da.name or "DataArray")
+
+    def write_grid(self, affine, shape=None) -> xr.DataArray:
+        """A copy carrying the grid ``affine`` (and ``shape``: default the ``i, j, k`` sizes)."""
+        if shape is None:
+            shape = [self._da.sizes[dim] for dim in SPATIAL_DIMS]
+        return with_grid(self._da, Grid(shape, affine))
+
+    def write_t_r(self, t_r: float) -> xr.DataArray:
+        """A copy whose ``time`` coordinate carries ``t_r`` (seconds)."""
+        return with_t_r(self._da, t_r)
 
     def __getattr__(self, name):
         if name not in _FUNCTIONS:
@@ -76,7 +99,7 @@ class BrainAccessor:
         return method
 
     def __dir__(self):
-        return sorted(set(_FUNCTIONS) | {"affine", "t_r"})
+        return sorted(set(_FUNCTIONS) | {"grid", "affine", "grid_shape", "t_r", "write_grid", "write_t_r"})
 
     __repr__ = view("accessor_text")
     _repr_html_ = view("accessor_html")

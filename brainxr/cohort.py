@@ -21,6 +21,7 @@ from brainxr import store as cohort_store
 from brainxr._html import view
 from brainxr._storage import as_location
 from brainxr.bids import RUN_ENTITIES
+from brainxr.geometry import MaskedGrid
 
 
 def entity_column(entity: str) -> str:
@@ -46,12 +47,12 @@ class Cohort(Mapping):
         The store.
     runs : dict
         Run name -> stored attributes (entities, t_r, n_volumes, ...).
-    grid : brainxr.store.Grid
+    grid : brainxr.geometry.MaskedGrid
     incomplete : list of str
         Runs present in the store but not complete (an interrupted ingest).
     """
 
-    def __init__(self, path, runs: dict, grid: cohort_store.Grid, incomplete=()):
+    def __init__(self, path, runs: dict, grid: MaskedGrid, incomplete=()):
         location = as_location(path)
         self.path = Path(location.url) if location.is_local else location
         self._runs = dict(runs)
@@ -144,7 +145,8 @@ class Cohort(Mapping):
         """The cohort as a DataTree: the grid at the root, one node per run under ``runs``."""
         root = xr.Dataset(
             {"mask": (("i", "j", "k"), self.grid.mask)},
-            attrs={"affine": self.grid.affine, "grid_shape": self.grid.shape, "store": str(self.path)},
+            coords={"grid": self.grid.grid.coordinate()},
+            attrs={"store": str(self.path)},
         )
         nodes = {"/": root, "/runs": xr.Dataset()}
         nodes.update({f"/runs/{key}": ds for key, ds in self.datasets().items()})

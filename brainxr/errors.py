@@ -53,6 +53,28 @@ class LocationError(BrainxrError, ValueError):
         return (type(self), (self.url, self.problem))
 
 
+class GeometryError(BrainxrError, ValueError):
+    """An image or table lacks the geometry or timing an operation needs.
+
+    brainxr never substitutes an identity affine or a default repetition
+    time: a missing grid or ``t_r`` is this error.
+
+    Parameters
+    ----------
+    name : str
+        The argument (or file) at fault.
+    problem : str
+        What is missing and where it was expected.
+    """
+
+    def __init__(self, name, problem: str):
+        self.name, self.problem = str(name), problem
+        super().__init__(f"{self.name}: {problem}")
+
+    def __reduce__(self):
+        return (type(self), (self.name, self.problem))
+
+
 class StoreError(BrainxrError, ValueError):
     """A cohort store cannot be opened or written as asked."""
 

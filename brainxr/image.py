@@ -44,7 +44,10 @@ import numpy as np
 import xarray as xr
 from scipy import ndimage
 
-from brainxr.nifti import SPATIAL_DIMS, TIME_DIM, from_nibabel, world_coords
+from brainxr.dims import GRID_COORD, SPATIAL_DIMS, TIME_DIM
+from brainxr.geometry import Grid, get_grid, with_grid
+from brainxr.inputs import check_niimg, image_grid
+from brainxr.nifti import from_nibabel
 
 __all__ = [
     "grid_of",
@@ -80,13 +83,6 @@ _INTERPOLATION_ORDER = {"nearest": 0, "linear": 1, "continuous": 3}
 _FWHM_OVER_SIGMA = np.sqrt(8 * np.log(2))
 
 
-def _as_volume(img, name: str) -> xr.DataArray:
-    # imported here: brainxr.masking imports this module for mask strategies
-    from brainxr.masking import as_volume
-
-    return as_volume(img, name=name).transpose(*SPATIAL_DIMS, ...)
-
-
 def grid_of(img, name: str = "img") -> tuple[tuple[int, int, int], np.ndarray]:
     """The spatial shape and the affine of a volume.
 
@@ -101,10 +97,8 @@ def grid_of(img, name: str = "img") -> tuple[tuple[int, int, int], np.ndarray]:
     shape : tuple of 3 int
     affine : (4, 4) numpy.ndarray
     """
-    if hasattr(img, "affine") and hasattr(img, "shape") and not isinstance(img, xr.DataArray):
-        return tuple(int(n) for n in img.shape[:3]), np.asarray(img.affine, dtype=np.float64)
-    volume = _as_volume(img, name)
-    return tuple(int(n) for n in volume.shape[:3]), np.asarray(volume.attrs["affine"], dtype=np.float64)
+    grid = image_grid(img, name)
+    return grid.shape, grid.affine
 
 
 def same_grid(shape_a, affine_a, shape_b, affine_b) -> bool:
@@ -200,10 +194,8 @@ def _resampled_dtype(dtype: np.dtype, interpolation: str):
     return dtype.newbyteorder("=")
 
 
-def _derived_attrs(attrs: dict, affine) -> dict:
-    out = {key: value for key, value in attrs.items() if key not in _SOURCE_ATTRS}
-    out["affine"] = np.asarray(affine, dtype=np.float64)
-    return out
+def _derived_attrs(attrs: dict) -> dict:
+    return {key: value for key, value in attrs.items() if key not in _SOURCE_ATTRS + ("affine", "grid_shape")}
 
 
 def resample_img(
@@ -247,7 +239,7 @@ def resample_img(
         raise ValueError(
             f"interpolation must be one of {tuple(_INTERPOLATION_ORDER)}, got {interpolation!r}"
         )
-    volume = _as_volume(img, name)
+    volume = check_niimg(img, name)
     if target_affine is None or target_shape is None:
         raise ValueError(f"{name}: resampling needs both target_affine and target_shape")
     target_affine = np.asarray(target_affine, dtype=np.float64)
@@ -256,7 +248,7 @@ def resample_img(
     target_shape = tuple(int(n) for n in target_shape)
     if len(target_shape) != 3:
         raise ValueError(f"target_shape must have 3 values, got {target_shape}")
-    source_affine = np.asarray(volume.attrs["affine"], dtype=np.float64)
+    source_affine = get_grid(volume, name).affine
     if same_grid(volume.shape, source_affine, target_shape, target_affine):
         return volume
 
@@ -299,13 +291,15 @@ def resample_img(
             data, matrix, offset, target_shape, order, fill_value, dtype,
             None if clip_range is None else tuple(np.asarray(v) for v in clip_range),
         )
-    coords = world_coords(target_affine, target_shape)
-    coords.update({name_: volume[name_] for name_ in volume.coords if not set(volume[name_].dims) & set(SPATIAL_DIMS)})
+    target = Grid(target_shape, target_affine)
+    coords = {name_: volume[name_].variable for name_ in volume.coords if not set(volume[name_].dims) & set(SPATIAL_DIMS)}
+    coords.update(target.world_coords())
+    coords[GRID_COORD] = target.coordinate()
     return xr.DataArray(
         values,
         dims=SPATIAL_DIMS + extra_dims,
         coords=coords,
-        attrs=_derived_attrs(volume.attrs, target_affine),
+        attrs=_derived_attrs(volume.attrs),
         name=volume.name,
     )
 
@@ -442,10 +436,10 @@ def smooth_img(img, fwhm, ensure_finite: bool = True) -> xr.DataArray:
     xarray.DataArray
         Same dims, coords and attrs, float dtype.
     """
-    volume = _as_volume(img, "img")
+    volume = check_niimg(img, "img")
     if check_fwhm(fwhm) is None:
         return volume
-    affine = np.asarray(volume.attrs["affine"], dtype=np.float64)
+    affine = get_grid(volume, "img").affine
     data = volume.data
     dtype = data.dtype if data.dtype.kind == "f" else np.dtype(np.float64 if data.dtype.itemsize >= 8 else np.float32)
     if isinstance(data, dsa.Array):
@@ -470,7 +464,7 @@ def mean_img(img, dim: str = TIME_DIM) -> xr.DataArray:
     The mean keeps the data's float dtype (integers give float64), as
     nilearn's ``mean_img``; dask-backed images stay lazy.
     """
-    volume = _as_volume(img, "img")
+    volume = check_niimg(img, "img")
     if volume.ndim == 3:
         return volume
     if dim not in volume.dims:
@@ -480,8 +474,8 @@ def mean_img(img, dim: str = TIME_DIM) -> xr.DataArray:
     axis = volume.dims.index(dim)
     values = data.mean(axis=axis, dtype=dtype)
     dims = tuple(d for d in volume.dims if d != dim)
-    coords = {name: volume[name] for name in volume.coords if dim not in volume[name].dims}
-    return xr.DataArray(values, dims=dims, coords=coords, attrs=_derived_attrs(volume.attrs, volume.attrs["affine"]), name=volume.name)
+    coords = {name: volume[name].variable for name in volume.coords if dim not in volume[name].dims}
+    return xr.DataArray(values, dims=dims, coords=coords, attrs=_derived_attrs(volume.attrs), name=volume.name)
 
 
 # ---------------------------------------------------------------------------
@@ -511,11 +505,7 @@ def _expand_wildcards(img, wildcards: bool = True):
 def _load(img, name: str = "img"):
     """A nibabel image (paths loaded lazily by nibabel) or a volume DataArray, as given."""
     if isinstance(img, xr.DataArray):
-        if not set(SPATIAL_DIMS) <= set(img.dims):
-            raise ValueError(f"{name}: expected a volume with dims {SPATIAL_DIMS}[, time], got {img.dims}")
-        if "affine" not in img.attrs:
-            raise ValueError(f"{name}: the DataArray has no 'affine' attribute; it cannot be placed on a grid")
-        return img.transpose(*SPATIAL_DIMS, ...)
+        return check_niimg(img, name)
     if _is_path(img):
         path = Path(os.path.expanduser(str(img)))
         if not path.exists():
@@ -536,7 +526,7 @@ def _data(img):
 
 
 def _affine(img) -> np.ndarray:
-    return np.asarray(img.attrs["affine"] if isinstance(img, xr.DataArray) else img.affine, dtype=np.float64)
+    return get_grid(img).affine if isinstance(img, xr.DataArray) else np.asarray(img.affine, dtype=np.float64)
 
 
 def _check_ndim(img, ndim: int, name: str):
@@ -607,11 +597,11 @@ def _dataarray_like(ref: xr.DataArray, data, affine=None) -> xr.DataArray:
     if same_grid:
         coords = {name: coord for name, coord in ref.coords.items() if set(coord.dims) <= set(dims)}
     else:
-        coords = world_coords(affine, data.shape[:3])
+        coords = Grid(data.shape[:3], affine).coords
     for name, coord in ref.coords.items():
         if extra_dims and coord.dims == extra_dims and coord.size == data.shape[3]:
             coords[name] = coord
-    attrs = dict(ref.attrs, affine=affine)
+    attrs = {key: value for key, value in ref.attrs.items() if key not in ("affine", "grid_shape")}
     if not same_grid:
         attrs.pop("nifti", None)
     result = xr.DataArray(data, dims=dims, coords=coords, attrs=attrs)
@@ -1051,12 +1041,8 @@ def crop_img(img, rtol: float = 1e-8, copy: bool = True, pad: bool = True, retur
     cropped_affine[:3, 3] = affine[:3, 3] + affine[:3, :3] @ np.array([s.start for s in slices])
     if isinstance(loaded, xr.DataArray):
         cropped = loaded.isel(dict(zip(SPATIAL_DIMS, slices)))
-        cropped = cropped.copy(deep=copy)
+        cropped = with_grid(cropped.copy(deep=copy), Grid(cropped.shape[:3], cropped_affine))
         cropped.attrs = {k: v for k, v in cropped.attrs.items() if k != "nifti"}
-        cropped.attrs["affine"] = cropped_affine
-        cropped.attrs["grid_shape"] = tuple(cropped.shape[:3]) if "grid_shape" in loaded.attrs else None
-        if cropped.attrs["grid_shape"] is None:
-            del cropped.attrs["grid_shape"]
     else:
         values = data[slices]
         cropped = _like(loaded, values.copy() if copy else values, cropped_affine, copy_header=copy_header)

@@ -42,7 +42,8 @@ from brainxr._html import view
 from brainxr._storage import Location, as_location
 from brainxr.bids import RunFiles, files_for_bold, find_fmriprep_runs, run_key
 from brainxr.errors import IngestError, InputFileError, LocationError, StoreDamageError
-from brainxr.masking import load_mask
+from brainxr.geometry import Grid, MaskedGrid, with_grid
+from brainxr.inputs import load_mask
 from brainxr.nifti import _TIME_UNIT_SECONDS, iter_volume_blocks, read_layout
 
 # the driver adds finished runs to the index at least this often
@@ -210,14 +211,19 @@ def _load_mask_file(file, name: str):
     """A brain mask (boolean array, affine) from a local or remote NIfTI file."""
     location = _file_location(file)
     if location.is_local:
-        return load_mask(location.url, name=name)
+        return _mask_and_affine(location.url, name)
     import nibabel as nib
 
     data = location.read_bytes()
     if location.name.endswith(".gz"):
         data = gzip.decompress(data)
     klass = nib.Nifti2Image if int(np.frombuffer(data[:4], "<i4")[0]) == 540 else nib.Nifti1Image
-    return load_mask(klass.from_bytes(data), name=name)
+    return _mask_and_affine(klass.from_bytes(data), name)
+
+
+def _mask_and_affine(mask, name: str = "mask"):
+    values, grid = load_mask(mask, name=name)
+    return values, grid.affine
 
 
 # ---------------------------------------------------------------------------
@@ -249,7 +255,7 @@ def _run_brain_mask(run: RunFiles, shape, affine) -> np.ndarray:
         return np.zeros(shape, dtype=bool)
 
 
-def cohort_grid(runs: list[RunFiles], mask=None, client=None, n_workers: int = 2) -> tuple[cohort_store.Grid, int]:
+def cohort_grid(runs: list[RunFiles], mask=None, client=None, n_workers: int = 2) -> tuple[MaskedGrid, int]:
     """The grid of a new store (the mask's, or the first readable run's) and that run's number of volumes.
 
     The cohort mask is ``mask`` if given, else the union of the runs' brain
@@ -268,8 +274,8 @@ def cohort_grid(runs: list[RunFiles], mask=None, client=None, n_workers: int = 2
         raise ValueError("source: no readable BOLD image to define the cohort grid")
     n_volumes = reference.n_volumes
     if mask is not None:
-        values, affine = _load_mask_file(mask, "mask") if isinstance(mask, (str, Path, Location)) else load_mask(mask)
-        return cohort_store.Grid(affine=affine, mask=values), n_volumes
+        values, affine = _load_mask_file(mask, "mask") if isinstance(mask, (str, Path, Location)) else _mask_and_affine(mask)
+        return MaskedGrid(affine=affine, mask=values), n_volumes
     import dask.array as da
 
     shape, affine = reference.shape[:3], reference.header.get_best_affine()
@@ -280,7 +286,7 @@ def cohort_grid(runs: list[RunFiles], mask=None, client=None, n_workers: int = 2
         scheduler="threads", num_workers=n_workers)
     if not union.any():
         raise ValueError("source: the runs' masks are empty; pass mask=")
-    return cohort_store.Grid(affine=np.asarray(affine, dtype=np.float64), mask=np.asarray(union)), n_volumes
+    return MaskedGrid(affine=affine, mask=np.asarray(union)), n_volumes
 
 
 # ---------------------------------------------------------------------------
@@ -350,12 +356,12 @@ def _qc(confounds: pd.DataFrame | None) -> dict:
     return {"mean_fd": float(np.nanmean(fd)), "max_fd": float(np.nanmax(fd))}
 
 
-def _to_grid(values: np.ndarray, affine, grid: cohort_store.Grid, interpolation: str) -> np.ndarray:
+def _to_grid(values: np.ndarray, affine, grid: MaskedGrid, interpolation: str) -> np.ndarray:
     """Resample ``(I, J, K[, n])`` values from ``affine``'s grid onto the cohort grid."""
     from brainxr.image import resample_img
 
     dims = ("i", "j", "k", "time")[: values.ndim]
-    volume = xr.DataArray(values, dims=dims, attrs={"affine": affine})
+    volume = with_grid(xr.DataArray(values, dims=dims), Grid(values.shape[:3], affine))
     resampled = resample_img(volume, target_affine=grid.affine, target_shape=grid.shape, interpolation=interpolation)
     return np.asarray(resampled.values, dtype=values.dtype)
 
@@ -371,7 +377,7 @@ def _changed_sources(recorded: dict, attrs: dict) -> list[str]:
     return changed
 
 
-def ingest_run(run: RunFiles, store, grid: cohort_store.Grid, voxel_chunk: int, t_r=None, block_size: int = 8,
+def ingest_run(run: RunFiles, store, grid: MaskedGrid, voxel_chunk: int, t_r=None, block_size: int = 8,
                resample=False, recorded: dict | None = None, overwrite: bool = False) -> RunResult:
     """Ingest one run into a store (whose grid is ``grid``) under the run's lock; errors are returned.
 
@@ -649,7 +655,7 @@ def ingest(source, store, *, space=None, mask=None, t_r=None, resample=False, cl
     contents = cohort_store.read_store(location)
     grid = contents.grid
     if mask is not None:
-        values, affine = _load_mask_file(mask, "mask") if isinstance(mask, (str, Path, Location)) else load_mask(mask)
+        values, affine = _load_mask_file(mask, "mask") if isinstance(mask, (str, Path, Location)) else _mask_and_affine(mask)
         if not grid.same_as(values.shape, affine) or not np.array_equal(values, grid.mask):
             raise ValueError(f"mask: differs from the mask of the existing store {location}")
 

@@ -3,101 +3,27 @@
 The voxel order is C order over ``(i, j, k)`` (``numpy.nonzero(mask)``), the
 order nilearn's maskers use, so columns match nilearn's output one to one.
 The ``voxel`` dim carries its grid index (``i, j, k``) and world position
-(``x, y, z`` in mm); with ``affine`` and ``grid_shape`` in attrs that is all
-:func:`unmask` needs to restore a volume.
+(``x, y, z`` in mm); with the ``grid`` coordinate (affine and shape, see
+:mod:`brainxr.geometry`) that is all :func:`unmask` needs to restore a volume.
 
 One gather kernel and one scatter kernel serve numpy- and dask-backed data.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import dask.array as dsa
-import nibabel as nib
 import numpy as np
 import xarray as xr
+from scipy import ndimage
 
-from brainxr.nifti import SPATIAL_DIMS, TIME_DIM, from_nibabel, open_nifti, world_coords
-
-VOXEL_DIM = "voxel"
-
-# Grids whose affines differ by less than this (mm) are the same grid.
-AFFINE_ATOL = 1e-3
-
-
-def as_volume(img, name: str = "img", chunks="auto") -> xr.DataArray:
-    """Accept a path, a nibabel image or a volume DataArray; return a DataArray.
-
-    Parameters
-    ----------
-    img : str, os.PathLike, nibabel image or xarray.DataArray
-    name : str
-        Parameter name used in error messages.
-    chunks : "auto", int or None
-        Passed to :func:`brainxr.open_nifti` for paths.
-    """
-    if isinstance(img, xr.DataArray):
-        if not set(SPATIAL_DIMS) <= set(img.dims):
-            raise ValueError(f"{name}: expected a volume with dims {SPATIAL_DIMS}[, time], got {img.dims}")
-        if "affine" not in img.attrs:
-            raise ValueError(f"{name}: the DataArray has no 'affine' attribute; it cannot be placed on a grid")
-        return img
-    if isinstance(img, (str, Path)):
-        return open_nifti(img, chunks=chunks)
-    if isinstance(img, nib.spatialimages.SpatialImage):
-        return from_nibabel(img)
-    raise TypeError(f"{name}: expected a NIfTI path, a nibabel image or a DataArray, got {type(img).__name__}")
-
-
-def load_mask(mask, name: str = "mask", affine=None, allow_empty: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Read a mask into a boolean ``(I, J, K)`` array and its affine.
-
-    Parameters
-    ----------
-    mask : path, nibabel image, DataArray or boolean numpy array
-        Non-zero voxels are in the mask.
-    name : str
-        Parameter name used in error messages.
-    affine : array, optional
-        The affine of a numpy ``mask`` (required for numpy input).
-    allow_empty : bool, default=False
-        Accept a mask without any voxel (otherwise a ValueError).
-    """
-    if isinstance(mask, np.ndarray):
-        if affine is None:
-            raise ValueError(f"{name}: a numpy mask needs an affine")
-        values, mask_affine = mask, np.asarray(affine, dtype=np.float64)
-    else:
-        volume = as_volume(mask, name=name, chunks=None)
-        values, mask_affine = np.asarray(volume.transpose(*SPATIAL_DIMS, ...).values), volume.attrs["affine"]
-    if values.ndim == 4 and values.shape[3] == 1:
-        values = values[..., 0]
-    if values.ndim != 3:
-        raise ValueError(f"{name}: expected a 3D mask, got shape {values.shape}")
-    values = np.nan_to_num(values, nan=0.0) != 0
-    if not allow_empty and not values.any():
-        raise ValueError(f"{name}: the mask is empty (no non-zero voxel)")
-    return values, np.asarray(mask_affine, dtype=np.float64)
-
-
-def check_same_grid(shape_a, affine_a, shape_b, affine_b, name_a: str, name_b: str) -> None:
-    """Raise a ValueError naming both inputs if two grids differ."""
-    if tuple(shape_a[:3]) != tuple(shape_b[:3]) or not np.allclose(affine_a, affine_b, atol=AFFINE_ATOL):
-        raise ValueError(
-            f"{name_a} and {name_b} are not on the same grid: shapes {tuple(shape_a[:3])} vs "
-            f"{tuple(shape_b[:3])}, affines\n{np.round(affine_a, 4)}\nvs\n{np.round(affine_b, 4)}; "
-            "resample one onto the other first (brainxr.image.resample_to_img)"
-        )
-
-
-def voxel_coords(mask: np.ndarray, affine) -> dict:
-    """Coordinates of the ``voxel`` dim for the voxels of ``mask`` (C order)."""
-    ijk = np.nonzero(mask)
-    xyz = nib.affines.apply_affine(affine, np.column_stack(ijk)) if ijk[0].size else np.empty((0, 3))
-    coords = {name: (VOXEL_DIM, index.astype(np.int32)) for name, index in zip(SPATIAL_DIMS, ijk)}
-    coords.update({name: (VOXEL_DIM, xyz[:, axis]) for axis, name in enumerate("xyz")})
-    return coords
+from brainxr.dims import SPATIAL_DIMS, TIME_DIM, VOXEL_DIM
+from brainxr.geometry import Grid, check_same_grid, get_grid, voxel_coords
+from brainxr.image import mean_img, resample_img, smooth_array
+from brainxr.inputs import check_niimg, image_grid, load_mask
+from brainxr.nifti import from_nibabel
 
 
 def _gather(block: np.ndarray, i: np.ndarray, j: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -129,22 +55,21 @@ def apply_mask(img, mask=None, voxel_chunks="auto") -> xr.DataArray:
     -------
     xarray.DataArray
         ``(time, voxel)`` for 4D images, ``(voxel,)`` for 3D, with voxel
-        coords ``i, j, k, x, y, z`` and attrs ``affine``, ``grid_shape`` (and
-        the image's other attrs, such as ``t_r``).
+        coords ``i, j, k, x, y, z``, the ``grid`` coordinate, the image's
+        ``time`` coordinate (with its ``t_r``) and the image's attrs.
     """
-    volume = as_volume(img).transpose(*SPATIAL_DIMS, ...)
-    affine = volume.attrs["affine"]
-    grid_shape = tuple(volume.shape[:3])
+    volume = check_niimg(img)
+    grid = get_grid(volume, "img")
     if mask is None:
         first = volume.isel(time=0) if TIME_DIM in volume.dims else volume
         mask_values = np.asarray(first.values)
         mask_values = np.isfinite(mask_values) & (mask_values != 0)
     else:
-        mask_values, mask_affine = load_mask(mask, affine=affine)
-        check_same_grid(mask_values.shape, mask_affine, grid_shape, affine, "mask", "img")
+        mask_values, mask_grid = load_mask(mask, grid=grid)
+        check_same_grid(mask_grid, grid, "mask", "img")
     i, j, k = (index.astype(np.intp) for index in np.nonzero(mask_values))
-    coords = voxel_coords(mask_values, affine)
-    attrs = dict(volume.attrs, grid_shape=grid_shape)
+    coords = voxel_coords(mask_values, grid.affine)
+    attrs = dict(volume.attrs)
 
     data = volume.data
     if volume.ndim == 3:
@@ -164,7 +89,7 @@ def apply_mask(img, mask=None, voxel_chunks="auto") -> xr.DataArray:
             values = values.rechunk({0: -1, 1: int(voxel_chunks)})
     else:
         values = np.ascontiguousarray(_gather(np.asarray(data), i, j, k).T)
-    coords[TIME_DIM] = volume[TIME_DIM].values
+    coords[TIME_DIM] = volume[TIME_DIM].variable
     return xr.DataArray(values, dims=(TIME_DIM, VOXEL_DIM), coords=coords, attrs=attrs, name=volume.name)
 
 
@@ -187,7 +112,8 @@ def unmask(masked: xr.DataArray, fill_value=0, grid_shape=None, affine=None) -> 
     fill_value : scalar
         Value outside the mask.
     grid_shape, affine : optional
-        Override ``masked.attrs["grid_shape"]`` / ``["affine"]``.
+        Override the shape / affine of the ``grid`` coordinate (needed, both,
+        when ``masked`` has none).
 
     Returns
     -------
@@ -200,10 +126,12 @@ def unmask(masked: xr.DataArray, fill_value=0, grid_shape=None, affine=None) -> 
     missing = [name for name in SPATIAL_DIMS if name not in masked.coords]
     if missing:
         raise ValueError(f"masked: the '{VOXEL_DIM}' dim lacks the grid index coords {missing}")
-    grid_shape = tuple(grid_shape if grid_shape is not None else masked.attrs.get("grid_shape", ()))
-    if len(grid_shape) != 3:
-        raise ValueError("masked: no 3D 'grid_shape' attribute; pass grid_shape=")
-    affine = np.asarray(affine if affine is not None else masked.attrs.get("affine", np.eye(4)), dtype=np.float64)
+    if grid_shape is None or affine is None:
+        grid = get_grid(masked, "masked")
+        grid = Grid(grid.shape if grid_shape is None else grid_shape, grid.affine if affine is None else affine)
+    else:
+        grid = Grid(grid_shape, affine)
+    grid_shape, affine = grid.shape, grid.affine
 
     other_dims = [dim for dim in masked.dims if dim != VOXEL_DIM]
     masked = masked.transpose(*other_dims, VOXEL_DIM)
@@ -224,10 +152,10 @@ def unmask(masked: xr.DataArray, fill_value=0, grid_shape=None, affine=None) -> 
     else:
         values = _scatter(np.asarray(data, dtype=dtype), i, j, k, grid_shape, fill_value)
 
-    coords = world_coords(affine, grid_shape)
-    coords.update({name: masked[name] for name in masked.coords if VOXEL_DIM not in masked[name].dims})
-    attrs = {key: value for key, value in masked.attrs.items() if key != "grid_shape"}
-    attrs["affine"] = affine
+    coords = {name: masked[name].variable for name in masked.coords if VOXEL_DIM not in masked[name].dims}
+    coords.update(grid.world_coords())
+    coords["grid"] = grid.coordinate()
+    attrs = {key: value for key, value in masked.attrs.items() if key not in ("grid_shape", "affine")}
     return xr.DataArray(values, dims=SPATIAL_DIMS + tuple(other_dims), coords=coords, attrs=attrs, name=masked.name)
 
 
@@ -239,13 +167,8 @@ def unmask(masked: xr.DataArray, fill_value=0, grid_shape=None, affine=None) -> 
 def mask_to_dataarray(mask: np.ndarray, affine, name: str = "mask") -> xr.DataArray:
     """A boolean ``(i, j, k)`` mask DataArray on the grid given by ``affine``."""
     mask = np.asarray(mask, dtype=bool)
-    return xr.DataArray(
-        mask,
-        dims=SPATIAL_DIMS,
-        coords=world_coords(affine, mask.shape),
-        attrs={"affine": np.asarray(affine, dtype=np.float64)},
-        name=name,
-    )
+    grid = Grid(mask.shape, affine)
+    return xr.DataArray(mask, dims=SPATIAL_DIMS, coords={**grid.world_coords(), "grid": grid.coordinate()}, name=name)
 
 
 def largest_connected_component(volume: np.ndarray) -> np.ndarray:
@@ -253,8 +176,6 @@ def largest_connected_component(volume: np.ndarray) -> np.ndarray:
 
     Raises a ValueError when the volume is empty.
     """
-    from scipy import ndimage
-
     labels, n_labels = ndimage.label(np.asarray(volume))
     if not n_labels:
         raise ValueError("No non-zero values: no connected components")
@@ -267,10 +188,6 @@ def largest_connected_component(volume: np.ndarray) -> np.ndarray:
 
 def _post_process_mask(mask: np.ndarray, opening=2, connected=True, warning_msg="") -> np.ndarray:
     """Opening and largest connected component, as nilearn's ``_post_process_mask``."""
-    import warnings
-
-    from scipy import ndimage
-
     if opening:
         opening = int(opening)
         mask = ndimage.binary_erosion(mask, iterations=opening)
@@ -287,11 +204,9 @@ def _post_process_mask(mask: np.ndarray, opening=2, connected=True, warning_msg=
 
 def _mean_volume(img, name: str) -> tuple[np.ndarray, np.ndarray]:
     """The mean volume of a 3D/4D image as numpy (one pass over a lazy run)."""
-    from brainxr.image import mean_img
-
-    volume = as_volume(img, name=name)
+    volume = check_niimg(img, name=name)
     mean = mean_img(volume)
-    return np.array(mean.transpose(*SPATIAL_DIMS).values), np.asarray(volume.attrs["affine"], dtype=np.float64)
+    return np.array(mean.transpose(*SPATIAL_DIMS).values), get_grid(volume, name).affine
 
 
 def _border_values(data: np.ndarray, border_size: int) -> np.ndarray:
@@ -382,8 +297,6 @@ def compute_epi_mask(
     xarray.DataArray
         Boolean ``(i, j, k)`` mask on the image's grid.
     """
-    from brainxr.image import smooth_array
-
     if not 0 <= lower_cutoff < upper_cutoff <= 1:
         raise ValueError(
             f"lower_cutoff and upper_cutoff must satisfy 0 <= lower_cutoff < upper_cutoff <= 1, "
@@ -438,11 +351,10 @@ def compute_brain_mask(img, threshold: float = 0.5, connected: bool = True, open
         Boolean ``(i, j, k)`` mask on the image's grid.
     """
     from brainxr.datasets.mni152 import template_for_mask
-    from brainxr.image import grid_of, resample_img
 
     if mask_type not in ("whole-brain", "gm", "wm"):
         raise ValueError(f"mask_type must be 'whole-brain', 'gm' or 'wm', got {mask_type!r}")
-    shape, affine = grid_of(img, "img")
+    shape, affine = (grid := image_grid(img, "img")).shape, grid.affine
     template = from_nibabel(template_for_mask(mask_type))
     resampled = resample_img(template, affine, shape, interpolation="continuous", clip=False)
     mask = np.asarray(resampled.values) >= threshold
@@ -476,16 +388,16 @@ def intersect_masks(masks, threshold: float = 0.5, connected: bool = True) -> xr
     threshold = min(threshold, 1 - 1.0e-7)
     count = None
     for position, mask in enumerate(masks):
-        values, affine = load_mask(mask, name=f"masks[{position}]", allow_empty=True)
+        values, grid = load_mask(mask, name=f"masks[{position}]", allow_empty=True)
         if count is None:
-            count, reference_affine = values.astype(int), affine
+            count, reference = values.astype(int), grid
         else:
-            check_same_grid(values.shape, affine, count.shape, reference_affine, f"masks[{position}]", "masks[0]")
+            check_same_grid(grid, reference, f"masks[{position}]", "masks[0]")
             count += values
     group = count > threshold * len(masks)
     if connected and group.any():
         group = largest_connected_component(group)
-    return mask_to_dataarray(group, reference_affine)
+    return mask_to_dataarray(group, reference.affine)
 
 
 def _multi_mask(images, name: str, compute, threshold: float, connected: bool, target_affine, target_shape):
@@ -494,10 +406,8 @@ def _multi_mask(images, name: str, compute, threshold: float, connected: bool, t
         raise TypeError(f"{name}: expected a non-empty list of images, got {images!r}")
     masks = []
     for position, img in enumerate(images):
-        volume = as_volume(img, name=f"{name}[{position}]")
+        volume = check_niimg(img, name=f"{name}[{position}]")
         if target_affine is not None or target_shape is not None:
-            from brainxr.image import mean_img, resample_img
-
             if target_affine is None or target_shape is None:
                 raise ValueError(f"{name}: target_affine and target_shape go together (brainxr needs both)")
             volume = resample_img(mean_img(volume), target_affine, target_shape, interpolation="continuous")
@@ -561,11 +471,8 @@ def compute_multi_brain_mask(target_imgs, threshold: float = 0.5, connected: boo
     del memory, verbose
     if isinstance(target_imgs, (str, Path)) or not len(target_imgs):
         raise TypeError(f"target_imgs: expected a non-empty list of images, got {target_imgs!r}")
-    from brainxr.image import grid_of
-
-    shape, affine = grid_of(target_imgs[0], "target_imgs[0]")
+    first = image_grid(target_imgs[0], "target_imgs[0]")
     for position, img in enumerate(target_imgs[1:], start=1):
-        other_shape, other_affine = grid_of(img, f"target_imgs[{position}]")
-        check_same_grid(other_shape, other_affine, shape, affine, f"target_imgs[{position}]", "target_imgs[0]")
+        check_same_grid(image_grid(img, f"target_imgs[{position}]"), first, f"target_imgs[{position}]", "target_imgs[0]")
     return compute_brain_mask(target_imgs[0], threshold=threshold, connected=connected, opening=opening,
                               mask_type=mask_type)

@@ -30,10 +30,9 @@ import nibabel as nib
 import numpy as np
 import xarray as xr
 
+from brainxr.dims import SPATIAL_DIMS, TIME_DIM
 from brainxr.errors import InputFileError
-
-SPATIAL_DIMS = ("i", "j", "k")
-TIME_DIM = "time"
+from brainxr.geometry import Grid, get_grid, get_t_r
 
 # Header fields that describe the file's layout rather than the image: they are
 # recomputed from the data on write.
@@ -388,6 +387,9 @@ class _LazyNiftiData:
         key = key if isinstance(key, tuple) else (key,)
         key = key + (slice(None),) * (self.ndim - len(key))
         if self.ndim == 4:
+            if isinstance(key[3], (int, np.integer)):
+                index = int(key[3]) % self.shape[3]
+                return self._read(index, 1)[key[:3] + (0,)]
             start, stop, step = key[3].indices(self.shape[3])
             first, last = (start, stop) if step > 0 else (stop + 1, start + 1)
             first, last = min(first, last), max(first, last)
@@ -424,45 +426,57 @@ def header_to_attrs(header) -> dict:
     return fields
 
 
-def image_attrs(header, affine, source=None) -> dict:
-    """The attrs of a volume DataArray made from a NIfTI header."""
+def header_t_r(header) -> float | None:
+    """The repetition time (s) a NIfTI header records, None when it records none (``pixdim[4]`` = 0)."""
+    zooms = header.get_zooms()
+    if len(zooms) < 4 or not zooms[3] > 0:
+        return None
+    _, time_unit = header.get_xyzt_units()
+    return float(zooms[3]) * _TIME_UNIT_SECONDS.get(time_unit, 1.0)
+
+
+def image_attrs(header, source=None) -> dict:
+    """The attrs of a volume DataArray made from a NIfTI header (its geometry goes in coords)."""
     space_unit, time_unit = header.get_xyzt_units()
     attrs = {
-        "affine": np.asarray(affine, dtype=np.float64),
         "qform_code": int(header["qform_code"]),
         "sform_code": int(header["sform_code"]),
         "space_units": space_unit,
         "time_units": time_unit,
     }
-    zooms = header.get_zooms()
-    if len(zooms) >= 4 and zooms[3] > 0:
-        attrs["t_r"] = float(zooms[3]) * _TIME_UNIT_SECONDS.get(time_unit, 1.0)
     if source is not None:
         attrs["source"] = str(source)
     attrs["nifti"] = header_to_attrs(header)
     return attrs
 
 
-def world_coords(affine, shape) -> dict:
-    """1-D world coordinates ``x(i)``, ``y(j)``, ``z(k)`` for an axis-aligned affine.
+def time_coord(header, n_volumes: int) -> xr.Variable:
+    """The ``time`` coordinate of a 4D image: ``toffset + n * t_r`` seconds, with attribute ``t_r``.
 
-    Returns an empty dict when the affine rotates or permutes the axes, where
-    world positions are not separable per axis.
+    Without a repetition time in the header the values are the volume
+    indices and the coordinate has no ``t_r`` (asking for it is an error).
     """
-    affine = np.asarray(affine)
-    rotation = affine[:3, :3]
-    if not np.allclose(rotation, np.diag(np.diag(rotation))):
-        return {}
-    return {
-        name: (dim, affine[axis, axis] * np.arange(shape[axis]) + affine[axis, 3])
-        for axis, (name, dim) in enumerate(zip("xyz", SPATIAL_DIMS))
-    }
+    t_r = header_t_r(header)
+    if t_r is None:
+        return xr.Variable(TIME_DIM, np.arange(n_volumes, dtype=np.float64))
+    return xr.Variable(TIME_DIM, float(header["toffset"]) + t_r * np.arange(n_volumes), {"t_r": t_r})
 
 
-def _time_coord(n_volumes: int, attrs: dict, header=None) -> np.ndarray:
-    t_r = attrs.get("t_r", 1.0)
-    toffset = float(header["toffset"]) if header is not None else 0.0
-    return toffset + t_r * np.arange(n_volumes)
+def volume_dataarray(data, header, affine, source=None, name=None) -> xr.DataArray:
+    """Wrap ``(I, J, K[, n])`` values read from a NIfTI image as a labeled volume.
+
+    Coords: the ``grid`` (affine and shape), world ``x, y, z`` for an
+    axis-aligned affine, ``time`` (with ``t_r``) for 4D; attrs: the header
+    fields :func:`to_nifti` needs to write the image back exactly.
+    """
+    grid = Grid(data.shape[:3], affine)
+    coords = grid.world_coords()
+    coords["grid"] = grid.coordinate()
+    dims = SPATIAL_DIMS
+    if data.ndim == 4:
+        dims = SPATIAL_DIMS + (TIME_DIM,)
+        coords[TIME_DIM] = time_coord(header, data.shape[3])
+    return xr.DataArray(data, dims=dims, coords=coords, attrs=image_attrs(header, source), name=name)
 
 
 def _auto_time_chunk(layout: NiftiLayout, dtype) -> int:
@@ -500,10 +514,7 @@ def open_nifti(path, chunks="auto", dtype=None) -> xr.DataArray:
     >>> bold.sel(time=slice(0, 60)).mean("time")
     """
     layout = read_layout(path)
-    attrs = image_attrs(layout.header, layout.header.get_best_affine(), source=layout.path)
-    attrs["nifti"].update(scl_slope=layout.slope, scl_inter=layout.inter)
     lazy = _LazyNiftiData(layout, dtype)
-    dims = SPATIAL_DIMS + ((TIME_DIM,) if len(layout.shape) == 4 else ())
     if chunks is None:
         data = lazy[(slice(None),) * lazy.ndim]
     else:
@@ -514,14 +525,17 @@ def open_nifti(path, chunks="auto", dtype=None) -> xr.DataArray:
         block_chunks = layout.shape[:3] + ((int(chunks),) if lazy.ndim == 4 else ())
         name = f"open_nifti-{dask.base.tokenize(str(layout.path), layout.path.stat().st_mtime_ns, lazy.dtype.str, block_chunks)}"
         data = dsa.from_array(lazy, chunks=block_chunks, name=name, lock=False, asarray=False, meta=np.empty((0,) * lazy.ndim, lazy.dtype))
-    coords = world_coords(attrs["affine"], layout.shape)
-    if len(layout.shape) == 4:
-        coords[TIME_DIM] = (TIME_DIM, _time_coord(layout.n_volumes, attrs, layout.header))
-    return xr.DataArray(data, dims=dims, coords=coords, attrs=attrs, name=layout.path.name.split(".nii")[0])
+    volume = volume_dataarray(data, layout.header, layout.header.get_best_affine(), layout.path, layout.path.name.split(".nii")[0])
+    volume.attrs["nifti"].update(scl_slope=layout.slope, scl_inter=layout.inter)
+    return volume
 
 
-def from_nibabel(img, name=None) -> xr.DataArray:
-    """Wrap an in-memory nibabel image as a (numpy-backed) volume DataArray."""
+def from_nibabel(img, name=None, scaled_dtype=np.float32) -> xr.DataArray:
+    """Wrap an in-memory nibabel image as a (numpy-backed) volume DataArray.
+
+    Scaled data (``scl_slope``/``scl_inter``) are scaled in float64, as
+    nibabel does, and returned as ``scaled_dtype``.
+    """
     data = np.asanyarray(img.dataobj.get_unscaled() if hasattr(img.dataobj, "get_unscaled") else img.dataobj)
     if data.ndim == 5 and data.shape[3] == 1:
         data = data[:, :, :, 0, :]
@@ -531,14 +545,10 @@ def from_nibabel(img, name=None) -> xr.DataArray:
     inter = float(getattr(img.dataobj, "inter", 0.0))
     scaled = not (slope == 1 and inter == 0)
     if scaled:
-        data = (data.astype(np.float64) * slope + inter).astype(np.float32)
-    attrs = image_attrs(img.header, img.affine, source=img.get_filename())
-    attrs["nifti"].update(scl_slope=slope if scaled else None, scl_inter=inter if scaled else None)
-    dims = SPATIAL_DIMS + ((TIME_DIM,) if data.ndim == 4 else ())
-    coords = world_coords(img.affine, data.shape)
-    if data.ndim == 4:
-        coords[TIME_DIM] = (TIME_DIM, _time_coord(data.shape[3], attrs, img.header))
-    return xr.DataArray(data, dims=dims, coords=coords, attrs=attrs, name=name)
+        data = (data.astype(np.float64) * slope + inter).astype(scaled_dtype)
+    volume = volume_dataarray(data, img.header, img.affine, img.get_filename(), name)
+    volume.attrs["nifti"].update(scl_slope=slope if scaled else None, scl_inter=inter if scaled else None)
+    return volume
 
 
 def _volume_order(da: xr.DataArray) -> xr.DataArray:
@@ -564,7 +574,7 @@ def _build_header(da: xr.DataArray, disk_dtype: np.dtype) -> nib.Nifti1Header:
         header[name] = value
     header.set_data_dtype(disk_dtype)
     header.set_data_shape(da.shape)
-    affine = np.asarray(attrs.get("affine", np.eye(4)), dtype=np.float64)
+    affine = get_grid(da, "da").affine
     stored_sform = header.get_sform() if fields else None
     if stored_sform is None or not np.allclose(stored_sform, affine) or header["sform_code"] == 0 and header["qform_code"] == 0:
         # affine changed (or no header to restore): make both forms describe it
@@ -576,9 +586,10 @@ def _build_header(da: xr.DataArray, disk_dtype: np.dtype) -> nib.Nifti1Header:
         header.set_xyzt_units("mm", "sec")
     zooms = list(header.get_zooms())
     if da.ndim == 4:
-        if "t_r" in attrs:
-            _, time_unit = header.get_xyzt_units()
-            zooms[3] = float(attrs["t_r"]) / _TIME_UNIT_SECONDS.get(time_unit, 1.0)
+        # pixdim[4] = 0 records "no repetition time" (never a made-up one)
+        t_r = get_t_r(da, "da", required=False)
+        _, time_unit = header.get_xyzt_units()
+        zooms[3] = 0.0 if t_r is None else t_r / _TIME_UNIT_SECONDS.get(time_unit, 1.0)
         header.set_zooms(zooms)
     return header
 
@@ -791,4 +802,4 @@ def to_nibabel(da: xr.DataArray) -> nib.Nifti1Image:
         disk_dtype = values.dtype
     header = _build_header(da.copy(data=values), disk_dtype)
     header.set_slope_inter(np.nan, np.nan)
-    return nib.Nifti1Image(values, np.asarray(da.attrs.get("affine", np.eye(4))), header=header)
+    return nib.Nifti1Image(values, get_grid(da, "da").affine, header=header)

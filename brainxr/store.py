@@ -57,10 +57,10 @@ import zarr
 from zarr.codecs import BloscCodec, Crc32cCodec
 from zarr.storage import WrapperStore
 
-from brainxr._html import view
 from brainxr._storage import LeaseLock, Location, _access_problem, as_location
 from brainxr.errors import LocationError, StoreDamageError, StoreError
-from brainxr.masking import VOXEL_DIM, voxel_coords
+from brainxr.dims import VOXEL_DIM
+from brainxr.geometry import MaskedGrid, with_t_r
 
 FORMAT_VERSION = 2
 RUNS = "runs"
@@ -77,38 +77,6 @@ _WRITE_EVERY_CHUNK = {"write_empty_chunks": True}
 _CREATION_ENTRIES = {"zarr.json", "mask", "voxel_index", "axis", RUNS, LOCKS, INDEX}
 STORE_LOCK_LEASE = 120.0
 RUN_LOCK_LEASE = 300.0
-
-
-@dataclass(frozen=True)
-class Grid:
-    """The shared grid of a cohort: affine, shape and the mask of stored voxels."""
-
-    affine: np.ndarray
-    mask: np.ndarray
-
-    @property
-    def shape(self) -> tuple:
-        return tuple(int(n) for n in self.mask.shape)
-
-    @cached_property
-    def voxel_index(self) -> np.ndarray:
-        """``(voxel, 3)`` grid indices of the stored voxels, C order."""
-        return np.column_stack(np.nonzero(self.mask)).astype(np.int32)
-
-    @property
-    def n_voxels(self) -> int:
-        return int(self.mask.sum())
-
-    @cached_property
-    def coords(self) -> dict:
-        """``voxel`` coordinates ``i, j, k, x, y, z``."""
-        return voxel_coords(self.mask, self.affine)
-
-    def same_as(self, shape, affine, atol: float = 1e-3) -> bool:
-        return tuple(shape[:3]) == self.shape and np.allclose(affine, self.affine, atol=atol)
-
-    __repr__ = view("grid_text")
-    _repr_html_ = view("grid_html")
 
 
 # ---------------------------------------------------------------------------
@@ -204,12 +172,12 @@ def store_format(attrs: dict) -> int:
     return int(attrs["brainxr_format"])
 
 
-def _grid_from(location: Location, attrs: dict) -> Grid:
+def _grid_from(location: Location, attrs: dict) -> MaskedGrid:
     mask = _read_array(location, None, "mask", ())
-    return Grid(affine=np.asarray(attrs["affine"], dtype=np.float64), mask=np.asarray(mask, dtype=bool))
+    return MaskedGrid(affine=np.asarray(attrs["affine"], dtype=np.float64), mask=np.asarray(mask, dtype=bool))
 
 
-def read_grid(store) -> Grid:
+def read_grid(store) -> MaskedGrid:
     """The cohort grid of a store."""
     location = as_location(store)
     return _grid_from(location, root_attrs(location))
@@ -277,7 +245,7 @@ def open_or_create_store(store, make_grid, voxel_chunk_mb: float | None = None) 
     return attrs
 
 
-def _create_root(location: Location, grid: Grid, voxel_chunk: int) -> dict:
+def _create_root(location: Location, grid: MaskedGrid, voxel_chunk: int) -> dict:
     """Write the arrays of a new store, then its root attributes, last (under the store lock)."""
     from brainxr import __version__
 
@@ -386,7 +354,7 @@ class StoreContents:
         return self.attrs.get("voxel_chunk")
 
     @cached_property
-    def grid(self) -> Grid:
+    def grid(self) -> MaskedGrid:
         return _grid_from(self.location, self.attrs)
 
 
@@ -666,8 +634,11 @@ class _StoredArray:
         return _read_array(self.location, self.key, self.name, selection)
 
 
-def open_run(store, key: str, grid: Grid, attrs: dict | None = None) -> xr.Dataset:
-    """A complete run as a lazy Dataset with voxel coordinates and grid attributes.
+def open_run(store, key: str, grid: MaskedGrid, attrs: dict | None = None) -> xr.Dataset:
+    """A complete run as a lazy Dataset with voxel coordinates, its grid and its ``t_r``.
+
+    The grid is the ``grid`` coordinate and the repetition time the ``t_r``
+    attribute of the ``time`` coordinate (see :mod:`brainxr.geometry`).
 
     Only metadata (and the small ``time`` and ``confound`` arrays) is read;
     ``bold``, ``confounds`` and ``valid`` are dask arrays whose every read
@@ -700,16 +671,12 @@ def open_run(store, key: str, grid: Grid, attrs: dict | None = None) -> xr.Datas
             "confound": ("confound", np.array([str(c) for c in _read_array(location, key, "confound")], dtype=object)),
         },
     )
-    ds = ds.assign_coords({name: value for name, value in grid.coords.items()})
-    grid_attrs = {
-        "affine": grid.affine,
-        "grid_shape": grid.shape,
-        "t_r": attrs.get("t_r"),
-        "run": key,
-        "entities": attrs.get("entities", {}),
-    }
-    ds.attrs = dict(attrs, **grid_attrs)
-    ds["bold"].attrs = dict(grid_attrs)
+    ds = ds.assign_coords(grid.coords)
+    if attrs.get("t_r") is not None:
+        ds = with_t_r(ds, attrs["t_r"])
+    run_attrs = {"run": key, "entities": attrs.get("entities", {})}
+    ds.attrs = dict(attrs, **run_attrs)
+    ds["bold"].attrs = dict(run_attrs)
     return ds
 
 

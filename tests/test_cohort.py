@@ -45,8 +45,8 @@ def test_runs_are_lazy_and_labeled(store):
         centred = bold - bold.mean("time")
     assert ds["bold"].dims == ("time", "voxel")
     assert set("ijkxyz") <= set(bold.coords)
-    assert bold.attrs["grid_shape"] == cohort.grid.shape
-    np.testing.assert_array_equal(bold.attrs["affine"], cohort.grid.affine)
+    assert bold.brain.grid_shape == cohort.grid.shape
+    np.testing.assert_array_equal(bold.brain.affine, cohort.grid.affine)
     assert centred.shape == (22, cohort.grid.n_voxels)
     # unmasking a run restores its volume
     volume = brainxr.unmask(bold)

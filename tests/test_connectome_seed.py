@@ -159,7 +159,7 @@ def test_global_connectivity_equals_the_full_matrix(image_and_mask, measure, abs
     assert lazy.data.chunks == chunked.data.chunks[1:]
     np.testing.assert_allclose(lazy.values, expected, rtol=1e-10, atol=1e-12)
     assert np.isnan(lazy.values[[7, 9]]).all()
-    assert lazy.attrs["grid_shape"] == voxels.attrs["grid_shape"]
+    assert lazy.brain.grid_shape == voxels.brain.grid_shape
 
 
 def test_global_connectivity_float32_and_errors(image_and_mask):

@@ -44,7 +44,7 @@ def test_resample_img_equals_nilearn(bold_img, interpolation, clip):
         lazy_result = image.resample_img(lazy(bold_img), TARGET_AFFINE, TARGET_SHAPE, interpolation=interpolation, clip=clip)
     assert isinstance(lazy_result.data, dsa.Array)
     np.testing.assert_allclose(lazy_result.values, eager.values, rtol=1e-6, atol=1e-6)
-    np.testing.assert_array_equal(lazy_result.attrs["affine"], TARGET_AFFINE)
+    np.testing.assert_array_equal(lazy_result.brain.affine, TARGET_AFFINE)
     np.testing.assert_allclose(lazy_result["x"].values, -31 + 4 * np.arange(9))
 
 

@@ -44,7 +44,7 @@ def test_ingest_folder_stores_runs_exactly(tiny_derivatives, tmp_path):
         table = pd.read_csv(next(tiny_derivatives.rglob(f"sub-{sub}_*confounds_timeseries.tsv")), sep="\t")
         np.testing.assert_array_equal(ds["confounds"].values, table.to_numpy())
         assert list(ds["confound"].values) == list(table.columns)
-        assert ds.attrs["t_r"] == 2.0 and ds["bold"].attrs["t_r"] == 2.0
+        assert ds.attrs["t_r"] == 2.0 and ds["bold"].brain.t_r == 2.0
         assert ds.attrs["source"]["sha256"] == hashlib.sha256(bold_path.read_bytes()).hexdigest()
         assert cohort_store.read_confounds(tmp_path / "c.zarr", key)[1] == {"csf": {"Method": "Mean"}}
         assert ds["valid"].values.all()
@@ -142,7 +142,7 @@ def test_killed_ingest_resumes_to_the_same_store(tiny_derivatives, tmp_path):
             np.testing.assert_array_equal(a[name].values, b[name].values)
         keep = lambda attrs: {k: v for k, v in attrs.items() if k not in ("ingested_at", "affine")}  # noqa: E731
         assert keep(a.attrs) == keep(b.attrs)
-        np.testing.assert_array_equal(a.attrs["affine"], b.attrs["affine"])
+        np.testing.assert_array_equal(a["bold"].brain.affine, b["bold"].brain.affine)
 
 
 def _bad_input_tree(root):

@@ -26,7 +26,7 @@ def test_background_mask_equals_nilearn(epi_img, kwargs):
     result = masking.compute_background_mask(epi_img, **kwargs)
     assert result.dtype == bool and result.dims == ("i", "j", "k")
     np.testing.assert_array_equal(result.values, expected)
-    np.testing.assert_array_equal(result.attrs["affine"], epi_img.affine)
+    np.testing.assert_array_equal(result.brain.affine, epi_img.affine)
 
 
 def test_background_mask_nan_background():

@@ -45,8 +45,8 @@ def test_apply_mask_matches_nilearn(image_and_mask, backend):
     np.testing.assert_array_equal(masked["k"].values, k)
     xyz = nib.affines.apply_affine(AFFINE, np.column_stack([i, j, k]))
     np.testing.assert_allclose(np.column_stack([masked[c].values for c in "xyz"]), xyz)
-    assert masked.attrs["grid_shape"] == SHAPE
-    assert masked.attrs["t_r"] == 2.0
+    assert masked.brain.grid_shape == SHAPE
+    assert masked.brain.t_r == 2.0
 
 
 def test_apply_mask_and_unmask_stay_lazy(image_and_mask):

@@ -73,11 +73,11 @@ def test_open_is_lazy_and_labeled(tmp_path):
         da = brainxr.open_nifti(src, chunks={"time": 4})
     assert da.dims == ("i", "j", "k", "time")
     assert da.chunks == ((6,), (7,), (5,), (4, 4, 2))
-    assert da.attrs["t_r"] == 2.0
+    assert da.brain.t_r == 2.0
     np.testing.assert_allclose(da["time"].values, 2.0 * np.arange(10))
     np.testing.assert_allclose(da["x"].values, 90 - 2.0 * np.arange(6))
     np.testing.assert_allclose(da["z"].values, -72 + 2.0 * np.arange(5))
-    np.testing.assert_array_equal(da.attrs["affine"], AFFINE)
+    np.testing.assert_array_equal(da.brain.affine, AFFINE)
     assert da.attrs["sform_code"] == nib.load(str(src)).header["sform_code"]
     assert (da.attrs["space_units"], da.attrs["time_units"]) == ("mm", "sec")
 
@@ -85,7 +85,7 @@ def test_open_is_lazy_and_labeled(tmp_path):
 def test_tr_in_milliseconds_is_converted(tmp_path):
     src = _write(tmp_path / "in.nii", (4, 4, 4, 3), np.float32, t_r=0.8, time_unit="msec")
     da = brainxr.open_nifti(src)
-    assert da.attrs["t_r"] == pytest.approx(0.8)
+    assert da.brain.t_r == pytest.approx(0.8)
     out = brainxr.to_nifti(da, tmp_path / "out.nii")
     assert nib.load(str(out)).header.get_zooms()[3] == pytest.approx(800)
 
@@ -101,10 +101,10 @@ def test_to_nifti_computes_a_dask_graph_once(tmp_path):
 def test_modified_affine_and_new_arrays_are_written(tmp_path):
     src = _write(tmp_path / "in.nii.gz", (6, 7, 5), np.float32)
     da = brainxr.open_nifti(src, chunks=None)
-    da.attrs["affine"] = OBLIQUE
+    da = da.brain.write_grid(OBLIQUE)
     out = brainxr.to_nifti(da, tmp_path / "moved.nii.gz")
     np.testing.assert_allclose(nib.load(str(out)).affine, OBLIQUE, atol=1e-5)
-    # a plain DataArray with only an affine
+    # a plain DataArray with only an affine in attrs (the layout before the grid coordinate)
     import xarray as xr
 
     plain = xr.DataArray(np.ones((3, 4, 5), np.uint8), dims=("i", "j", "k"), attrs={"affine": AFFINE})

@@ -12,7 +12,7 @@ from scipy.stats import scoreatpercentile
 from test_plotting_data import brain_mask, random_connectome  # noqa: F401 (fixture)
 
 from brainxr.plotting import plot_connectome, plot_markers
-from brainxr.plotting.connectome import check_threshold, edge_color_range, graph_edges
+from brainxr.plotting._graph import check_threshold, edge_color_range, graph_edges
 
 
 @pytest.fixture(autouse=True)

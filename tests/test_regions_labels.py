@@ -167,8 +167,8 @@ def test_bad_input(bold, atlas):
     from brainxr.masking import apply_mask
 
     masked = apply_mask(bold, load_synthetic_mni152_brain_mask(resolution=4))
-    with pytest.raises(ValueError, match="grid_shape"):
-        regions.extract_labels(masked.drop_attrs(), atlas.maps)
+    with pytest.raises(ValueError, match="no grid"):
+        regions.extract_labels(masked.drop_vars("grid"), atlas.maps)
 
 
 def test_labels_to_volume_equals_nilearn(atlas):

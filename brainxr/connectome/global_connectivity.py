@@ -175,7 +175,7 @@ def global_connectivity(
         values = _finish(
             totals, _self_statistic(unit, **options), valid, valid.sum(), measure
         )
-    coords = {name: coord.variable for name, coord in voxels.coords.items() if coord.dims == ("voxel",)}
+    coords = {name: coord.variable for name, coord in voxels.coords.items() if coord.dims == ("voxel",) or name == "grid"}
     attrs = {key: voxels.attrs[key] for key in ("affine", "grid_shape") if key in voxels.attrs}
     attrs["stat"] = (
         f"mean {'|r|' if absolute else 'r'} with all other voxels"

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from brainxr.connectome.matrices import _is_dask, fisher_z as _fisher_z
+from brainxr.connectome.matrices import _is_dask
+from brainxr.connectome.matrices import fisher_z as _fisher_z
 
 __all__ = ["seed_to_voxel_correlation"]
 
@@ -170,7 +171,7 @@ def seed_to_voxel_correlation(
     coords = {
         name: coord.variable
         for name, coord in voxels.coords.items()
-        if coord.dims == ("voxel",)
+        if coord.dims == ("voxel",) or name == "grid"
     }
     attrs = {key: value for key, value in voxels.attrs.items() if key not in _SOURCE_ATTRS}
     attrs["stat"] = "fisher z" if fisher_z else "pearson correlation"

@@ -31,7 +31,8 @@ from scipy import linalg
 from sklearn.utils import check_random_state
 from sklearn.utils.extmath import randomized_svd, svd_flip
 
-from brainxr.masking import VOXEL_DIM, voxel_coords
+from brainxr.dims import VOXEL_DIM
+from brainxr.geometry import voxel_coords
 
 SAMPLE_DIM = "sample"
 
@@ -264,5 +265,5 @@ def reduce_runs(
     coords["run"] = (SAMPLE_DIM, np.asarray(run_names, dtype=object))
     return xr.DataArray(
         data, dims=(SAMPLE_DIM, VOXEL_DIM), coords=coords,
-        attrs={"affine": affine, "grid_shape": mask.shape}, name="reduced",
+        name="reduced",
     )

@@ -25,10 +25,11 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import InputTags, TransformerTags
 from sklearn.exceptions import NotFittedError
 
+from brainxr.dims import SPATIAL_DIMS, TIME_DIM
+from brainxr.geometry import get_grid
 from brainxr.signal.confounds import high_variance_confounds
 from brainxr.signal.validation import check_params
 from brainxr.maskers._inputs import Run, load_run, load_volume
-from brainxr.nifti import SPATIAL_DIMS, TIME_DIM
 
 OUTPUT_KINDS = ("default", "pandas", "xarray")
 
@@ -63,7 +64,7 @@ def load_mask_img(mask_img, name: str = "mask_img") -> tuple[np.ndarray, np.ndar
     mask = values.astype(bool)
     if not mask.any():
         raise ValueError(f"{name}: the mask is empty (it masks all data)")
-    return mask, np.asarray(volume.attrs["affine"], dtype=np.float64)
+    return mask, get_grid(volume, name).affine
 
 
 @dataclass
@@ -221,10 +222,8 @@ class BaseMasker(BaseEstimator):
         for column in features.columns:
             if column != "region":
                 coords[column] = (self._feature_dim, features[column].to_numpy())
-        coords[TIME_DIM] = (TIME_DIM, times)
+        coords[TIME_DIM] = (TIME_DIM, times, {} if self.t_r is None else {"t_r": float(self.t_r)})
         attrs = {"masker": type(self).__name__}
-        if self.t_r is not None:
-            attrs["t_r"] = self.t_r
         return xr.DataArray(signals, dims=(TIME_DIM, self._feature_dim), coords=coords, attrs=attrs)
 
     def get_feature_names_out(self, input_features=None):

@@ -16,8 +16,10 @@ import nibabel as nib
 import numpy as np
 import xarray as xr
 
-from brainxr.masking import VOXEL_DIM, unmask
-from brainxr.nifti import SPATIAL_DIMS, TIME_DIM, from_nibabel, open_nifti, read_layout
+from brainxr.dims import SPATIAL_DIMS, TIME_DIM, VOXEL_DIM
+from brainxr.geometry import get_grid, with_grid
+from brainxr.inputs import check_niimg
+from brainxr.masking import unmask
 
 
 @dataclass
@@ -54,7 +56,7 @@ class Run:
 
     @property
     def affine(self) -> np.ndarray:
-        return np.asarray(self.volume.attrs["affine"], dtype=np.float64)
+        return get_grid(self.volume, self.name).affine
 
     @property
     def n_volumes(self) -> int:
@@ -119,54 +121,36 @@ def finite_or_zero(values: np.ndarray, description: str) -> np.ndarray:
     return np.where(finite, values, 0)
 
 
-def _open_path(path, name: str) -> tuple[xr.DataArray, np.dtype]:
-    layout = read_layout(path)
-    dtype = np.float64 if layout.is_scaled else None
-    volume = open_nifti(path, dtype=dtype)
-    return volume, volume.dtype
-
-
-def _from_nibabel(img) -> tuple[xr.DataArray, np.dtype]:
-    scaled = hasattr(img.dataobj, "slope") and (float(img.dataobj.slope), float(img.dataobj.inter)) != (1.0, 0.0)
-    volume = from_nibabel(img)
-    if scaled:
-        volume = volume.copy(data=np.asanyarray(img.dataobj))  # float64, as nibabel/nilearn scale
-    return volume, volume.dtype
-
-
 def _from_dataarray(data: xr.DataArray, name: str) -> xr.DataArray:
     if VOXEL_DIM in data.dims:
         # (time, voxel) signals: back on the grid (0 outside the voxels), lazily
         return unmask(data, fill_value=0)
-    if not set(SPATIAL_DIMS) <= set(data.dims):
-        raise ValueError(f"{name}: expected a volume (i, j, k[, time]) or (time, voxel) DataArray, got dims {data.dims}")
-    if "affine" not in data.attrs:
-        raise ValueError(f"{name}: the DataArray has no 'affine' attribute")
-    return data
+    return check_niimg(data, name)
 
 
 def load_volume(img, name: str = "imgs") -> tuple[xr.DataArray, np.dtype]:
-    """One image (3D or 4D) as a volume DataArray and its nilearn source dtype."""
-    if isinstance(img, (str, Path)):
-        return _open_path(img, name)
-    if isinstance(img, nib.spatialimages.SpatialImage):
-        return _from_nibabel(img)
+    """One image (3D or 4D) as a volume DataArray and its nilearn source dtype.
+
+    Scaled integer images are read as float64, as nibabel (and so nilearn)
+    scales them; a cohort run Dataset is its ``bold`` with invalid voxels 0.
+    """
     if isinstance(img, xr.Dataset):
         if "bold" not in img:
             raise ValueError(f"{name}: a Dataset run needs a 'bold' variable, got {list(img.data_vars)}")
         bold = img["bold"]
         if "valid" in img:
             bold = bold.where(img["valid"], 0)
-        bold.attrs = {**img.attrs, **bold.attrs}
-        volume = _from_dataarray(bold, name)
-        return volume, volume.dtype
-    if isinstance(img, xr.DataArray):
+        volume = _from_dataarray(bold.assign_attrs({**img.attrs, **bold.attrs}), name)
+    elif isinstance(img, xr.DataArray):
         volume = _from_dataarray(img, name)
-        return volume, volume.dtype
-    raise TypeError(
-        f"{name}: expected a NIfTI path, a nibabel image, a brainxr DataArray or a list of 3D images, "
-        f"got {type(img).__name__}"
-    )
+    elif isinstance(img, (str, Path, nib.spatialimages.SpatialImage)):
+        volume = check_niimg(img, name, scaled_dtype=np.float64)
+    else:
+        raise TypeError(
+            f"{name}: expected a NIfTI path, a nibabel image, a brainxr DataArray or a list of 3D images, "
+            f"got {type(img).__name__}"
+        )
+    return volume, volume.dtype
 
 
 def _ordered(volume: xr.DataArray) -> xr.DataArray:
@@ -200,14 +184,14 @@ def load_run(imgs, name: str = "imgs") -> Run:
                     f"{name}[{position}]: expected 3D images to concatenate into one run, got shape "
                     f"{tuple(volume.shape)}; pass 4D runs one at a time or use a MultiNifti masker"
                 )
-            if tuple(volume.shape) != tuple(reference.shape) or not np.allclose(volume.attrs["affine"], reference.attrs["affine"]):
+            if tuple(volume.shape) != tuple(reference.shape) or not np.allclose(get_grid(volume).affine, get_grid(reference).affine):
                 raise ValueError(
                     f"{name}[{position}]: shape {tuple(volume.shape)} and affine differ from {name}[0] "
                     f"(shape {tuple(reference.shape)}); the images of one run must share a grid"
                 )
         data = [volume.data for volume in volumes]
         stacked = (dsa if any(isinstance(d, dsa.Array) for d in data) else np).stack(data, axis=-1)
-        volume = xr.DataArray(stacked, dims=SPATIAL_DIMS + (TIME_DIM,), attrs=dict(reference.attrs))
+        volume = with_grid(xr.DataArray(stacked, dims=SPATIAL_DIMS + (TIME_DIM,), attrs=dict(reference.attrs)), get_grid(reference))
         return Run(volume, False, np.result_type(*dtypes), name)
     volume, dtype = load_volume(imgs, name)
     volume = _ordered(volume)
@@ -239,7 +223,7 @@ def to_nibabel_image(volume: xr.DataArray, dtype=None) -> nib.Nifti1Image:
         values = values.astype(dtype)
     if values.dtype == bool:
         values = values.astype(np.int8)
-    return nib.Nifti1Image(values, np.asarray(volume.attrs["affine"], dtype=np.float64))
+    return nib.Nifti1Image(values, get_grid(volume).affine)
 
 
 def masked_values_of(run: Run, volume: xr.DataArray, support: np.ndarray, smoothing_fwhm=None) -> np.ndarray:

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from brainxr import masking
+from brainxr.geometry import get_grid
 from brainxr.maskers._inputs import load_run
 from brainxr.maskers.nifti_labels_masker import NiftiLabelsMasker
 from brainxr.maskers.nifti_maps_masker import NiftiMapsMasker
@@ -197,7 +198,7 @@ class MultiNiftiMasker(_MultiMixin, NiftiMasker):
                 )
         function = _MULTI_STRATEGIES[self.mask_strategy]
         mask = function(runs, **supported_mask_args(function, self.mask_args, self.mask_strategy))
-        return np.asarray(mask.values), np.asarray(mask.attrs["affine"])
+        return np.asarray(mask.values), get_grid(mask, "mask").affine
 
 
 class MultiNiftiLabelsMasker(_MultiMixin, NiftiLabelsMasker):

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from brainxr.dims import SPATIAL_DIMS
+from brainxr.geometry import get_grid
 from brainxr.image import resample_img, same_grid
 from brainxr.maskers._base import BaseMasker, check_same_fov, load_mask_img, resample_mask
 from brainxr.maskers._inputs import Run, load_run, load_volume, masked_values_of
-from brainxr.nifti import SPATIAL_DIMS
 from brainxr.regions.atlas import _centres_of_mass, _label_values, look_up_table, unique_region_names
 from brainxr.regions.labels import check_strategy, reduce_labels
 
@@ -159,7 +160,7 @@ class NiftiLabelsMasker(BaseMasker):
             values = np.where(np.isfinite(values), values, 0)
         if np.all(values == self.background_label):
             raise ValueError("labels_img: the image has no label (every voxel is the background)")
-        affine = np.asarray(volume.attrs["affine"], dtype=np.float64)
+        affine = get_grid(volume, "labels_img").affine
         self.lut_ = look_up_table(values, self.background_label, labels=labels, lut=self.lut)
 
         run = load_run(imgs) if imgs is not None else None

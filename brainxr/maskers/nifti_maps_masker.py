@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from brainxr.dims import SPATIAL_DIMS
+from brainxr.geometry import get_grid
 from brainxr.image import resample_img, same_grid
 from brainxr.maskers._base import BaseMasker, check_same_fov, load_mask_img, resample_mask
 from brainxr.maskers._inputs import Run, load_run, load_volume, masked_values_of
-from brainxr.nifti import SPATIAL_DIMS
 from brainxr.regions.maps import project_maps
 
 RESAMPLING_TARGETS = ("mask", "maps", "data", None)
@@ -139,7 +140,7 @@ class NiftiMapsMasker(BaseMasker):
         if maps.dtype.kind != "f":
             maps = maps.astype(np.float64)
         maps = np.where(np.isfinite(maps), maps, 0).astype(maps.dtype, copy=False)
-        affine = np.asarray(volume.attrs["affine"], dtype=np.float64)
+        affine = get_grid(volume, "maps_img").affine
 
         run = load_run(imgs) if imgs is not None else None
         if self.resampling_target is None:

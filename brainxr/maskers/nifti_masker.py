@@ -11,11 +11,11 @@ import pandas as pd
 import xarray as xr
 
 from brainxr import masking
+from brainxr.dims import TIME_DIM, VOXEL_DIM
+from brainxr.geometry import get_grid, voxel_coords
 from brainxr.image import resample_img, same_grid
 from brainxr.maskers._base import BaseMasker, load_mask_img, resample_mask
 from brainxr.maskers._inputs import Run, load_run, masked_values_of
-from brainxr.masking import voxel_coords
-from brainxr.nifti import TIME_DIM
 
 MASK_STRATEGIES = ("background", "epi", "whole-brain-template", "gm-template", "wm-template")
 
@@ -197,7 +197,7 @@ class NiftiMasker(BaseMasker):
         # background and EPI masks need the mean image only (one streaming pass); template masks the grid only
         image = runs[0].mean_volume() if self.mask_strategy in ("background", "epi") else runs[0].volume
         mask = function(image, **kwargs)
-        return np.asarray(mask.values), np.asarray(mask.attrs["affine"])
+        return np.asarray(mask.values), get_grid(mask, "mask").affine
 
     # -- transform ---------------------------------------------------------
     def _transform_run(self, run: Run, confounds, sample_mask):
@@ -259,11 +259,9 @@ class NiftiMasker(BaseMasker):
     def _as_dataarray(self, signals, features, times, run: Run) -> xr.DataArray:
         mask, affine = self._mask
         coords = voxel_coords(mask, affine)
-        coords[TIME_DIM] = (TIME_DIM, times)
-        attrs = {"affine": affine, "grid_shape": mask.shape, "masker": type(self).__name__}
-        if self.t_r is not None:
-            attrs["t_r"] = self.t_r
-        return xr.DataArray(signals, dims=(TIME_DIM, "voxel"), coords=coords, attrs=attrs)
+        coords[TIME_DIM] = (TIME_DIM, times, {} if self.t_r is None else {"t_r": float(self.t_r)})
+        attrs = {"masker": type(self).__name__}
+        return xr.DataArray(signals, dims=(TIME_DIM, VOXEL_DIM), coords=coords, attrs=attrs)
 
     def _format(self, signals, features, run, sample_mask):
         if self.output_kind == "pandas":

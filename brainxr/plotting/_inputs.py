@@ -17,7 +17,10 @@ import scipy.ndimage
 import scipy.sparse
 import xarray as xr
 
-SPATIAL_DIMS = ("i", "j", "k")
+from brainxr.dims import VOXEL_DIM
+from brainxr.geometry import get_grid
+from brainxr.inputs import check_niimg
+from brainxr.masking import unmask
 
 
 @dataclass(frozen=True)
@@ -61,47 +64,20 @@ class Volume:
             yield Volume(self.data[..., index], self.affine)
 
 
-def _load_nibabel(img):
-    data = np.asanyarray(img.dataobj)
+def _volume_values(img, name: str):
+    """Values (float or bool) and affine of an image, through :func:`brainxr.inputs.check_niimg`.
+
+    A masked ``(voxel[, other])`` DataArray is put back on its grid (0 outside).
+    """
+    if isinstance(img, xr.DataArray) and VOXEL_DIM in img.dims:
+        if img.ndim > 2:
+            raise ValueError(f"{name}: expected dims (voxel,) or (voxel, one other), got {img.dims}")
+        img = unmask(img, fill_value=0)
+    volume = check_niimg(img, name, chunks=None)
+    data = np.asarray(volume.values)
     if data.dtype.kind not in "fb":
-        data = np.asarray(img.get_fdata(dtype=np.float32))
-    return np.asarray(data), np.asarray(img.affine, dtype=float)
-
-
-def _unmask_voxels(da: xr.DataArray, name: str):
-    """Scatter a ``(voxel[, other])`` DataArray back into its grid."""
-    missing = [c for c in SPATIAL_DIMS if c not in da.coords] + [
-        a for a in ("affine", "grid_shape") if a not in da.attrs
-    ]
-    if missing:
-        raise ValueError(
-            f"{name}: a masked DataArray needs voxel coords i, j, k and attrs "
-            f"'affine' and 'grid_shape' to be unmasked; missing {missing}"
-        )
-    others = [d for d in da.dims if d != "voxel"]
-    if len(others) > 1:
-        raise ValueError(f"{name}: expected dims (voxel,) or (voxel, one other), got {da.dims}")
-    da = da.transpose("voxel", *others)
-    values = np.asarray(da.values)
-    grid = np.zeros(tuple(da.attrs["grid_shape"]) + values.shape[1:], dtype=np.result_type(values, np.float32))
-    index = tuple(np.asarray(da.coords[c].values, dtype=np.intp) for c in SPATIAL_DIMS)
-    grid[index] = values
-    return grid, np.asarray(da.attrs["affine"], dtype=float)
-
-
-def _dataarray_volume(da: xr.DataArray, name: str):
-    if "voxel" in da.dims:
-        return _unmask_voxels(da, name)
-    if not set(SPATIAL_DIMS) <= set(da.dims):
-        raise ValueError(
-            f"{name}: expected a volume DataArray with dims (i, j, k[, time]) or a masked "
-            f"DataArray with a 'voxel' dim; got dims {da.dims}"
-        )
-    if "affine" not in da.attrs:
-        raise ValueError(f"{name}: the DataArray has no attrs['affine'] (4x4 voxel-to-world matrix)")
-    others = [d for d in da.dims if d not in SPATIAL_DIMS]
-    values = np.asarray(da.transpose(*SPATIAL_DIMS, *others).values)
-    return values, np.asarray(da.attrs["affine"], dtype=float)
+        data = data.astype(np.float32)
+    return data, get_grid(volume, name).affine
 
 
 def as_volume(img, name: str = "img", ndim: int | None = 3) -> Volume:
@@ -125,21 +101,10 @@ def as_volume(img, name: str = "img", ndim: int | None = 3) -> Volume:
     """
     if isinstance(img, Volume):
         data, affine = img.data, img.affine
-    elif isinstance(img, (str, os.PathLike)):
-        import nibabel as nib
-
-        if not os.path.exists(img):
-            raise FileNotFoundError(f"{name}: no such image file: {os.fspath(img)}")
-        data, affine = _load_nibabel(nib.load(os.fspath(img)))
-    elif isinstance(img, xr.DataArray):
-        data, affine = _dataarray_volume(img, name)
-    elif hasattr(img, "dataobj") and hasattr(img, "affine"):
-        data, affine = _load_nibabel(img)
     else:
-        raise TypeError(
-            f"{name}: expected a nibabel image, an image path or a brainxr DataArray with an "
-            f"affine, got {type(img).__name__}"
-        )
+        if isinstance(img, (str, os.PathLike)) and not os.path.exists(img):
+            raise FileNotFoundError(f"{name}: no such image file: {os.fspath(img)}")
+        data, affine = _volume_values(img, name)
     if data.ndim == 5 and data.shape[3] == 1:
         data = data[:, :, :, 0]
     if data.dtype.kind == "b":

@@ -12,6 +12,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.gridspec import GridSpecFromSubplotSpec
 
+from brainxr.geometry import get_t_r
 from brainxr.plotting._inputs import as_volume
 
 #: above this many volumes the carpet is decimated in time by powers of 2 (nilearn's rule)
@@ -44,10 +45,10 @@ def _masked_signals(img, mask_img):
     """``(time, voxel)`` signals (numpy or dask), per-voxel label values or None, and the TR."""
     if isinstance(img, xr.DataArray) and "voxel" in img.dims and "time" in img.dims:
         signals = img.transpose("time", "voxel").data
-        return signals, None, img.attrs.get("t_r")
+        return signals, None, get_t_r(img, "img", required=False)
     t_r = None
     if isinstance(img, xr.DataArray):
-        t_r = img.attrs.get("t_r")
+        t_r = get_t_r(img, "img", required=False)
     elif hasattr(img, "header") and len(img.header.get_zooms()) > 3:
         t_r = float(img.header.get_zooms()[3])
     volume = as_volume(img, name="img", ndim=4)

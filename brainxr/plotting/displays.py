@@ -26,6 +26,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrow
 from matplotlib.transforms import Bbox
 
+from brainxr.plotting._graph import edge_color_range, graph_edges
 from brainxr.plotting._inputs import Volume, as_node_coords, as_volume, axis_aligned
 from brainxr.plotting.glass_brain import VIEW_AXES, draw_glass_brain, mask_projections
 
@@ -544,8 +545,6 @@ class ProjectorDisplay(BaseDisplay):
 
         See :func:`brainxr.plotting.plot_connectome` for the parameters.
         """
-        from brainxr.plotting.connectome import edge_color_range, graph_edges
-
         edge_kwargs = dict(edge_kwargs or {})
         node_kwargs = dict(node_kwargs or {})
         if "s" in node_kwargs:

@@ -15,10 +15,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LinearSegmentedColormap, Normalize
 
+from brainxr.plotting._graph import check_threshold
 from brainxr.plotting._inputs import Volume, as_volume
 from brainxr.plotting._template import resolve_brain_mask, template_anatomy
 from brainxr.plotting.cm import alpha_cmap
-from brainxr.plotting.connectome import check_threshold
 from brainxr.plotting.displays import SLICER_MODES, make_display, save_if_needed
 from brainxr.plotting.find_cuts import fast_abs_percentile, find_cut_slices, find_xyz_cut_coords
 

@@ -39,7 +39,7 @@ from brainxr._html import in_notebook
 from brainxr.plotting._inputs import as_graph, as_node_coords
 from brainxr.plotting._mesh import cached_brain_surface_mesh
 from brainxr.plotting._template import resolve_brain_mask
-from brainxr.plotting.connectome import check_threshold
+from brainxr.plotting._graph import check_threshold
 from brainxr.plotting.find_cuts import fast_abs_percentile
 from brainxr.reporting._document import HTMLDocument
 

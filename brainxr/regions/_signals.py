@@ -8,24 +8,15 @@ masked to the voxels the regions need only, lazily.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from brainxr.masking import VOXEL_DIM, apply_mask, as_volume
-from brainxr.nifti import SPATIAL_DIMS, TIME_DIM
-
-REGION_DIM = "region"
-
-
-@dataclass(frozen=True)
-class Grid:
-    """The voxel grid of some signals: spatial shape and affine."""
-
-    shape: tuple
-    affine: np.ndarray
+from brainxr.dims import REGION_DIM, SPATIAL_DIMS, TIME_DIM, VOXEL_DIM
+from brainxr.geometry import Grid, get_grid, get_t_r
+from brainxr.inputs import check_niimg, image_grid
+from brainxr.masking import apply_mask
 
 
 def is_masked(signals) -> bool:
@@ -41,27 +32,19 @@ def _split_run(signals, name: str):
         return signals, None
     if "bold" not in signals:
         raise ValueError(f"{name}: a cohort run Dataset needs a 'bold' variable, got {list(signals.data_vars)}")
-    bold = signals["bold"]
-    bold.attrs = {**signals.attrs, **bold.attrs}
+    bold = signals["bold"].assign_attrs({**signals.attrs, **signals["bold"].attrs})
     return bold, (signals["valid"] if "valid" in signals else None)
 
 
 def grid_of_signals(signals, name: str = "signals") -> Grid:
-    """The grid of masked signals (from their attrs) or of a volume image."""
+    """The grid of masked signals or of a volume image."""
     signals, _ = _split_run(signals, name)
     if is_masked(signals):
-        missing = [key for key in ("affine", "grid_shape") if key not in signals.attrs]
-        if missing:
-            raise ValueError(
-                f"{name}: (time, voxel) signals need the attrs 'affine' and 'grid_shape' "
-                f"(as made by brainxr.apply_mask); missing {missing}"
-            )
         absent = [coord for coord in SPATIAL_DIMS if coord not in signals.coords]
         if absent:
             raise ValueError(f"{name}: the '{VOXEL_DIM}' dim lacks the grid index coords {absent}")
-        return Grid(tuple(int(n) for n in signals.attrs["grid_shape"]), np.asarray(signals.attrs["affine"], dtype=np.float64))
-    volume = as_volume(signals, name=name)
-    return Grid(tuple(int(n) for n in volume.shape[:3]), np.asarray(volume.attrs["affine"], dtype=np.float64))
+        return get_grid(signals, name)
+    return image_grid(signals, name)
 
 
 def masked_signals(signals, support: np.ndarray, name: str = "signals", voxel_chunks="auto", restrict: bool = True):
@@ -105,7 +88,7 @@ def masked_signals(signals, support: np.ndarray, name: str = "signals", voxel_ch
 
         grid = grid_of_signals(signals, name)
         return lazy_masked_signals(signals, support, grid.affine), None
-    volume = as_volume(signals, name=name)
+    volume = check_niimg(signals, name=name)
     masked = apply_mask(volume, support, voxel_chunks=voxel_chunks)
     if TIME_DIM not in masked.dims:
         masked = masked.expand_dims(TIME_DIM)
@@ -135,7 +118,11 @@ def region_signals(values, signals: xr.DataArray, regions, coverage, strategy: s
         coords["name"] = (REGION_DIM, regions["name"].to_numpy(dtype=object).astype(str))
     for coord_name, coord in signals.coords.items():
         if coord.dims == (TIME_DIM,):
-            coords[coord_name] = coord
-    attrs = {key: value for key, value in signals.attrs.items() if key in ("t_r", "source", "run")}
+            coords[coord_name] = coord.variable
+    t_r = get_t_r(signals, required=False)
+    if t_r is not None and TIME_DIM in coords:
+        coords[TIME_DIM] = coords[TIME_DIM].copy()
+        coords[TIME_DIM].attrs["t_r"] = t_r
+    attrs = {key: value for key, value in signals.attrs.items() if key in ("source", "run")}
     attrs["strategy"] = strategy
     return xr.DataArray(values, dims=(TIME_DIM, REGION_DIM), coords=coords, attrs=attrs, name=name or signals.name)

@@ -29,8 +29,10 @@ import dask.array as dsa
 import numpy as np
 import xarray as xr
 
+from brainxr.dims import TIME_DIM, VOXEL_DIM
+from brainxr.geometry import voxel_coords
 from brainxr.image import check_fwhm, smooth_array
-from brainxr.nifti import TIME_DIM, image_attrs, iter_volume_blocks, read_layout
+from brainxr.nifti import image_attrs, iter_volume_blocks, read_layout, time_coord
 
 #: volumes per streamed block
 BLOCK_SIZE = 16
@@ -184,27 +186,25 @@ def lazy_stream_signals(path, outputs, dtype=None, names=None) -> list[xr.DataAr
     Returns
     -------
     list of xarray.DataArray
-        ``(time, voxel)`` with voxel coords ``i, j, k, x, y, z``, ``time`` in
-        seconds and attrs ``affine``, ``grid_shape``, ``t_r``, ``source``.
+        ``(time, voxel)`` with voxel coords ``i, j, k, x, y, z``, the ``grid``
+        coordinate, ``time`` in seconds (with ``t_r``) and attrs ``source``
+        and the header's.
     """
-    from brainxr.masking import voxel_coords
-
     layout = read_layout(path)
     outputs = list(outputs)
     task = dask.delayed(stream_outputs, pure=True, nout=len(outputs))(str(path), outputs, dtype)
-    attrs = image_attrs(layout.header, layout.header.get_best_affine(), source=layout.path)
+    attrs = image_attrs(layout.header, source=layout.path)
     attrs.pop("nifti", None)
-    times = float(layout.header["toffset"]) + attrs.get("t_r", 1.0) * np.arange(layout.n_volumes)
+    times = time_coord(layout.header, layout.n_volumes)
     arrays = []
     for position, output in enumerate(outputs):
         affine = np.asarray(output.affine if output.affine is not None else layout.header.get_best_affine(), dtype=np.float64)
         n_voxels = int(np.count_nonzero(output.support))
         data = dsa.from_delayed(task[position], shape=(layout.n_volumes, n_voxels), dtype=_output_dtype(layout, output, dtype))
         coords = voxel_coords(output.support, affine)
-        coords[TIME_DIM] = (TIME_DIM, times)
-        output_attrs = dict(attrs, affine=affine, grid_shape=tuple(int(n) for n in output.support.shape))
+        coords[TIME_DIM] = times
         name = names[position] if names is not None else layout.path.name.split(".nii")[0]
-        arrays.append(xr.DataArray(data, dims=(TIME_DIM, "voxel"), coords=coords, attrs=output_attrs, name=name))
+        arrays.append(xr.DataArray(data, dims=(TIME_DIM, VOXEL_DIM), coords=coords, attrs=dict(attrs), name=name))
     return arrays
 
 

@@ -25,12 +25,10 @@ import xarray as xr
 from scipy import sparse
 
 from brainxr._html import view
+from brainxr.dims import MAP_DIM, TIME_DIM
+from brainxr.geometry import get_grid
 from brainxr.image import resample_img, same_grid
-from brainxr.masking import as_volume
-from brainxr.nifti import SPATIAL_DIMS, TIME_DIM
-
-REGION_DIM = "region"
-MAP_DIM = "map"
+from brainxr.inputs import check_niimg
 
 
 def unique_region_names(names, labels) -> list[str]:
@@ -125,15 +123,6 @@ def look_up_table(values: np.ndarray, background_label=0, labels=None, lut=None)
     return table.sort_values("index").reset_index(drop=True)
 
 
-def _as_3d(img, name: str) -> xr.DataArray:
-    volume = as_volume(img, name=name, chunks=None).transpose(*SPATIAL_DIMS, ...)
-    if volume.ndim == 4 and volume.shape[3] == 1:
-        volume = volume.isel({volume.dims[3]: 0})
-    if volume.ndim != 3:
-        raise ValueError(f"{name}: expected a 3D labels image, got shape {volume.shape}")
-    return volume.load()
-
-
 def _finite(values: np.ndarray) -> np.ndarray:
     if values.dtype.kind == "f" and not np.isfinite(values).all():
         values = np.where(np.isfinite(values), values, 0)
@@ -170,7 +159,7 @@ class LabelsAtlas:
 
     @property
     def affine(self) -> np.ndarray:
-        return np.asarray(self.image.attrs["affine"])
+        return get_grid(self.image).affine
 
     @property
     def n_regions(self) -> int:
@@ -280,7 +269,7 @@ def load_labels_atlas(labels_img, labels=None, lut=None, background_label=0) -> 
     """
     if isinstance(labels_img, LabelsAtlas):
         return labels_img
-    image = _as_3d(labels_img, "labels_img")
+    image = check_niimg(labels_img, "labels_img", ndim=3, chunks=None).load()
     values = _finite(np.asarray(image.values))
     if np.all(values == background_label):
         raise ValueError(f"labels_img: the image has no label (every voxel is the background {background_label})")
@@ -317,7 +306,7 @@ class MapsAtlas:
 
     @property
     def affine(self) -> np.ndarray:
-        return np.asarray(self.image.attrs["affine"])
+        return get_grid(self.image).affine
 
     @property
     def n_regions(self) -> int:
@@ -367,7 +356,7 @@ def load_maps_atlas(maps_img, names=None) -> MapsAtlas:
         if names is not None and len(names) != maps_img.n_regions:
             raise ValueError(f"names: {len(names)} names given for {maps_img.n_regions} maps in maps_img")
         return maps_img
-    volume = as_volume(maps_img, name="maps_img", chunks=None).transpose(*SPATIAL_DIMS, ...)
+    volume = check_niimg(maps_img, name="maps_img", chunks=None)
     if volume.ndim == 3:
         volume = volume.expand_dims(MAP_DIM, axis=3)
     if volume.ndim != 4:
@@ -385,13 +374,13 @@ def load_maps_atlas(maps_img, names=None) -> MapsAtlas:
     elif len(names) != n_maps:
         raise ValueError(f"names: {len(names)} names given for {n_maps} maps in maps_img")
     image = volume.copy(data=values)
-    image.attrs = {key: value for key, value in volume.attrs.items() if key not in ("nifti", "t_r")}
+    image.attrs = {key: value for key, value in volume.attrs.items() if key != "nifti"}
     weights = np.clip(values, 0, None)
     grid = np.indices(values.shape[:3]).reshape(3, -1).T
     totals = weights.reshape(-1, n_maps).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         centres_ijk = (grid.T @ weights.reshape(-1, n_maps)).T / totals[:, None]
-    affine = np.asarray(image.attrs["affine"])
+    affine = get_grid(image, "maps_img").affine
     centres = centres_ijk @ affine[:3, :3].T + affine[:3, 3]
     regions = pd.DataFrame(
         {

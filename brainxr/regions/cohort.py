@@ -19,14 +19,11 @@ from collections.abc import Mapping
 import numpy as np
 import xarray as xr
 
-from brainxr.nifti import TIME_DIM
-from brainxr.regions._signals import REGION_DIM
+from brainxr.dims import REGION_DIM, RUN_DIM, TIME_DIM
 from brainxr.regions.atlas import LabelsAtlas, MapsAtlas, load_labels_atlas
 from brainxr.regions.labels import extract_labels
 from brainxr.regions.maps import extract_maps
 from brainxr.regions.spheres import Spheres, extract_spheres
-
-RUN_DIM = "run"
 
 
 def extract(signals, regions, strategy: str = "mean", mask=None, min_coverage=None, ensure_finite: bool = False) -> xr.DataArray:

@@ -12,11 +12,11 @@ import dask.array as dsa
 import numpy as np
 import xarray as xr
 
-from brainxr.masking import VOXEL_DIM, load_mask
-from brainxr.nifti import SPATIAL_DIMS, TIME_DIM
+from brainxr.dims import REGION_DIM, SPATIAL_DIMS, TIME_DIM, VOXEL_DIM
+from brainxr.geometry import Grid
+from brainxr.inputs import load_mask
 from brainxr.regions._reductions import grouped_reduce, project_onto_regions, voxel_validity
 from brainxr.regions._signals import (
-    REGION_DIM,
     grid_of_signals,
     masked_signals,
     region_signals,
@@ -39,11 +39,11 @@ def _mask_on_grid(mask, grid) -> np.ndarray | None:
         return None
     from brainxr.image import resample_img, same_grid
 
-    values, affine = load_mask(mask, name="mask")
-    if not same_grid(values.shape, affine, grid.shape, grid.affine):
+    values, mask_grid = load_mask(mask, name="mask")
+    if not same_grid(values.shape, mask_grid.affine, grid.shape, grid.affine):
         from brainxr.masking import mask_to_dataarray
 
-        values = resample_img(mask_to_dataarray(values, affine), grid.affine, grid.shape, interpolation="nearest", name="mask").values
+        values = resample_img(mask_to_dataarray(values, mask_grid.affine), grid.affine, grid.shape, interpolation="nearest", name="mask").values
     return values.astype(bool)
 
 
@@ -194,8 +194,6 @@ def labels_to_volume(region_values: xr.DataArray | np.ndarray, atlas, mask=None,
         raise ValueError(f"region_values: expected {atlas.n_regions} regions (last axis), got {values.shape[-1]}")
     index = atlas.region_index_volume()
     if mask is not None:
-        from brainxr.regions._signals import Grid
-
         index = np.where(_mask_on_grid(mask, Grid(atlas.shape, atlas.affine)), index, -1)
     values_2d = np.atleast_2d(values)
     padded = np.concatenate([values_2d, np.full((values_2d.shape[0], 1), fill_value, dtype=values_2d.dtype)], axis=1)
@@ -203,12 +201,10 @@ def labels_to_volume(region_values: xr.DataArray | np.ndarray, atlas, mask=None,
     if values.ndim == 1:
         volume = volume[..., 0]
     dims = SPATIAL_DIMS + ((TIME_DIM,) if values.ndim == 2 else ())
-    from brainxr.nifti import world_coords
-
-    coords = world_coords(atlas.affine, atlas.shape)
+    coords = Grid(atlas.shape, atlas.affine).coords
     if isinstance(region_values, xr.DataArray) and TIME_DIM in region_values.coords and values.ndim == 2:
-        coords[TIME_DIM] = region_values[TIME_DIM].values
-    return xr.DataArray(volume, dims=dims, coords=coords, attrs={"affine": atlas.affine})
+        coords[TIME_DIM] = region_values[TIME_DIM].variable
+    return xr.DataArray(volume, dims=dims, coords=coords)
 
 
 __all__ = ["STRATEGIES", "check_strategy", "extract_labels", "labels_to_volume", "reduce_labels", "LabelsAtlas"]

@@ -18,10 +18,10 @@ import numpy as np
 import scipy.linalg
 import xarray as xr
 
-from brainxr.masking import VOXEL_DIM
-from brainxr.nifti import SPATIAL_DIMS, TIME_DIM, world_coords
+from brainxr.dims import REGION_DIM, SPATIAL_DIMS, TIME_DIM, VOXEL_DIM
+from brainxr.geometry import Grid
 from brainxr.regions._reductions import project_onto_regions
-from brainxr.regions._signals import REGION_DIM, grid_of_signals, masked_signals, region_signals, voxel_index
+from brainxr.regions._signals import grid_of_signals, masked_signals, region_signals, voxel_index
 from brainxr.regions.atlas import MapsAtlas, load_maps_atlas
 from brainxr.regions.labels import _mask_on_grid
 
@@ -151,15 +151,12 @@ def maps_to_volume(region_values, atlas, mask=None) -> xr.DataArray:
         raise ValueError(f"region_values: expected {atlas.n_regions} maps (last axis), got {values.shape[-1]}")
     maps = atlas.image.values
     if mask is not None:
-        from brainxr.regions._signals import Grid
-
         maps = maps * _mask_on_grid(mask, Grid(atlas.shape, atlas.affine))[..., None]
     volume = np.tensordot(maps, np.atleast_2d(values), axes=([3], [1]))
     if values.ndim == 1:
         volume = volume[..., 0]
     dims = SPATIAL_DIMS + ((TIME_DIM,) if values.ndim == 2 else ())
-    coords = world_coords(atlas.affine, atlas.shape)
-    return xr.DataArray(volume, dims=dims, coords=coords, attrs={"affine": atlas.affine})
+    return xr.DataArray(volume, dims=dims, coords=Grid(atlas.shape, atlas.affine).coords)
 
 
 __all__ = ["MapsAtlas", "extract_maps", "maps_to_volume", "project_maps"]

@@ -34,11 +34,12 @@ import numpy as np
 from scipy import ndimage
 from scipy.stats import scoreatpercentile
 
+from brainxr.dims import SPATIAL_DIMS
+from brainxr.geometry import get_grid
 from brainxr.image import same_grid, smooth_array
 from brainxr.maskers import NiftiMapsMasker
 from brainxr.maskers._base import load_mask_img, resample_mask
 from brainxr.maskers._inputs import load_volume
-from brainxr.nifti import SPATIAL_DIMS
 
 EXTRACTORS = ("connected_components", "local_regions")
 THRESHOLDING_STRATEGIES = ("ratio_n_voxels", "img_value", "percentile")
@@ -62,7 +63,7 @@ def _load_maps(maps_img, name: str = "maps_img", require_4d: bool = False) -> tu
         values = values[..., np.newaxis]
     if values.ndim != 4:
         raise ValueError(f"{name}: expected a 4D image (one map per volume), got shape {values.shape}")
-    return values, np.asarray(volume.attrs["affine"], dtype=np.float64)
+    return values, get_grid(volume, name).affine
 
 
 def _mask_on_grid(mask_img, shape, affine, name: str = "mask_img") -> np.ndarray | None:
@@ -463,7 +464,7 @@ def connected_label_regions(labels_img, min_size=None, connect_diag: bool = True
     if labels_data.ndim != 3:
         raise ValueError(f"labels_img: expected a 3D labels image, got shape {labels_data.shape}")
     labels_data = np.where(np.isfinite(labels_data), labels_data, 0) if labels_data.dtype.kind == "f" else labels_data
-    affine = np.asarray(volume.attrs["affine"], dtype=np.float64)
+    affine = get_grid(volume, "labels_img").affine
     if min_size is not None and (isinstance(min_size, bool) or not isinstance(min_size, numbers.Number)):
         raise ValueError(f"Expected 'min_size' to be specified as integer. You provided {min_size}")
     if not isinstance(connect_diag, bool):

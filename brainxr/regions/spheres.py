@@ -21,10 +21,9 @@ from scipy import sparse
 from scipy.spatial import cKDTree
 
 from brainxr._html import view
-from brainxr.masking import VOXEL_DIM
-from brainxr.nifti import TIME_DIM
+from brainxr.dims import TIME_DIM, VOXEL_DIM
+from brainxr.geometry import Grid as _Grid
 from brainxr.regions._reductions import project_onto_regions
-from brainxr.regions._signals import Grid as _Grid
 from brainxr.regions._signals import grid_of_signals, is_masked, masked_signals, region_signals, voxel_index
 from brainxr.regions.labels import _divide, _mask_on_grid
 
@@ -300,10 +299,14 @@ def spheres_to_volume(region_values, seeds, mask, radius=None, allow_overlap: bo
     xarray.DataArray
         ``(i, j, k[, time])`` on the mask's grid.
     """
-    from brainxr.masking import VOXEL_DIM as _VOXEL, load_mask, unmask, voxel_coords
+    from brainxr.dims import VOXEL_DIM as _VOXEL
+    from brainxr.geometry import voxel_coords
+    from brainxr.inputs import load_mask
+    from brainxr.masking import unmask
 
     spheres = seeds if isinstance(seeds, Spheres) else Spheres(seeds, radius, allow_overlap)
-    mask_values, affine = load_mask(mask, name="mask")
+    mask_values, mask_grid = load_mask(mask, name="mask")
+    affine = mask_grid.affine
     candidate_ijk = np.column_stack(np.nonzero(mask_values))
     adjacency = sphere_adjacency(spheres.seeds, spheres.radius, candidate_ijk, affine, spheres.allow_overlap, "the mask")
     adjacency = adjacency.astype(np.float64)
@@ -317,10 +320,7 @@ def spheres_to_volume(region_values, seeds, mask, radius=None, allow_overlap: bo
     if values.ndim == 1:
         voxel_values = voxel_values[0]
     dims = ((TIME_DIM,) if values.ndim == 2 else ()) + (_VOXEL,)
-    masked = xr.DataArray(
-        voxel_values, dims=dims, coords=voxel_coords(mask_values, affine),
-        attrs={"affine": affine, "grid_shape": mask_values.shape},
-    )
+    masked = xr.DataArray(voxel_values, dims=dims, coords=voxel_coords(mask_values, affine))
     return unmask(masked)
 
 

@@ -18,9 +18,11 @@ import numpy as np
 import xarray as xr
 
 from brainxr import masking
+from brainxr.dims import TIME_DIM, VOXEL_DIM
+from brainxr.geometry import Grid, get_grid
 from brainxr.image import smooth_img
-from brainxr.masking import VOXEL_DIM, apply_mask, as_volume, load_mask
-from brainxr.nifti import TIME_DIM
+from brainxr.inputs import check_niimg, image_grid, load_mask
+from brainxr.masking import apply_mask
 
 MASK_STRATEGIES = {
     "background": masking.compute_background_mask,
@@ -31,11 +33,11 @@ MASK_STRATEGIES = {
 }
 
 
-def resolve_mask(img, mask, **mask_args) -> tuple[np.ndarray, np.ndarray]:
-    """A boolean mask and its affine: given (image), or computed by a strategy name."""
+def resolve_mask(img, mask, **mask_args) -> tuple[np.ndarray, Grid]:
+    """A boolean mask and its grid: given (image), or computed by a strategy name."""
     if isinstance(mask, str) and mask in MASK_STRATEGIES:
         computed = MASK_STRATEGIES[mask](img, **mask_args)
-        return np.asarray(computed.values), np.asarray(computed.attrs["affine"])
+        return np.asarray(computed.values), get_grid(computed, "mask")
     if isinstance(mask, str) and not Path(mask).exists():
         raise ValueError(f"mask: {mask!r} is neither a mask file nor a strategy among {tuple(MASK_STRATEGIES)}")
     return load_mask(mask, name="mask")
@@ -71,14 +73,15 @@ def whole_brain_signals(
     Returns
     -------
     xarray.DataArray
-        ``(time, voxel)`` with voxel coords ``i, j, k, x, y, z`` and attrs
-        ``affine``, ``grid_shape``; ``brainxr.unmask`` puts it back on the grid.
+        ``(time, voxel)`` with voxel coords ``i, j, k, x, y, z`` and the
+        ``grid`` coordinate; ``brainxr.unmask`` puts it back on the grid.
     """
-    from brainxr.image import grid_of, same_grid
+    from brainxr.image import same_grid
 
-    values, affine = resolve_mask(img, mask, **mask_args)
-    shape, image_affine = grid_of(img, "img")
-    if not same_grid(shape, image_affine, values.shape, affine):
+    values, mask_grid = resolve_mask(img, mask, **mask_args)
+    affine = mask_grid.affine
+    image = image_grid(img, "img")
+    if not same_grid(image.shape, image.affine, values.shape, affine):
         raise ValueError(
             "mask and img are not on the same grid; resample one onto the other first (brainxr.image.resample_img)"
         )
@@ -88,7 +91,7 @@ def whole_brain_signals(
         signals = lazy_masked_signals(img, values, affine, smoothing_fwhm=smoothing_fwhm)
         signals = signals.chunk({VOXEL_DIM: voxel_chunks})
     else:
-        signals = apply_mask(smooth_img(as_volume(img), smoothing_fwhm), values, voxel_chunks=voxel_chunks)
+        signals = apply_mask(smooth_img(check_niimg(img), smoothing_fwhm), values, voxel_chunks=voxel_chunks)
     if ensure_finite:
         data = signals.data
         data = data.map_blocks(_zero_non_finite, dtype=data.dtype) if isinstance(data, dsa.Array) else _zero_non_finite(np.asarray(data))
@@ -119,20 +122,21 @@ def stream_signals(path, masks: dict, smoothing_fwhm: dict | None = None, voxel_
     -------
     dict of name -> xarray.DataArray
     """
-    from brainxr.image import grid_of, same_grid
+    from brainxr.image import same_grid
     from brainxr.regions._streaming import MaskedOutput, lazy_stream_signals
 
     if not isinstance(path, (str, Path)):
         raise TypeError(f"path: expected a NIfTI file path, got {type(path).__name__}")
-    shape, affine = grid_of(path, "path")
+    path_grid = image_grid(path, "path")
+    shape, affine = path_grid.shape, path_grid.affine
     smoothing_fwhm = smoothing_fwhm or {}
     unknown = sorted(set(smoothing_fwhm) - set(masks))
     if unknown:
         raise ValueError(f"smoothing_fwhm: no mask named {unknown}; masks are {list(masks)}")
     outputs = []
     for name, mask in masks.items():
-        values, mask_affine = load_mask(mask, name=f"masks[{name!r}]", affine=affine)
-        if not same_grid(values.shape, mask_affine, shape, affine):
+        values, mask_grid = load_mask(mask, name=f"masks[{name!r}]", grid=path_grid)
+        if not same_grid(values.shape, mask_grid.affine, shape, affine):
             raise ValueError(f"masks[{name!r}]: not on the grid of {path}; resample it first (brainxr.image.resample_img)")
         outputs.append(MaskedOutput(values, smoothing_fwhm.get(name), None, affine))
     signals = lazy_stream_signals(path, outputs, names=list(masks))

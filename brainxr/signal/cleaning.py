@@ -9,6 +9,9 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from brainxr.dims import TIME_DIM
+from brainxr.errors import GeometryError
+from brainxr.geometry import get_t_r
 from brainxr.signal.kernel import clean_block, finish_psc, output_dtype, psc_adds_original_mean
 from brainxr.signal.plan import CleaningPlan, make_cleaning_plan
 from brainxr.signal.validation import (
@@ -20,8 +23,6 @@ from brainxr.signal.validation import (
     check_standardize,
     split_butterworth_kwargs,
 )
-
-TIME_DIM = "time"
 
 
 class _DefaultTR(float):
@@ -99,11 +100,12 @@ def clean(
     low_pass, high_pass : float, optional
         Cutoff frequencies in Hz.
     t_r : float, optional
-        Repetition time in seconds (default 2.5 as in nilearn). When
-        ``signals`` is a DataArray with a ``t_r`` attribute and ``t_r`` is not
-        passed, the attribute is used: the data know their own sampling rate,
-        and filtering a 0.72 s acquisition as if it were 2.5 s would silently
-        shift every cutoff.
+        Repetition time in seconds. For a DataArray, its own (the ``t_r``
+        attribute of its ``time`` coordinate) unless passed: the data know
+        their own sampling rate, and filtering a 0.72 s acquisition as if it
+        were 2.5 s would silently shift every cutoff; a DataArray without one
+        that needs filtering is an error naming ``t_r``. For numpy and dask
+        arrays, nilearn's default of 2.5 s.
     ensure_finite : bool, default=False
         Replace non-finite values of the signals by zeros first. Otherwise a
         column holding NaN or Inf comes out NaN, as in nilearn.
@@ -139,7 +141,14 @@ def clean(
     label_source = signals if isinstance(signals, xr.DataArray) else None
     data, runs = _unpack_signals(signals, runs)
     t_r = _resolve_t_r(t_r, label_source)
-    filter_type = check_filter(filter, low_pass, high_pass, t_r)
+    try:
+        filter_type = check_filter(filter, low_pass, high_pass, t_r)
+    except ValueError as err:
+        if t_r is None and label_source is not None:
+            raise GeometryError(
+                "t_r", f"signals carry no repetition time (no 't_r' on their 'time' coordinate) and filtering needs one ({err})"
+            ) from err
+        raise
     if extrapolate not in (True, False):
         raise ValueError(f"extrapolate must be True or False, got {extrapolate!r}")
     if ensure_finite not in (True, False):
@@ -220,14 +229,18 @@ def _unpack_signals(signals, runs):
 
 
 def _resolve_t_r(t_r, label_source):
-    """The repetition time to use: explicit, else the DataArray's, else 2.5 s."""
-    attr = None if label_source is None else label_source.attrs.get("t_r")
-    if attr is not None:
-        if t_r is NILEARN_DEFAULT_T_R:
-            return float(attr)
-        if isinstance(t_r, (int, float)) and not isinstance(t_r, bool) and not np.isclose(t_r, float(attr)):
-            warnings.warn(f"t_r={t_r} differs from signals.attrs['t_r']={attr}; using t_r={t_r}", stacklevel=3)
-    return float(t_r) if t_r is NILEARN_DEFAULT_T_R else t_r
+    """The repetition time to use: explicit, else the DataArray's own (None if it has none).
+
+    nilearn's default of 2.5 s applies to plain arrays only.
+    """
+    if label_source is None:
+        return float(t_r) if t_r is NILEARN_DEFAULT_T_R else t_r
+    own = get_t_r(label_source, "signals", required=False)
+    if t_r is NILEARN_DEFAULT_T_R:
+        return own
+    if own is not None and isinstance(t_r, (int, float)) and not isinstance(t_r, bool) and not np.isclose(t_r, own):
+        warnings.warn(f"t_r={t_r} differs from the signals' own t_r={own}; using t_r={t_r}", stacklevel=3)
+    return t_r
 
 
 def _run_rows(runs, n_time: int) -> list:
