@@ -40,6 +40,7 @@ __all__ = [
     "MaskedGrid",
     "world_coords",
     "voxel_coords",
+    "masked_dataarray",
     "check_same_grid",
     "get_grid",
     "has_grid",
@@ -185,6 +186,33 @@ def voxel_coords(mask: np.ndarray, affine) -> dict:
     return coords
 
 
+def masked_dataarray(values, mask: np.ndarray, affine, dims=(TIME_DIM, VOXEL_DIM), coords=None, attrs=None, name=None) -> xr.DataArray:
+    """The one constructor of masked ``(..., voxel)`` DataArrays.
+
+    Parameters
+    ----------
+    values : numpy or dask array
+        Its last axis holds the voxels of ``mask`` in C order.
+    mask : (I, J, K) bool array
+    affine : (4, 4) array
+        The mask's grid.
+    dims : tuple of str
+        Ending with ``voxel``.
+    coords : dict, optional
+        Other coordinates (``time``, ...).
+    attrs : dict, optional
+    name : str, optional
+
+    Returns
+    -------
+    xarray.DataArray
+        With voxel coords ``i, j, k, x, y, z`` and the ``grid`` coordinate.
+    """
+    all_coords = voxel_coords(mask, affine)
+    all_coords.update(coords or {})
+    return xr.DataArray(values, dims=dims, coords=all_coords, attrs=attrs, name=name)
+
+
 def check_same_grid(grid_a: Grid, grid_b: Grid, name_a: str, name_b: str) -> None:
     """Raise a ValueError naming both inputs if two grids differ (beyond :data:`AFFINE_ATOL`)."""
     if not grid_a.same_as(grid_b):
@@ -241,13 +269,39 @@ def get_grid(obj, name: str = "img") -> Grid:
     if set(SPATIAL_DIMS) <= set(obj.dims):
         sizes = tuple(obj.sizes[dim] for dim in SPATIAL_DIMS)
         if sizes != grid.shape:
-            raise GeometryError(
-                name,
-                f"its spatial dims {dict(zip(SPATIAL_DIMS, sizes))} no longer match its grid of shape "
-                f"{grid.shape} (sliced along i, j or k?); resample it, or drop the '{GRID_COORD}' coordinate "
-                "and assign a new grid with brainxr.geometry.with_grid",
-            )
+            cropped = _cropped_grid(obj, grid, sizes)
+            if cropped is None:
+                raise GeometryError(
+                    name,
+                    f"its spatial dims {dict(zip(SPATIAL_DIMS, sizes))} no longer match its grid of shape "
+                    f"{grid.shape} (sliced along i, j or k without its x, y, z coordinates to say where); "
+                    f"resample it, or assign its grid with brainxr.geometry.with_grid",
+                )
+            grid = cropped
     return grid
+
+
+def _cropped_grid(obj, grid: Grid, sizes: tuple) -> Grid | None:
+    """The grid of a volume sliced along ``i, j, k``, from its world coordinates (rioxarray's way).
+
+    Only for an axis-aligned grid whose ``x, y, z`` coordinates were sliced
+    with the data and are still evenly spaced; None otherwise.
+    """
+    rotation = grid.affine[:3, :3]
+    if not np.allclose(rotation, np.diag(np.diag(rotation))):
+        return None
+    affine = grid.affine.copy()
+    for axis, (name, dim) in enumerate(zip(WORLD_COORDS, SPATIAL_DIMS)):
+        if name not in obj.coords or obj.coords[name].dims != (dim,) or obj.sizes[dim] == 0:
+            return None
+        values = np.asarray(obj.coords[name].values, dtype=np.float64)
+        if values.size > 1:
+            steps = np.diff(values)
+            if not np.allclose(steps, steps[0], atol=AFFINE_ATOL):
+                return None
+            affine[axis, axis] = steps[0]
+        affine[axis, 3] = values[0]
+    return Grid(sizes, affine)
 
 
 def with_grid(obj, grid: Grid):

@@ -20,7 +20,7 @@ import xarray as xr
 from scipy import ndimage
 
 from brainxr.dims import SPATIAL_DIMS, TIME_DIM, VOXEL_DIM
-from brainxr.geometry import Grid, check_same_grid, get_grid, voxel_coords
+from brainxr.geometry import Grid, check_same_grid, get_grid, masked_dataarray
 from brainxr.image import mean_img, resample_img, smooth_array
 from brainxr.inputs import check_niimg, image_grid, load_mask
 from brainxr.nifti import from_nibabel
@@ -68,7 +68,6 @@ def apply_mask(img, mask=None, voxel_chunks="auto") -> xr.DataArray:
         mask_values, mask_grid = load_mask(mask, grid=grid)
         check_same_grid(mask_grid, grid, "mask", "img")
     i, j, k = (index.astype(np.intp) for index in np.nonzero(mask_values))
-    coords = voxel_coords(mask_values, grid.affine)
     attrs = dict(volume.attrs)
 
     data = volume.data
@@ -76,7 +75,7 @@ def apply_mask(img, mask=None, voxel_chunks="auto") -> xr.DataArray:
         values = data[i, j, k] if not isinstance(data, dsa.Array) else data.map_blocks(
             _gather, i, j, k, drop_axis=(0, 1), chunks=(i.size,), dtype=data.dtype
         )
-        return xr.DataArray(values, dims=(VOXEL_DIM,), coords=coords, attrs=attrs, name=volume.name)
+        return masked_dataarray(values, mask_values, grid.affine, (VOXEL_DIM,), attrs=attrs, name=volume.name)
 
     if isinstance(data, dsa.Array):
         data = data.rechunk({0: -1, 1: -1, 2: -1})
@@ -89,8 +88,8 @@ def apply_mask(img, mask=None, voxel_chunks="auto") -> xr.DataArray:
             values = values.rechunk({0: -1, 1: int(voxel_chunks)})
     else:
         values = np.ascontiguousarray(_gather(np.asarray(data), i, j, k).T)
-    coords[TIME_DIM] = volume[TIME_DIM].variable
-    return xr.DataArray(values, dims=(TIME_DIM, VOXEL_DIM), coords=coords, attrs=attrs, name=volume.name)
+    time = {TIME_DIM: volume[TIME_DIM].variable}
+    return masked_dataarray(values, mask_values, grid.affine, coords=time, attrs=attrs, name=volume.name)
 
 
 def _scatter(block: np.ndarray, i, j, k, grid_shape, fill_value) -> np.ndarray:

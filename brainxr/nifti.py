@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +28,8 @@ import dask.array as dsa
 import nibabel as nib
 import numpy as np
 import xarray as xr
+from xarray.backends import BackendArray, BackendEntrypoint, CachingFileManager
+from xarray.core import indexing
 
 from brainxr.dims import SPATIAL_DIMS, TIME_DIM
 from brainxr.errors import InputFileError
@@ -297,49 +298,60 @@ class _FileReader:
     through a forward ISA-L stream (skipping ahead inflates, about twice as
     fast as zlib); a read behind it goes through an ``indexed_gzip`` file whose
     seek index is kept, so chunks in any order cost about one inflation.
+    Opened and cached per process by xarray's :class:`~xarray.backends.CachingFileManager`.
+
+    Parameters
+    ----------
+    path : str
+    compressed : bool
+    mtime_ns : int
+        The file's modification time when it was opened: part of the file
+        manager's cache key, so that a rewritten file is opened anew.
     """
 
-    def __init__(self, layout: NiftiLayout):
-        self.layout = layout
+    def __init__(self, path: str, compressed: bool, mtime_ns: int | None = None):
+        self.path = Path(path)
+        self.compressed = compressed
         self.lock = threading.Lock()
         self._indexed = None
-        if layout.compressed:
+        if compressed:
             from isal import igzip
 
-            self._forward = igzip.open(layout.path, "rb")
+            self._forward = igzip.open(self.path, "rb")
         else:
-            self._forward = open(layout.path, "rb")
+            self._forward = open(self.path, "rb")
         self._position = 0
 
     def _skip_to(self, offset: int, what: str) -> None:
-        if not self.layout.compressed:
+        if not self.compressed:
             self._forward.seek(offset)
         else:
             scratch = memoryview(bytearray(min(2**20, max(offset - self._position, 1))))
             while self._position < offset:
                 n = self._forward.readinto(scratch[: offset - self._position])
                 if not n:
-                    raise InputFileError(self.layout.path, f"truncated file while seeking to {what}")
+                    raise InputFileError(self.path, f"truncated file while seeking to {what}")
                 self._position += n
         self._position = offset
 
-    def read(self, offset: int, n_bytes: int, what: str) -> np.ndarray:
-        try:
-            if offset >= self._position or not self.layout.compressed:
-                self._skip_to(offset, what)
-                data = _read_exactly(self._forward, n_bytes, self.layout, what)
-                self._position = offset + n_bytes
-                return data
-            if self._indexed is None:
-                import indexed_gzip
+    def read(self, layout: NiftiLayout, offset: int, n_bytes: int, what: str) -> np.ndarray:
+        with self.lock:
+            try:
+                if offset >= self._position or not self.compressed:
+                    self._skip_to(offset, what)
+                    data = _read_exactly(self._forward, n_bytes, layout, what)
+                    self._position = offset + n_bytes
+                    return data
+                if self._indexed is None:
+                    import indexed_gzip
 
-                self._indexed = indexed_gzip.IndexedGzipFile(
-                    str(self.layout.path), drop_handles=False, spacing=4 * 2**20, buffer_size=2**20
-                )
-            self._indexed.seek(offset)
-            return _read_exactly(self._indexed, n_bytes, self.layout, what)
-        except (EOFError, OSError, ValueError) as err:
-            raise InputFileError(self.layout.path, f"truncated or corrupt data while reading {what} ({err})") from err
+                    self._indexed = indexed_gzip.IndexedGzipFile(
+                        str(self.path), drop_handles=False, spacing=4 * 2**20, buffer_size=2**20
+                    )
+                self._indexed.seek(offset)
+                return _read_exactly(self._indexed, n_bytes, layout, what)
+            except (EOFError, OSError, ValueError) as err:
+                raise InputFileError(self.path, f"truncated or corrupt data while reading {what} ({err})") from err
 
     def close(self) -> None:
         self._forward.close()
@@ -347,65 +359,84 @@ class _FileReader:
             self._indexed.close()
 
 
-class _RandomAccessReaders:
-    """Per-process cache of open :class:`_FileReader` objects, one per file."""
+class NiftiBackendArray(BackendArray):
+    """The values of a NIfTI file, read lazily a span of volumes at a time.
 
-    def __init__(self, max_open: int = 32):
-        self._readers: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-        self.max_open = max_open
-
-    def read(self, layout: NiftiLayout, offset: int, n_bytes: int, what: str) -> np.ndarray:
-        stat = layout.path.stat()
-        key = (str(layout.path), stat.st_mtime_ns, stat.st_size)
-        with self._lock:
-            reader = self._readers.pop(key, None) or _FileReader(layout)
-            self._readers[key] = reader
-            while len(self._readers) > self.max_open:
-                self._readers.popitem(last=False)[1].close()
-        with reader.lock:
-            return reader.read(offset, n_bytes, what)
-
-
-_READERS = _RandomAccessReaders()
-
-
-class _LazyNiftiData:
-    """Array-like view of a NIfTI file's values for :func:`dask.array.from_array`.
-
-    Only ``path`` and the layout travel with it (it pickles to worker
-    processes); reads go through the per-process reader cache.
+    Holds the file's layout and a :class:`~xarray.backends.CachingFileManager`
+    (which pickles to worker processes and reopens the file there), never the
+    data. Supports basic indexing (integers and slices); xarray does the rest.
     """
 
-    def __init__(self, layout: NiftiLayout, dtype=None):
+    def __init__(self, manager: CachingFileManager, layout: NiftiLayout, dtype=None):
+        self.manager = manager
         self.layout = layout
         self.dtype = layout.value_dtype(dtype)
         self.shape = layout.shape
-        self.ndim = len(self.shape)
 
-    def __getitem__(self, key):
-        key = key if isinstance(key, tuple) else (key,)
-        key = key + (slice(None),) * (self.ndim - len(key))
-        if self.ndim == 4:
-            if isinstance(key[3], (int, np.integer)):
-                index = int(key[3]) % self.shape[3]
-                return self._read(index, 1)[key[:3] + (0,)]
-            start, stop, step = key[3].indices(self.shape[3])
-            first, last = (start, stop) if step > 0 else (stop + 1, start + 1)
-            first, last = min(first, last), max(first, last)
-            volumes = self._read(first, max(last - first, 0))
-            key = key[:3] + (slice(start - first, stop - first if stop >= first else None, step),)
-            return volumes[key]
-        return self._read(0, 1)[..., 0][key]
+    def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.BASIC, self._getitem)
+
+    def _getitem(self, key: tuple) -> np.ndarray:
+        if len(self.shape) == 3:
+            return self._read(0, 1)[..., 0][key]
+        spatial, volumes = key[:3], key[3]
+        if isinstance(volumes, (int, np.integer)):
+            return self._read(int(volumes), 1)[spatial + (0,)]
+        start, stop, step = volumes.indices(self.shape[3])
+        indices = range(start, stop, step)
+        if not len(indices):
+            return np.empty(self.shape[:3] + (0,), dtype=self.dtype)[spatial]
+        first, last = min(indices[0], indices[-1]), max(indices[0], indices[-1])
+        values = self._read(first, last - first + 1)
+        return values[spatial + (slice(indices[0] - first, None if stop - first < 0 else stop - first, step),)]
 
     def _read(self, first: int, count: int) -> np.ndarray:
-        if count == 0:
-            return np.empty(self.shape[:3] + (0,), dtype=self.dtype)
-        offset = self.layout.data_offset + first * self.layout.volume_nbytes
-        raw = _READERS.read(
-            self.layout, offset, count * self.layout.volume_nbytes, f"volumes {first}-{first + count - 1}"
+        layout = self.layout
+        offset = layout.data_offset + first * layout.volume_nbytes
+        raw = self.manager.acquire().read(layout, offset, count * layout.volume_nbytes, f"volumes {first}-{first + count - 1}")
+        return _decode_volumes(raw, layout, count, self.dtype)
+
+
+class NiftiBackendEntrypoint(BackendEntrypoint):
+    """xarray's ``engine="nifti"``: a NIfTI-1/2 file as a Dataset of one volume variable.
+
+    ``xr.open_dataarray("bold.nii.gz", engine="nifti", chunks={})`` gives the
+    same lazy DataArray as :func:`brainxr.open_nifti`: dims ``(i, j, k[,
+    time])``, the ``grid`` coordinate, ``time`` with its ``t_r`` and the
+    header fields in attrs. Chunks hold whole volumes in space; give the
+    volumes per chunk as ``chunks={"time": n}`` (``chunks={}``: one volume
+    per chunk, the stored unit).
+    """
+
+    description = "NIfTI-1/2 images (.nii, .nii.gz) as brainxr volume arrays"
+    url = "https://github.com/brainxr/brainxr/blob/main/docs/architecture.md"
+    open_dataset_parameters = ("filename_or_obj", "drop_variables", "dtype")
+
+    def guess_can_open(self, filename_or_obj) -> bool:
+        try:
+            name = os.fspath(filename_or_obj)
+        except TypeError:
+            return False
+        return str(name).endswith((".nii", ".nii.gz"))
+
+    def open_dataset(self, filename_or_obj, *, drop_variables=None, dtype=None) -> xr.Dataset:
+        layout = read_layout(filename_or_obj)
+        manager = CachingFileManager(
+            _FileReader, str(layout.path), layout.compressed, kwargs={"mtime_ns": layout.path.stat().st_mtime_ns}, lock=False
         )
-        return _decode_volumes(raw, self.layout, count, self.dtype)
+        array = NiftiBackendArray(manager, layout, dtype)
+        name = layout.path.name.split(".nii")[0]
+        volume = volume_dataarray(
+            indexing.LazilyIndexedArray(array), layout.header, layout.header.get_best_affine(), layout.path, name
+        )
+        volume.attrs["nifti"].update(scl_slope=layout.slope, scl_inter=layout.inter)
+        # stored unit: whole volumes (any number of them per chunk)
+        volume.encoding["preferred_chunks"] = dict(zip(volume.dims, layout.shape[:3] + (1,)))
+        dataset = volume.to_dataset()
+        if drop_variables:
+            dataset = dataset.drop_vars(drop_variables, errors="ignore")
+        dataset.set_close(manager.close)
+        return dataset
 
 
 def header_to_attrs(header) -> dict:
@@ -503,31 +534,35 @@ def open_nifti(path, chunks="auto", dtype=None) -> xr.DataArray:
     Returns
     -------
     xarray.DataArray
-        Dims ``(i, j, k)`` or ``(i, j, k, time)``; coords ``time`` (s) and,
-        for axis-aligned affines, ``x``, ``y``, ``z`` (mm); attrs ``affine``,
-        ``t_r``, ``qform_code``, ``sform_code``, units, ``source`` and
-        ``nifti`` (the header fields :func:`to_nifti` needs).
+        Dims ``(i, j, k)`` or ``(i, j, k, time)``; coords ``grid`` (affine
+        and shape, see :mod:`brainxr.geometry`), ``time`` (s, with ``t_r``)
+        and, for axis-aligned affines, ``x``, ``y``, ``z`` (mm); attrs
+        ``qform_code``, ``sform_code``, units, ``source`` and ``nifti`` (the
+        header fields :func:`to_nifti` needs).
+
+    Notes
+    -----
+    A thin convenience over the xarray backend
+    (``xr.open_dataarray(path, engine="nifti", chunks={})``, see
+    :class:`NiftiBackendEntrypoint`); open files are cached per process by
+    xarray's file manager.
 
     Examples
     --------
     >>> bold = brainxr.open_nifti("sub-01_task-rest_desc-preproc_bold.nii.gz")
     >>> bold.sel(time=slice(0, 60)).mean("time")
     """
-    layout = read_layout(path)
-    lazy = _LazyNiftiData(layout, dtype)
     if chunks is None:
-        data = lazy[(slice(None),) * lazy.ndim]
+        return xr.open_dataarray(path, engine=NiftiBackendEntrypoint, dtype=dtype).load()
+    if isinstance(chunks, dict):
+        chunks = chunks.get(TIME_DIM, "auto")
+    layout = read_layout(path)
+    if len(layout.shape) == 3:
+        volumes = {}
     else:
-        if isinstance(chunks, dict):
-            chunks = chunks.get(TIME_DIM, "auto")
-        if chunks == "auto":
-            chunks = _auto_time_chunk(layout, lazy.dtype)
-        block_chunks = layout.shape[:3] + ((int(chunks),) if lazy.ndim == 4 else ())
-        name = f"open_nifti-{dask.base.tokenize(str(layout.path), layout.path.stat().st_mtime_ns, lazy.dtype.str, block_chunks)}"
-        data = dsa.from_array(lazy, chunks=block_chunks, name=name, lock=False, asarray=False, meta=np.empty((0,) * lazy.ndim, lazy.dtype))
-    volume = volume_dataarray(data, layout.header, layout.header.get_best_affine(), layout.path, layout.path.name.split(".nii")[0])
-    volume.attrs["nifti"].update(scl_slope=layout.slope, scl_inter=layout.inter)
-    return volume
+        n = _auto_time_chunk(layout, layout.value_dtype(dtype)) if chunks == "auto" else int(chunks)
+        volumes = {TIME_DIM: n}
+    return xr.open_dataarray(path, engine=NiftiBackendEntrypoint, dtype=dtype, chunks=volumes)
 
 
 def from_nibabel(img, name=None, scaled_dtype=np.float32) -> xr.DataArray:

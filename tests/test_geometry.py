@@ -89,9 +89,21 @@ def test_missing_geometry_is_an_error_never_an_identity_affine(bold, tmp_path):
         brainxr.unmask(masked)
     with pytest.raises(GeometryError, match="repetition time"):
         bold.drop_vars("time").brain.t_r
-    cropped = bold.isel(i=slice(0, 2))
+    cropped = bold.isel(i=slice(0, 2)).drop_vars("x")
     with pytest.raises(GeometryError, match="no longer match its grid"):
         brainxr.to_nifti(cropped, tmp_path / "cropped.nii")
+
+
+def test_a_cropped_volume_gets_its_grid_from_its_world_coordinates(bold, tmp_path):
+    cropped = bold.isel(i=slice(1, 5, 2), k=slice(2, None))
+    expected = AFFINE.copy()
+    expected[:3, 3] = AFFINE[:3, :3] @ [1, 0, 2] + AFFINE[:3, 3]
+    expected[0, 0] *= 2
+    assert cropped.brain.grid_shape == (2, 6, 2)
+    np.testing.assert_allclose(cropped.brain.affine, expected)
+    img = nib.load(str(brainxr.to_nifti(cropped, tmp_path / "cropped.nii.gz")))
+    np.testing.assert_allclose(img.affine, expected)
+    np.testing.assert_allclose(img.get_fdata(), cropped.values)
 
 
 def test_a_4d_image_without_repetition_time_has_none(tmp_path):

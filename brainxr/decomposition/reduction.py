@@ -32,7 +32,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.extmath import randomized_svd, svd_flip
 
 from brainxr.dims import VOXEL_DIM
-from brainxr.geometry import voxel_coords
+from brainxr.geometry import masked_dataarray
 
 SAMPLE_DIM = "sample"
 
@@ -261,9 +261,5 @@ def reduce_runs(
         blocks.append(dsa.from_delayed(task, shape=(n_samples, n_voxels), dtype=dtype))
         run_names.extend([name] * n_samples)
     data = dsa.concatenate(blocks, axis=0)
-    coords = voxel_coords(mask, affine)
-    coords["run"] = (SAMPLE_DIM, np.asarray(run_names, dtype=object))
-    return xr.DataArray(
-        data, dims=(SAMPLE_DIM, VOXEL_DIM), coords=coords,
-        name="reduced",
-    )
+    runs = {"run": (SAMPLE_DIM, np.asarray(run_names, dtype=object))}
+    return masked_dataarray(data, mask, affine, (SAMPLE_DIM, VOXEL_DIM), coords=runs, name="reduced")

@@ -10,7 +10,7 @@ import pandas as pd
 import xarray as xr
 
 from brainxr.dims import SPATIAL_DIMS
-from brainxr.geometry import get_grid
+from brainxr.geometry import Grid, get_grid, with_grid
 from brainxr.image import resample_img, same_grid
 from brainxr.maskers._base import BaseMasker, check_same_fov, load_mask_img, resample_mask
 from brainxr.maskers._inputs import Run, load_run, load_volume, masked_values_of
@@ -212,7 +212,7 @@ class NiftiLabelsMasker(BaseMasker):
     def _resample_labels(self, values, affine, shape, target_affine) -> np.ndarray:
         """Nearest-neighbour labels on the data grid, warning about vanished labels (nilearn's)."""
         before = set(_label_values(values).tolist())
-        source = xr.DataArray(values, dims=SPATIAL_DIMS, attrs={"affine": affine})
+        source = with_grid(xr.DataArray(values, dims=SPATIAL_DIMS), Grid(values.shape, affine))
         resampled = np.asarray(resample_img(source, target_affine, shape, interpolation="nearest", name="labels_img").values)
         after = set(_label_values(resampled).tolist())
         if len(after) <= 1:

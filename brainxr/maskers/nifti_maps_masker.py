@@ -10,7 +10,7 @@ import pandas as pd
 import xarray as xr
 
 from brainxr.dims import SPATIAL_DIMS
-from brainxr.geometry import get_grid
+from brainxr.geometry import Grid, get_grid, with_grid
 from brainxr.image import resample_img, same_grid
 from brainxr.maskers._base import BaseMasker, check_same_fov, load_mask_img, resample_mask
 from brainxr.maskers._inputs import Run, load_run, load_volume, masked_values_of
@@ -20,7 +20,7 @@ RESAMPLING_TARGETS = ("mask", "maps", "data", None)
 
 
 def _resample_maps(maps: np.ndarray, affine, shape, target_affine) -> np.ndarray:
-    source = xr.DataArray(maps, dims=SPATIAL_DIMS + ("map",), attrs={"affine": affine})
+    source = with_grid(xr.DataArray(maps, dims=SPATIAL_DIMS + ("map",)), Grid(maps.shape[:3], affine))
     resampled = np.asarray(resample_img(source, target_affine, shape, interpolation="linear", name="maps_img").values)
     if np.all(resampled == 0):
         raise ValueError("No map left after resampling maps_img.")

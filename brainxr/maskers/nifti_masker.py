@@ -11,8 +11,8 @@ import pandas as pd
 import xarray as xr
 
 from brainxr import masking
-from brainxr.dims import TIME_DIM, VOXEL_DIM
-from brainxr.geometry import get_grid, voxel_coords
+from brainxr.dims import TIME_DIM
+from brainxr.geometry import get_grid, masked_dataarray
 from brainxr.image import resample_img, same_grid
 from brainxr.maskers._base import BaseMasker, load_mask_img, resample_mask
 from brainxr.maskers._inputs import Run, load_run, masked_values_of
@@ -258,10 +258,8 @@ class NiftiMasker(BaseMasker):
 
     def _as_dataarray(self, signals, features, times, run: Run) -> xr.DataArray:
         mask, affine = self._mask
-        coords = voxel_coords(mask, affine)
-        coords[TIME_DIM] = (TIME_DIM, times, {} if self.t_r is None else {"t_r": float(self.t_r)})
-        attrs = {"masker": type(self).__name__}
-        return xr.DataArray(signals, dims=(TIME_DIM, VOXEL_DIM), coords=coords, attrs=attrs)
+        time = {TIME_DIM: (TIME_DIM, times, {} if self.t_r is None else {"t_r": float(self.t_r)})}
+        return masked_dataarray(signals, mask, affine, coords=time, attrs={"masker": type(self).__name__})
 
     def _format(self, signals, features, run, sample_mask):
         if self.output_kind == "pandas":

@@ -29,8 +29,8 @@ import dask.array as dsa
 import numpy as np
 import xarray as xr
 
-from brainxr.dims import TIME_DIM, VOXEL_DIM
-from brainxr.geometry import voxel_coords
+from brainxr.dims import TIME_DIM
+from brainxr.geometry import masked_dataarray
 from brainxr.image import check_fwhm, smooth_array
 from brainxr.nifti import image_attrs, iter_volume_blocks, read_layout, time_coord
 
@@ -201,10 +201,8 @@ def lazy_stream_signals(path, outputs, dtype=None, names=None) -> list[xr.DataAr
         affine = np.asarray(output.affine if output.affine is not None else layout.header.get_best_affine(), dtype=np.float64)
         n_voxels = int(np.count_nonzero(output.support))
         data = dsa.from_delayed(task[position], shape=(layout.n_volumes, n_voxels), dtype=_output_dtype(layout, output, dtype))
-        coords = voxel_coords(output.support, affine)
-        coords[TIME_DIM] = times
         name = names[position] if names is not None else layout.path.name.split(".nii")[0]
-        arrays.append(xr.DataArray(data, dims=(TIME_DIM, VOXEL_DIM), coords=coords, attrs=dict(attrs), name=name))
+        arrays.append(masked_dataarray(data, output.support, affine, coords={TIME_DIM: times}, attrs=dict(attrs), name=name))
     return arrays
 
 

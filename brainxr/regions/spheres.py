@@ -300,7 +300,7 @@ def spheres_to_volume(region_values, seeds, mask, radius=None, allow_overlap: bo
         ``(i, j, k[, time])`` on the mask's grid.
     """
     from brainxr.dims import VOXEL_DIM as _VOXEL
-    from brainxr.geometry import voxel_coords
+    from brainxr.geometry import masked_dataarray
     from brainxr.inputs import load_mask
     from brainxr.masking import unmask
 
@@ -320,8 +320,7 @@ def spheres_to_volume(region_values, seeds, mask, radius=None, allow_overlap: bo
     if values.ndim == 1:
         voxel_values = voxel_values[0]
     dims = ((TIME_DIM,) if values.ndim == 2 else ()) + (_VOXEL,)
-    masked = xr.DataArray(voxel_values, dims=dims, coords=voxel_coords(mask_values, affine))
-    return unmask(masked)
+    return unmask(masked_dataarray(voxel_values, mask_values, affine, dims))
 
 
 __all__ = ["Spheres", "check_seeds", "extract_spheres", "sphere_adjacency", "sphere_support", "spheres_to_volume"]
