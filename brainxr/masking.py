@@ -31,9 +31,10 @@ def _gather(block: np.ndarray, i: np.ndarray, j: np.ndarray, k: np.ndarray) -> n
     return block[i, j, k]
 
 
-def auto_voxel_chunk(n_time: int, itemsize: int = 4, target_bytes: int = 128 * 2**20) -> int:
-    """Voxels per chunk so that a ``(time, voxel)`` chunk holds about ``target_bytes``."""
-    return int(max(1, target_bytes // max(1, n_time * itemsize)))
+def auto_voxel_chunk(n_time: int, itemsize: int = 4, target_bytes: int = 128 * 2**20, n_voxels: int | None = None) -> int:
+    """Voxels per chunk so that a ``(time, voxel)`` chunk holds about ``target_bytes`` (at most ``n_voxels``)."""
+    chunk = int(max(1, target_bytes // max(1, n_time * itemsize)))
+    return chunk if n_voxels is None else max(1, min(chunk, n_voxels))
 
 
 def apply_mask(img, mask=None, voxel_chunks="auto") -> xr.DataArray:

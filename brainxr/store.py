@@ -61,6 +61,7 @@ from brainxr._storage import LeaseLock, Location, _access_problem, as_location
 from brainxr.errors import LocationError, StoreDamageError, StoreError
 from brainxr.dims import VOXEL_DIM
 from brainxr.geometry import MaskedGrid, with_t_r
+from brainxr.masking import auto_voxel_chunk
 
 FORMAT_VERSION = 2
 RUNS = "runs"
@@ -183,12 +184,6 @@ def read_grid(store) -> MaskedGrid:
     return _grid_from(location, root_attrs(location))
 
 
-def auto_voxel_chunk(n_volumes: int, target_mb: float, n_voxels: int | None = None) -> int:
-    """Voxels per bold chunk so that a chunk of ``n_volumes`` float32 values is about ``target_mb``."""
-    chunk = int(max(1, target_mb * 2**20 // (4 * max(1, n_volumes))))
-    return chunk if n_voxels is None else max(1, min(chunk, n_voxels))
-
-
 @contextmanager
 def store_lock(store, timeout: float = 600.0):
     """Hold the store lock (creation, index updates), waiting for another holder up to ``timeout`` s."""
@@ -234,7 +229,7 @@ def open_or_create_store(store, make_grid, voxel_chunk_mb: float | None = None) 
         with store_lock(location):
             attrs = _checked_root_attrs(location, _read_json(location / "zarr.json"))
             if attrs is None:
-                voxel_chunk = auto_voxel_chunk(n_volumes, voxel_chunk_mb or VOXEL_CHUNK_MB, grid.n_voxels)
+                voxel_chunk = auto_voxel_chunk(n_volumes, 4, (voxel_chunk_mb or VOXEL_CHUNK_MB) * 2**20, grid.n_voxels)
                 attrs = _create_root(location, grid, voxel_chunk)
     if store_format(attrs) < FORMAT_VERSION:
         raise StoreError(

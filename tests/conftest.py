@@ -125,3 +125,27 @@ def s3(s3_server, monkeypatch):
     fs = s3fs.S3FileSystem(skip_instance_cache=True)
     fs.mkdir(bucket)
     yield types.SimpleNamespace(server=s3_server, bucket=bucket, url=f"s3://{bucket}", fs=fs)
+def _interpolate_volumes_fixed(volumes, sample_mask, t_r, extrapolate):
+    """nilearn 0.14.1's ``_interpolate_volumes`` with the censored rows selected correctly.
+
+    nilearn indexes with ``~sample_mask`` on integer indices (a bitwise not),
+    which selects the mirror images of the kept volumes; this is the same
+    function with a boolean complement, i.e. what nilearn documents (see
+    docs/architecture.md, "Differences from nilearn").
+    """
+    from scipy.interpolate import CubicSpline
+
+    frame_times = np.arange(volumes.shape[0]) * t_r
+    kept = np.zeros(volumes.shape[0], dtype=bool)
+    kept[sample_mask] = True
+    spline = CubicSpline(frame_times[kept], volumes[kept, :], extrapolate=extrapolate)
+    volumes[~kept, :] = spline(frame_times)[~kept, :]
+    return volumes
+
+
+@pytest.fixture
+def fixed_nilearn_interpolation(monkeypatch):
+    """nilearn.signal with its censoring interpolation fixed (one line), for comparisons with a sample_mask."""
+    from nilearn import signal as nilearn_signal
+
+    monkeypatch.setattr(nilearn_signal, "_interpolate_volumes", _interpolate_volumes_fixed)

@@ -11,7 +11,6 @@ import xarray as xr
 from nilearn import signal as nilearn_signal
 from nilearn.interfaces import fmriprep as nilearn_fmriprep
 from nilearn.interfaces.fmriprep.tests._testing import create_tmp_filepath, get_legal_confound
-from scipy.interpolate import CubicSpline
 
 from brainxr.interfaces.fmriprep import clean_run, select_confounds
 from brainxr.interfaces.fmriprep.denoise import as_confounds_table
@@ -85,22 +84,9 @@ def test_table_selection_equals_nilearn_files(tmp_path, preset):
     np.testing.assert_array_equal(sample_mask, expected_mask)
 
 
-def _interpolate_volumes_fixed(volumes, sample_mask, t_r, extrapolate):
-    """nilearn 0.14.1's _interpolate_volumes with a boolean complement of the kept volumes.
-
-    (nilearn writes ``~sample_mask`` on integer indices; see tests/test_signal_clean.py.)
-    """
-    frame_times = np.arange(volumes.shape[0]) * t_r
-    kept = np.zeros(volumes.shape[0], dtype=bool)
-    kept[sample_mask] = True
-    spline = CubicSpline(frame_times[kept], volumes[kept, :], extrapolate=extrapolate)
-    volumes[~kept, :] = spline(frame_times)[~kept, :]
-    return volumes
-
-
 @pytest.fixture(autouse=True)
-def _fixed_nilearn_interpolation(monkeypatch):
-    monkeypatch.setattr(nilearn_signal, "_interpolate_volumes", _interpolate_volumes_fixed)
+def _fixed_nilearn_interpolation(fixed_nilearn_interpolation):
+    """Every comparison here uses nilearn with its interpolation fixed."""
 
 
 def _nilearn_clean(values, confounds, sample_mask, **kwargs):
@@ -180,10 +166,13 @@ def test_clean_run_errors():
 
 
 def test_strategy_parameters():
+    from brainxr.interfaces.fmriprep import ConfoundsStrategy
     from brainxr.interfaces.fmriprep.denoise import strategy_parameters
 
-    assert strategy_parameters(("motion", "ica_aroma"), ica_aroma="basic", motion=None) == dict(
-        strategy=("motion", "ica_aroma"),
+    spec = ConfoundsStrategy.from_options(("motion", "ica_aroma"), ica_aroma="basic", motion=None)
+    assert spec == ConfoundsStrategy(("motion", "ica_aroma"), ica_aroma="basic")
+    assert spec.as_dict() == dict(
+        strategy=["motion", "ica_aroma"],
         motion="full",
         scrub=5,
         fd_threshold=0.5,
@@ -193,11 +182,19 @@ def test_strategy_parameters():
         compcor="anat_combined",
         n_compcor="all",
         ica_aroma="basic",
+        tedana="aggressive",
         demean=True,
     )
-    assert strategy_parameters("compcor", n_compcor=4)["n_compcor"] == 4
+    assert ConfoundsStrategy(**json.loads(json.dumps(spec.as_dict()))) == spec
+    assert strategy_parameters(("motion", "ica_aroma"), ica_aroma="basic") == spec.as_dict()
+    assert ConfoundsStrategy.from_options("compcor", n_compcor=4).n_compcor == 4
+    assert ConfoundsStrategy.from_options("compcor").strategy == ("high_pass", "motion", "compcor")
     with pytest.raises(TypeError, match=r"unknown confounds strategy option\(s\) \['fd'\]"):
-        strategy_parameters(("motion", "scrub"), fd=0.3)
+        ConfoundsStrategy.from_options(("motion", "scrub"), fd=0.3)
+    with pytest.raises(ValueError, match="motion must be one of"):
+        ConfoundsStrategy(("motion",), motion="everything")
+    with pytest.raises(ValueError, match="high_pass"):
+        ConfoundsStrategy(("compcor",))
 
 
 def test_clean_run_aroma_components(tmp_path):

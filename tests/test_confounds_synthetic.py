@@ -9,7 +9,6 @@ import pytest
 import xarray as xr
 from nilearn import signal as nilearn_signal
 from nilearn.interfaces import fmriprep as nilearn_fmriprep
-from scipy.interpolate import CubicSpline
 
 from brainxr.datasets import make_synthetic_cohort
 from brainxr.interfaces.fmriprep import clean_run, load_confounds, load_confounds_strategy
@@ -84,19 +83,8 @@ def test_components_equal_nilearn(cohort, options):
         _assert_same(load_confounds(str(run.bold), **options), nilearn_fmriprep.load_confounds(str(run.bold), **options))
 
 
-def _interpolate_volumes_fixed(volumes, sample_mask, t_r, extrapolate):
-    """nilearn 0.14.1's _interpolate_volumes with a boolean complement (see test_signal_clean.py)."""
-    frame_times = np.arange(volumes.shape[0]) * t_r
-    kept = np.zeros(volumes.shape[0], dtype=bool)
-    kept[sample_mask] = True
-    spline = CubicSpline(frame_times[kept], volumes[kept, :], extrapolate=extrapolate)
-    volumes[~kept, :] = spline(frame_times)[~kept, :]
-    return volumes
-
-
 @pytest.mark.parametrize("preset", PRESETS)
-def test_denoising_a_stored_run_equals_nilearn(cohort, preset, monkeypatch):
-    monkeypatch.setattr(nilearn_signal, "_interpolate_volumes", _interpolate_volumes_fixed)
+def test_denoising_a_stored_run_equals_nilearn(cohort, preset, fixed_nilearn_interpolation):
     run = cohort.runs[0]
     masked = apply_mask(_image(run, preset), run.mask)
     values = np.asarray(masked.values)

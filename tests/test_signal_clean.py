@@ -15,31 +15,14 @@ T_R = 2.0
 N_TIME, N_FEATURES = 120, 24
 
 
-def _interpolate_volumes_fixed(volumes, sample_mask, t_r, extrapolate):
-    """nilearn 0.14.1's _interpolate_volumes with the censored rows selected correctly.
-
-    nilearn indexes with ``~sample_mask`` on integer indices (a bitwise not),
-    which selects the mirror images of the kept volumes; this is the same
-    function with a boolean complement, i.e. what nilearn documents.
-    """
-    frame_times = np.arange(volumes.shape[0]) * t_r
-    kept = np.zeros(volumes.shape[0], dtype=bool)
-    kept[sample_mask] = True
-    spline = CubicSpline(frame_times[kept], volumes[kept, :], extrapolate=extrapolate)
-    volumes[~kept, :] = spline(frame_times)[~kept, :]
-    return volumes
-
-
 @pytest.fixture
-def nilearn_clean(monkeypatch):
+def nilearn_clean(fixed_nilearn_interpolation):
     """nilearn.signal.clean with its interpolation bug fixed (one line).
 
     The test confounds have one exactly dependent column; it is left out for
     nilearn (same span), whose absolute QR threshold may keep a rounding-noise
     direction for it.
     """
-    monkeypatch.setattr(nilearn_signal, "_interpolate_volumes", _interpolate_volumes_fixed)
-
     def run(signals, **kwargs):
         confounds = kwargs.get("confounds")
         if isinstance(confounds, np.ndarray) and confounds.shape[1] == 5:

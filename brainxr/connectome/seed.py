@@ -95,7 +95,7 @@ def seed_to_voxel_correlation(
     ddof : int, default=1
         Only for ``method="dot"``.
     fisher_z : bool, default=False
-        Return ``arctanh(r)`` (|r| = 1 clipped to a finite value).
+        Return ``arctanh(r)`` (``|r| = 1`` clipped to a finite value).
     as_volume : bool, default=False
         Return the map on the image grid, ``(i, j, k[, seed])``, with 0
         outside the mask (:func:`brainxr.masking.unmask`), ready for

@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 from scipy import ndimage
 
+from brainxr.masking import largest_connected_component
 from brainxr.plotting._inputs import as_volume, axis_aligned, voxel_to_world
 
 DEFAULT_CUT_COORDS = (0.0, 0.0, 0.0)
@@ -23,18 +24,6 @@ def fast_abs_percentile(data: np.ndarray, percentile: float = 80) -> float:
         return 0.0
     index = min(int(values.size * 0.01 * percentile), values.size - 1)
     return float(np.partition(values, index)[index])
-
-
-def largest_connected_component(mask: np.ndarray) -> np.ndarray:
-    """The largest 6-connected component of a boolean volume."""
-    labels, n_labels = ndimage.label(mask)
-    if n_labels == 0:
-        raise ValueError("No non-zero values: no connected components")
-    if n_labels == 1:
-        return mask.astype(bool)
-    counts = np.bincount(labels.ravel())
-    counts[0] = 0
-    return labels == counts.argmax()
 
 
 def _world(affine, voxel) -> list:

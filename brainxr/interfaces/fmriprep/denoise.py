@@ -8,23 +8,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from brainxr.interfaces.fmriprep.presets import PRESETS, preset_parameters
-from brainxr.interfaces.fmriprep.selection import select_confounds
+from brainxr.interfaces.fmriprep.selection import ConfoundsStrategy, select_confounds
 from brainxr.signal import clean
-
-# load_confounds' defaults, for a strategy given as a list of components
-COMPONENT_DEFAULTS = dict(
-    motion="full",
-    scrub=5,
-    fd_threshold=0.5,
-    std_dvars_threshold=1.5,
-    wm_csf="basic",
-    global_signal="basic",
-    compcor="anat_combined",
-    n_compcor="all",
-    ica_aroma="full",
-    demean=True,
-)
 
 
 def as_confounds_table(confounds) -> pd.DataFrame:
@@ -55,19 +40,10 @@ def strategy_parameters(strategy="simple", **options) -> dict:
     """``select_confounds`` parameters for a preset name or a list of components.
 
     Options left to None take the preset's value (preset name) or
-    ``load_confounds``' default (list of components).
+    ``load_confounds``' default (list of components); see
+    :meth:`ConfoundsStrategy.from_options`.
     """
-    if isinstance(strategy, str):
-        if strategy not in PRESETS:
-            raise ValueError(
-                f"strategy must be a preset name {tuple(PRESETS)} or a list of noise components, got {strategy!r}"
-            )
-        return preset_parameters(strategy, **options)
-    unknown = sorted(set(options) - set(COMPONENT_DEFAULTS))
-    if unknown:
-        raise TypeError(f"unknown confounds strategy option(s) {unknown}; accepted: {sorted(COMPONENT_DEFAULTS)}")
-    parameters = {key: (COMPONENT_DEFAULTS[key] if options.get(key) is None else options[key]) for key in COMPONENT_DEFAULTS}
-    return dict(parameters, strategy=tuple(strategy))
+    return ConfoundsStrategy.from_options(strategy, **options).as_dict()
 
 
 def clean_run(
@@ -76,18 +52,8 @@ def clean_run(
     confounds_metadata=None,
     strategy="simple",
     *,
-    motion=None,
-    scrub=None,
-    fd_threshold=None,
-    std_dvars_threshold=None,
-    wm_csf=None,
-    global_signal=None,
-    compcor=None,
-    n_compcor=None,
-    ica_aroma=None,
-    demean=None,
     min_volumes: int = 1,
-    **clean_kwargs,
+    **kwargs,
 ):
     """Denoise one run: select its fMRIPrep confounds, then ``clean`` it.
 
@@ -95,26 +61,25 @@ def clean_run(
     ----------
     bold : xarray.DataArray
         ``(time, voxel)`` (or ``(time, region)``) signals of the run, usually
-        dask-backed; ``attrs["t_r"]`` gives the repetition time unless
-        ``t_r`` is passed.
+        dask-backed; its ``t_r`` (see :mod:`brainxr.geometry`) is the
+        repetition time unless ``t_r`` is passed.
     confounds_table : pandas.DataFrame or xarray.DataArray
         The run's fMRIPrep confounds (n/a as NaN), see :func:`as_confounds_table`.
     confounds_metadata : dict or str, optional
         The confounds JSON (a dict, or its text); needed for CompCor.
-    strategy : str or sequence of str, default="simple"
+    strategy : str, sequence of str or ConfoundsStrategy, default="simple"
         A preset ("simple", "scrubbing", "compcor", "ica_aroma", as
-        ``load_confounds_strategy``) or noise components (as
-        ``load_confounds``).
-    motion, scrub, fd_threshold, std_dvars_threshold, wm_csf, global_signal, \
-compcor, n_compcor, ica_aroma, demean
-        Strategy options (None: the preset's or load_confounds' default);
-        see :func:`~brainxr.interfaces.fmriprep.select_confounds`.
+        ``load_confounds_strategy``), noise components (as
+        ``load_confounds``) or a whole strategy.
     min_volumes : int, default=1
         Raise if censoring leaves fewer volumes.
-    **clean_kwargs
-        :func:`brainxr.signal.clean` parameters (``low_pass``, ``high_pass``,
-        ``detrend``, ``standardize``, ``filter``, ``t_r``, ...). The
-        confounds and the sample mask come from the strategy.
+    **kwargs
+        Strategy options (the options of :class:`ConfoundsStrategy`:
+        ``motion``, ``scrub``, ``fd_threshold``, ... ; None or absent: the
+        preset's or load_confounds' default), and :func:`brainxr.signal.clean`
+        parameters (``low_pass``, ``high_pass``, ``detrend``, ``standardize``,
+        ``filter``, ``t_r``, ...). The confounds and the sample mask come
+        from the strategy.
 
     Returns
     -------
@@ -124,25 +89,13 @@ compcor, n_compcor, ica_aroma, demean
         graph is built (the sample mask sets the output's length); the BOLD
         data are only read when the result is computed.
     """
+    options = {name: kwargs.pop(name) for name in ConfoundsStrategy.option_names() if name in kwargs}
+    clean_kwargs = kwargs
     for reserved in ("confounds", "sample_mask", "runs"):
         if reserved in clean_kwargs:
             raise ValueError(f"clean_run: {reserved} comes from the confounds strategy and cannot be passed")
-    options = dict(
-        motion=motion,
-        scrub=scrub,
-        fd_threshold=fd_threshold,
-        std_dvars_threshold=std_dvars_threshold,
-        wm_csf=wm_csf,
-        global_signal=global_signal,
-        compcor=compcor,
-        n_compcor=n_compcor,
-        ica_aroma=ica_aroma,
-        demean=demean,
-    )
-    if isinstance(strategy, str):
-        options = {key: value for key, value in options.items() if value is not None}
-    parameters = strategy_parameters(strategy, **options)
-    if "tedana" in parameters["strategy"]:
+    spec = ConfoundsStrategy.from_options(strategy, **{key: value for key, value in options.items() if value is not None})
+    if "tedana" in spec.strategy:
         raise ValueError("clean_run: the 'tedana' strategy needs tedana's files; use load_confounds on the image")
     if isinstance(confounds_metadata, (str, bytes)):
         confounds_metadata = json.loads(confounds_metadata)
@@ -151,7 +104,7 @@ compcor, n_compcor, ica_aroma, demean
         raise ValueError(
             f"confounds_table has {len(table)} rows but bold has {bold.sizes['time']} volumes: they are not the same run"
         )
-    confounds, sample_mask = select_confounds(table, confounds_metadata, min_volumes=min_volumes, **parameters)
+    confounds, sample_mask = select_confounds(table, confounds_metadata, spec, min_volumes=min_volumes)
     if confounds is not None and confounds.shape[1] == 0:
         confounds = None
     return clean(bold, confounds=confounds, sample_mask=sample_mask, **clean_kwargs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 from brainxr.errors import InputFileError
 from brainxr.interfaces.fmriprep.files import (
@@ -15,7 +16,7 @@ from brainxr.interfaces.fmriprep.files import (
     sidecar_path,
 )
 from brainxr.interfaces.fmriprep.presets import preset_parameters
-from brainxr.interfaces.fmriprep.selection import check_strategy, select_confounds
+from brainxr.interfaces.fmriprep.selection import ConfoundsStrategy, select_confounds
 
 
 def load_confounds(
@@ -64,21 +65,11 @@ global_signal, compcor, n_compcor, ica_aroma, demean, min_volumes
     sample_mask : numpy.ndarray, None, or a list of them
         Kept volumes of each image (None: keep all).
     """
-    options = dict(
-        motion=motion,
-        scrub=scrub,
-        fd_threshold=fd_threshold,
-        std_dvars_threshold=std_dvars_threshold,
-        wm_csf=wm_csf,
-        global_signal=global_signal,
-        compcor=compcor,
-        n_compcor=n_compcor,
-        ica_aroma=ica_aroma,
-        tedana=tedana,
-        demean=demean,
-        min_volumes=min_volumes,
+    spec = ConfoundsStrategy(
+        strategy, motion=motion, scrub=scrub, fd_threshold=fd_threshold, std_dvars_threshold=std_dvars_threshold,
+        wm_csf=wm_csf, global_signal=global_signal, compcor=compcor, n_compcor=n_compcor, ica_aroma=ica_aroma,
+        tedana=tedana, demean=demean,
     )
-    check_strategy(strategy, **options)
     if "tedana" in strategy and len(strategy) > 1:
         warnings.warn(
             "TEDANA strategy will only look for the ~desc-ICA_mixing.tsv and the ~desc-tedana_metrics.tsv "
@@ -91,7 +82,7 @@ global_signal, compcor, n_compcor, ica_aroma, demean, min_volumes
     images, single = as_image_list(img_files)
     confounds, sample_masks = [], []
     for image in images:
-        selected, sample_mask = _load_one(image, strategy, options)
+        selected, sample_mask = _load_one(image, spec, min_volumes)
         confounds.append(selected)
         sample_masks.append(sample_mask)
     if single:
@@ -101,14 +92,16 @@ global_signal, compcor, n_compcor, ica_aroma, demean, min_volumes
     return confounds, sample_masks
 
 
-def _load_one(image, strategy, options):
+def _load_one(image, spec: ConfoundsStrategy, min_volumes: int):
+    strategy = spec.strategy
     use_tedana = "tedana" in strategy
-    full_aroma = "ica_aroma" in strategy and options["ica_aroma"] == "full" and not use_tedana
+    full_aroma = "ica_aroma" in strategy and spec.ica_aroma == "full" and not use_tedana
     check_image_name(image, full_aroma=full_aroma, tedana=use_tedana)
     confounds_file = find_confounds_file(image, tedana=use_tedana)
     if use_tedana:
         tables = read_tedana_tables(confounds_file)
-        return select_confounds(tables["mixing"], None, ("tedana",), tedana_tables=tables, **options)
+        tedana_only = replace(spec, strategy=("tedana",))
+        return select_confounds(tables["mixing"], None, tedana_only, tedana_tables=tables, min_volumes=min_volumes)
     table = read_confounds_table(confounds_file)
     metadata = read_confounds_metadata(sidecar_path(confounds_file))
     if metadata is None and "compcor" in strategy:
@@ -117,7 +110,7 @@ def _load_one(image, strategy, options):
             "Could not find the confounds json file, which CompCor needs (fMRIPrep >= 1.4.0)",
         )
     try:
-        return select_confounds(table, metadata, strategy, **options)
+        return select_confounds(table, metadata, spec, min_volumes=min_volumes)
     except ValueError as error:
         raise InputFileError(confounds_file, str(error)) from error
 

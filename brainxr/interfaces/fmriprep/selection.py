@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import re
 import warnings
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import pandas as pd
 
+from brainxr.interfaces.fmriprep.presets import PRESETS, preset_parameters
 from brainxr.interfaces.fmriprep.scrubbing import is_outlier_column, motion_outliers, outliers_to_sample_mask
 
 STRATEGIES = ("motion", "high_pass", "wm_csf", "global_signal", "compcor", "ica_aroma", "tedana", "scrub", "non_steady_state")
@@ -94,6 +96,103 @@ def check_strategy(strategy, **options) -> None:
         scrub = options["scrub"]
         if isinstance(scrub, bool) or not isinstance(scrub, (int, np.integer)) or scrub < 0:
             raise ValueError(f"scrub must be a non-negative integer (minimal segment length), got {scrub!r}")
+
+
+@dataclass(frozen=True)
+class ConfoundsStrategy:
+    """A denoising strategy: its noise components and their options, checked once.
+
+    The parameters of nilearn's ``load_confounds`` (0.14), with its defaults.
+    :func:`load_confounds`, :func:`select_confounds`, :func:`clean_run` and the
+    cohort all build one of these (:meth:`from_options` for a preset name) and
+    read their options from it; :meth:`as_dict` is its JSON-able record (for
+    provenance).
+
+    Parameters
+    ----------
+    strategy : tuple or list of str, default=("motion", "high_pass", "wm_csf")
+        Noise components: "motion", "high_pass", "wm_csf", "global_signal",
+        "compcor", "ica_aroma", "scrub" and "tedana". Non-steady-state volumes
+        are always censored.
+    motion, wm_csf, global_signal : {"basic", "power2", "derivatives", "full"}
+        Expansions: the parameters, with their squares, derivatives, or all.
+        Defaults "full", "basic", "basic".
+    scrub : int, default=5
+        Also censor kept segments shorter than this many volumes.
+    fd_threshold : float, default=0.5
+        Framewise displacement (mm) above which a volume is a motion outlier.
+    std_dvars_threshold : float, default=1.5
+        Standardized DVARS above which a volume is a motion outlier.
+    compcor : str, default="anat_combined"
+        "anat_combined", "anat_separated", "temporal",
+        "temporal_anat_combined" or "temporal_anat_separated".
+    n_compcor : "all" or int, default="all"
+        Components kept per mask.
+    ica_aroma : {"full", "basic"}, default="full"
+        "full": the image was denoised by ICA-AROMA, no regressor;
+        "basic": the ``aroma_motion_XX`` noise components.
+    tedana : {"aggressive", "non-aggressive"}, default="aggressive"
+        With "tedana": tedana's rejected (or rejected and accepted) components.
+    demean : bool, default=True
+        Remove the mean of each regressor (over the kept volumes).
+
+    Raises
+    ------
+    ValueError
+        An unknown component or option value (named), or compcor without
+        high_pass.
+    """
+
+    strategy: tuple = ("motion", "high_pass", "wm_csf")
+    motion: str = "full"
+    scrub: int = 5
+    fd_threshold: float = 0.5
+    std_dvars_threshold: float = 1.5
+    wm_csf: str = "basic"
+    global_signal: str = "basic"
+    compcor: str = "anat_combined"
+    n_compcor: int | str = "all"
+    ica_aroma: str = "full"
+    tedana: str = "aggressive"
+    demean: bool = True
+
+    def __post_init__(self):
+        check_strategy(self.strategy, **self.options())
+        object.__setattr__(self, "strategy", tuple(self.strategy))
+
+    @classmethod
+    def option_names(cls) -> tuple:
+        """The names of the options (every parameter but ``strategy``)."""
+        return tuple(f.name for f in fields(cls) if f.name != "strategy")
+
+    @classmethod
+    def from_options(cls, strategy="simple", **options) -> ConfoundsStrategy:
+        """A strategy from a preset name or a list of components.
+
+        Options left to None take the preset's value (preset name, as
+        ``load_confounds_strategy``) or ``load_confounds``' default (list of
+        components).
+        """
+        if isinstance(strategy, ConfoundsStrategy):
+            return replace(strategy, **{key: value for key, value in options.items() if value is not None})
+        if isinstance(strategy, str):
+            if strategy not in PRESETS:
+                raise ValueError(
+                    f"strategy must be a preset name {tuple(PRESETS)} or a list of noise components, got {strategy!r}"
+                )
+            return cls(**preset_parameters(strategy, **options))
+        unknown = sorted(set(options) - set(cls.option_names()))
+        if unknown:
+            raise TypeError(f"unknown confounds strategy option(s) {unknown}; accepted: {sorted(cls.option_names())}")
+        return cls(strategy, **{key: value for key, value in options.items() if value is not None})
+
+    def options(self) -> dict:
+        """The options, by name."""
+        return {name: getattr(self, name) for name in self.option_names()}
+
+    def as_dict(self) -> dict:
+        """``strategy`` (a list) and the options: JSON-able, and ``ConfoundsStrategy(**d)`` gives it back."""
+        return {"strategy": list(self.strategy), **self.options()}
 
 
 def compcor_columns(metadata: dict, compcor: str, n_compcor) -> list[str]:
@@ -199,19 +298,10 @@ def select_confounds(
     table: pd.DataFrame,
     metadata: dict | None = None,
     strategy=("motion", "high_pass", "wm_csf"),
-    motion: str = "full",
-    scrub: int = 5,
-    fd_threshold: float = 0.5,
-    std_dvars_threshold: float = 1.5,
-    wm_csf: str = "basic",
-    global_signal: str = "basic",
-    compcor: str = "anat_combined",
-    n_compcor="all",
-    ica_aroma: str = "full",
-    demean: bool = True,
+    *,
     min_volumes: int = 1,
     tedana_tables: dict | None = None,
-    tedana: str = "aggressive",
+    **options,
 ) -> tuple[pd.DataFrame | None, np.ndarray | None]:
     """Select the confounds of one run by denoising strategy.
 
@@ -222,34 +312,19 @@ def select_confounds(
         NaN), as read from ``*_desc-confounds_timeseries.tsv``.
     metadata : dict, optional
         The confounds JSON sidecar (needed for ``compcor``).
-    strategy : tuple or list of str, default=("motion", "high_pass", "wm_csf")
-        Noise components: "motion", "high_pass", "wm_csf", "global_signal",
-        "compcor", "ica_aroma", "scrub" (and "tedana" with ``tedana_tables``).
-        Non-steady-state volumes are always censored.
-    motion, wm_csf, global_signal : {"basic", "power2", "derivatives", "full"}
-        Expansions: the parameters, with their squares, derivatives, or all.
-    scrub : int, default=5
-        Also censor kept segments shorter than this many volumes.
-    fd_threshold : float, default=0.5
-        Framewise displacement (mm) above which a volume is a motion outlier.
-    std_dvars_threshold : float, default=1.5
-        Standardized DVARS above which a volume is a motion outlier.
-    compcor : str, default="anat_combined"
-        "anat_combined", "anat_separated", "temporal",
-        "temporal_anat_combined" or "temporal_anat_separated".
-    n_compcor : "all" or int, default="all"
-        Components kept per mask.
-    ica_aroma : {"full", "basic"}, default="full"
-        "full": the image was denoised by ICA-AROMA, no regressor;
-        "basic": the ``aroma_motion_XX`` noise components.
-    demean : bool, default=True
-        Remove the mean of each regressor (over the kept volumes).
+    strategy : tuple or list of str, or ConfoundsStrategy
+        Noise components (default ``("motion", "high_pass", "wm_csf")``;
+        "tedana" needs ``tedana_tables``), or a whole strategy.
     min_volumes : int, default=1
         Raise if fewer volumes remain after censoring (nilearn only warns
         when none remains).
     tedana_tables : dict, optional
         ``{"mixing": DataFrame, "metrics": DataFrame}`` for "tedana".
-    tedana : {"aggressive", "non-aggressive"}, default="aggressive"
+    **options
+        The options of :class:`ConfoundsStrategy` (``motion``, ``scrub``,
+        ``fd_threshold``, ``std_dvars_threshold``, ``wm_csf``,
+        ``global_signal``, ``compcor``, ``n_compcor``, ``ica_aroma``,
+        ``tedana``, ``demean``), with its defaults.
 
     Returns
     -------
@@ -265,26 +340,15 @@ def select_confounds(
         table lacks (named), compcor without high-pass regressors, or too
         few volumes left.
     """
-    options = dict(
-        motion=motion,
-        scrub=scrub,
-        fd_threshold=fd_threshold,
-        std_dvars_threshold=std_dvars_threshold,
-        wm_csf=wm_csf,
-        global_signal=global_signal,
-        compcor=compcor,
-        n_compcor=n_compcor,
-        ica_aroma=ica_aroma,
-        tedana=tedana,
-    )
-    check_strategy(strategy, **options)
+    spec = strategy if isinstance(strategy, ConfoundsStrategy) else ConfoundsStrategy(strategy, **options)
+    strategy, options = spec.strategy, spec.options()
     if not isinstance(table, pd.DataFrame):
         raise ValueError(f"table must be a pandas DataFrame of confounds, got {type(table).__name__}")
 
     if "tedana" in strategy:
         if tedana_tables is None:
             raise ValueError("strategy 'tedana' needs tedana's mixing and metrics tables (tedana_tables)")
-        selected = _tedana_columns(tedana_tables["mixing"], tedana_tables["metrics"], tedana)
+        selected = _tedana_columns(tedana_tables["mixing"], tedana_tables["metrics"], spec.tedana)
     else:
         parts, missing = [], []
         for component in ("non_steady_state", *strategy):
@@ -299,7 +363,7 @@ def select_confounds(
             )
         selected = pd.concat(parts, axis=1)
 
-    sample_mask, confounds = prepare_output(selected, demean)
+    sample_mask, confounds = prepare_output(selected, spec.demean)
     n_kept = len(table) if sample_mask is None else len(sample_mask)
     if n_kept < min_volumes:
         raise ValueError(
