@@ -151,7 +151,7 @@ def test_masked_voxel_dataarray_is_unmasked(stat_map):
     ("img", "match"),
     [
         (np.zeros((3, 3, 3)), "nibabel image"),
-        (xr.DataArray(np.zeros((2, 2)), dims=("a", "b")), r"dims \(i, j, k"),
+        (xr.DataArray(np.zeros((2, 2)), dims=("a", "b")), r"dims \('i', 'j', 'k'\)"),
         (xr.DataArray(np.zeros((2, 2, 2)), dims=("i", "j", "k")), "affine"),
         (nib.Nifti1Image(np.zeros((2, 2, 2, 3), np.float32), np.eye(4)), "3D"),
         ("/no/such/file.nii.gz", "no such image file"),

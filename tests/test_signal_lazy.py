@@ -104,12 +104,24 @@ def test_dataarray_voxel_first_and_runs_coordinate():
 
 def test_explicit_t_r_wins_over_attrs_with_a_warning():
     masked = _masked(_signals(4))
-    with pytest.warns(UserWarning, match="differs from signals.attrs"):
+    with pytest.warns(UserWarning, match="differs from the signals' own t_r"):
         result = clean(masked, low_pass=0.1, t_r=2.0)
     np.testing.assert_allclose(result.values, clean(masked.values, low_pass=0.1, t_r=2.0), atol=1e-12)
-    # without attrs the nilearn default 2.5 s applies
+
+
+def test_a_labeled_array_without_t_r_is_never_filtered_with_a_guessed_one():
+    from brainxr.errors import GeometryError
+
+    bare = _masked(_signals(4)).drop_attrs()
+    with pytest.raises(GeometryError, match="t_r: signals carry no repetition time"):
+        clean(bare, low_pass=0.1)
+    with pytest.raises(GeometryError, match="t_r"):
+        clean(bare, high_pass=0.01, filter="cosine")
+    # nothing that needs the sampling rate: no error
+    np.testing.assert_allclose(clean(bare).values, clean(bare.values), atol=1e-12)
+    # plain arrays keep nilearn's default of 2.5 s
     np.testing.assert_allclose(
-        clean(masked.drop_attrs(), low_pass=0.1).values, clean(masked.values, low_pass=0.1, t_r=2.5), atol=1e-12
+        clean(bare.values, low_pass=0.1), clean(bare.values, low_pass=0.1, t_r=2.5), atol=1e-12
     )
 
 
