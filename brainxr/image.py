@@ -46,7 +46,7 @@ from scipy import ndimage
 
 from brainxr.dims import GRID_COORD, SPATIAL_DIMS, TIME_DIM
 from brainxr.geometry import Grid, get_grid, with_grid
-from brainxr.inputs import check_niimg, image_grid
+from brainxr.inputs import check_niimg, image_grid, load_mask
 from brainxr.nifti import from_nibabel
 
 __all__ = [
@@ -931,14 +931,10 @@ def _cluster_size_threshold(volume: np.ndarray, cluster_threshold) -> np.ndarray
 
 def _mask_on_grid(mask_img, img) -> np.ndarray:
     """A 3D boolean mask on ``img``'s grid (resampled with nearest neighbour when needed)."""
-    from brainxr.masking import load_mask  # noqa: PLC0415 (mask reading; moves to the bottom layer)
-
-    mask, mask_affine = load_mask(mask_img, name="mask_img", allow_empty=True)
-    if mask.shape != tuple(img.shape[:3]) or not np.allclose(mask_affine, _affine(img)):
-        from brainxr.masking import mask_to_dataarray  # noqa: PLC0415
-
-        mask = np.asarray(resample_img(mask_to_dataarray(mask, mask_affine).astype(np.float32), _affine(img),
-                                       img.shape[:3], interpolation="nearest").values) > 0
+    mask, mask_grid = load_mask(mask_img, name="mask_img", allow_empty=True)
+    if mask.shape != tuple(img.shape[:3]) or not np.allclose(mask_grid.affine, _affine(img)):
+        as_float = with_grid(xr.DataArray(mask.astype(np.float32), dims=SPATIAL_DIMS), mask_grid)
+        mask = np.asarray(resample_img(as_float, _affine(img), img.shape[:3], interpolation="nearest").values) > 0
     return mask
 
 

@@ -20,8 +20,10 @@ import numpy as np
 import xarray as xr
 from scipy import sparse
 
-from brainxr.masking import apply_mask, as_volume, check_same_grid, load_mask
-from brainxr.nifti import SPATIAL_DIMS, TIME_DIM
+from brainxr.dims import TIME_DIM
+from brainxr.geometry import Grid, check_same_grid, get_grid
+from brainxr.inputs import check_niimg, load_mask
+from brainxr.masking import apply_mask
 from brainxr.regions.labels import check_strategy, reduce_labels
 from brainxr.regions.maps import project_maps
 
@@ -29,7 +31,7 @@ __all__ = ["img_to_signals_labels", "img_to_signals_maps", "signals_to_img_label
 
 
 def _image(img, name: str, ndim: int) -> xr.DataArray:
-    volume = as_volume(img, name=name).transpose(*SPATIAL_DIMS, ...)
+    volume = check_niimg(img, name=name)
     if ndim == 3 and volume.ndim == 4 and volume.shape[3] == 1:
         volume = volume.isel({volume.dims[3]: 0})
     if ndim == 4 and volume.ndim == 3:
@@ -40,7 +42,7 @@ def _image(img, name: str, ndim: int) -> xr.DataArray:
 
 
 def _affine(volume: xr.DataArray) -> np.ndarray:
-    return np.asarray(volume.attrs["affine"], dtype=np.float64)
+    return get_grid(volume).affine
 
 
 def _values(img, name: str, ndim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -52,8 +54,8 @@ def _values(img, name: str, ndim: int) -> tuple[np.ndarray, np.ndarray]:
 def _check_mask(mask_img, shape, affine, name_of_reference: str):
     if mask_img is None:
         return None
-    mask, mask_affine = load_mask(mask_img, name="mask_img", allow_empty=True)
-    check_same_grid(mask.shape, mask_affine, shape, affine, "mask_img", name_of_reference)
+    mask, mask_grid = load_mask(mask_img, name="mask_img", allow_empty=True)
+    check_same_grid(mask_grid, Grid(shape, affine), "mask_img", name_of_reference)
     return mask
 
 
@@ -112,7 +114,7 @@ def img_to_signals_labels(imgs, labels_img, mask_img=None, background_label=0, o
     check_strategy(strategy)
     labels, labels_affine = _values(labels_img, "labels_img", 3)
     volume = _image(imgs, "imgs", 4)
-    check_same_grid(volume.shape[:3], _affine(volume), labels.shape, labels_affine, "imgs", "labels_img")
+    check_same_grid(Grid(volume.shape[:3], _affine(volume)), Grid(labels.shape, labels_affine), "imgs", "labels_img")
     mask = _check_mask(mask_img, labels.shape, labels_affine, "labels_img")
     label_values, labels_data = _labels_data(labels, mask, background_label, keep_masked_labels)
     support = labels_data != background_label
@@ -174,7 +176,7 @@ def signals_to_img_labels(signals, labels_img, mask_img=None, background_label=0
 
 def _maps(maps_img, mask_img, shape, affine, keep_masked_maps: bool):
     maps, maps_affine = _values(maps_img, "maps_img", 4)
-    check_same_grid(maps.shape[:3], maps_affine, shape, affine, "maps_img", "imgs")
+    check_same_grid(Grid(maps.shape[:3], maps_affine), Grid(shape, affine), "maps_img", "imgs")
     indices = list(range(maps.shape[3]))
     mask = _check_mask(mask_img, maps.shape[:3], maps_affine, "maps_img")
     if mask is not None:
