@@ -1,4 +1,5 @@
-"""Regions extraction using dictionary learning and functional connectomes (nilearn's example, in brainxr).
+"""Regions extraction using dictionary learning and functional connectomes (nilearn's example, in brainxr)
+=======================================================================================================
 
 The nilearn example (seed workflow 002) in brainxr: resting-state networks
 from many runs by dictionary learning (DictLearning), each network split into

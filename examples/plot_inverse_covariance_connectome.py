@@ -1,4 +1,5 @@
-"""Computing a connectome with sparse inverse covariance (nilearn's example, in brainxr).
+"""Computing a connectome with sparse inverse covariance (nilearn's example, in brainxr)
+=====================================================================================
 
 The nilearn example (seed workflow 001) in brainxr: region signals from a
 probabilistic maps atlas with NiftiMapsMasker, a sparse inverse covariance with

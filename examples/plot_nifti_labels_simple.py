@@ -1,4 +1,5 @@
-"""Extracting signals from brain regions using the NiftiLabelsMasker (nilearn's example, in brainxr).
+"""Extracting signals from brain regions using the NiftiLabelsMasker (nilearn's example, in brainxr)
+=================================================================================================
 
 The nilearn example (seed workflow 004) in brainxr: a labels atlas, a masker
 report with the regions summary table (before and after fitting on data), the

@@ -1,4 +1,5 @@
-"""Producing single subject maps of seed-to-voxel correlation (nilearn's example, in brainxr).
+"""Producing single subject maps of seed-to-voxel correlation (nilearn's example, in brainxr)
+==========================================================================================
 
 The nilearn example (seed workflow 003) in brainxr: the mean signal of a
 sphere in the posterior cingulate cortex (PCC) and the whole-brain voxel

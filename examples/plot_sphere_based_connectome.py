@@ -1,4 +1,5 @@
-"""Extract signals on spheres and plot a connectome (nilearn's sphere-based example, in brainxr).
+"""Extract signals on spheres and plot a connectome (nilearn's sphere-based example, in brainxr)
+=============================================================================================
 
 The nilearn example (seed workflow 000) in brainxr: signals from spheres around
 Default Mode Network coordinates, a partial-correlation connectome drawn on a

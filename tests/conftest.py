@@ -18,6 +18,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+#: markers of the tests left out of the fast subset (pytest -m "not slow") with the slow ones
+HEAVY_MARKERS = {"integration", "distributed", "browser", "slurm"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Integration, distributed, browser and Slurm tests are slow too: the fast subset leaves them out."""
+    for item in items:
+        if HEAVY_MARKERS & {mark.name for mark in item.iter_markers()}:
+            item.add_marker(pytest.mark.slow)
+
+
 TINY_AFFINE = np.array([[-4.0, 0, 0, 90], [0, 4, 0, -126], [0, 0, 4, -72], [0, 0, 0, 1]])
 
 

@@ -28,6 +28,8 @@ from brainxr.bids_app.outputs import read_relmat
 from brainxr.cli import main
 from test_plotting_data import browser  # noqa: F401 (fixture)
 
+pytestmark = pytest.mark.integration
+
 SPACE_ENTITIES = "space-MNI152NLin2009cAsym_res-6"
 STRATEGIES = ("simple", "scrubbing.5")
 KINDS = ("correlation", "partial correlation", "covariance", "tangent")

@@ -153,6 +153,7 @@ def test_strategy_json_files(tmp_path):
         parse_strategy(str(bad))
 
 
+@pytest.mark.integration
 def test_a_broken_run_among_good_ones(tmp_path, capsys, tree):
     source = tmp_path / "fmriprep"
     shutil.copytree(tree.root, source)
@@ -192,6 +193,7 @@ def test_templateflow_atlas_and_spheres(tmp_path, tree, templateflow_home):
     assert table.shape[1] == 8 and json.loads(spheres.with_suffix(".json").read_text())["Atlas"]["Radius"] == 6.0
 
 
+@pytest.mark.integration
 def test_resumes_after_a_kill(tmp_path, tree):
     """A participant run killed mid-way: the rerun completes, skips what was done, and equals an uninterrupted run."""
     from brainxr.datasets import make_synthetic_cohort
@@ -227,6 +229,7 @@ def test_resumes_after_a_kill(tmp_path, tree):
                                       pd.read_csv(path, sep="\t", header=None).to_numpy())
 
 
+@pytest.mark.distributed
 @pytest.mark.slow
 def test_dask_scheduler_address(tmp_path, tree):
     """--dask-scheduler: worker processes (in another working directory) ingest and extract; same bytes as threads."""

@@ -175,6 +175,7 @@ def test_non_spd_or_incomplete_covariances_are_named():
         mean_connectome(covariances.isel(run=0))
 
 
+@pytest.mark.distributed
 def test_geometric_mean_and_tangent_on_a_distributed_cluster():
     distributed = pytest.importorskip("distributed")
     signals = _signals(n_runs=6)

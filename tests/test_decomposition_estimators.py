@@ -197,6 +197,7 @@ def test_reduction_of_numpy_and_dask_backed_runs(planted, maskers):
         np.testing.assert_allclose(reduced.values, from_files, rtol=0, atol=1e-5 * np.abs(from_files).max())
 
 
+@pytest.mark.distributed
 @pytest.mark.slow
 def test_reduction_on_a_distributed_cluster(planted, maskers):
     distributed = pytest.importorskip("distributed")

@@ -15,6 +15,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.integration
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 OUTPUTS = {

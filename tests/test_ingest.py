@@ -100,6 +100,7 @@ _KILLABLE_INGEST = textwrap.dedent(
 )
 
 
+@pytest.mark.integration
 def test_killed_ingest_resumes_to_the_same_store(tiny_derivatives, tmp_path):
     store = tmp_path / "killed.zarr"
     proc = subprocess.Popen(
@@ -242,6 +243,7 @@ def test_ingest_memory_stays_near_one_masked_run(tmp_path):
     assert peak < full_float64_bytes  # never even one float64 copy of the run
 
 
+@pytest.mark.distributed
 @pytest.mark.slow
 def test_ingest_and_compute_on_a_distributed_cluster(tiny_derivatives, tmp_path):
     distributed = pytest.importorskip("distributed")

@@ -150,6 +150,7 @@ def test_s3_sources_and_store_equal_local_files(s3, synthetic, tmp_path, monkeyp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cohort.report.html", "local.zarr"]
 
 
+@pytest.mark.distributed
 @pytest.mark.slow
 def test_workers_in_another_directory_read_s3_and_relative_local_stores(s3, synthetic, tmp_path, monkeypatch):
     distributed = pytest.importorskip("distributed")

@@ -185,6 +185,7 @@ def test_kernel_memory_is_output_plus_small_work(standardize):
     assert peak < out.nbytes + 16 * 2**20, f"peak {peak / 2**20:.1f} MiB for a {out.nbytes / 2**20:.1f} MiB output"
 
 
+@pytest.mark.distributed
 @pytest.mark.slow
 def test_distributed_worker_processes():
     distributed = pytest.importorskip("distributed")

@@ -114,6 +114,7 @@ _KILLED_AT_CREATION = textwrap.dedent(
 )
 
 
+@pytest.mark.integration
 def test_an_ingest_killed_while_creating_the_store_resumes(tiny_derivatives, tmp_path):
     store = tmp_path / "c.zarr"
     killed = subprocess.run([sys.executable, "-c", _KILLED_AT_CREATION, str(tiny_derivatives), str(store)])
@@ -172,6 +173,7 @@ _SLOW_INGEST = textwrap.dedent(
 )
 
 
+@pytest.mark.integration
 def test_two_ingests_at_once_share_the_runs_and_say_so(tmp_path):
     source = tmp_path / "derivatives"
     for n in range(6):
