@@ -28,7 +28,7 @@ def test_multi_masks_equal_nilearn(threshold):
         mask = ours(runs, threshold=threshold, **kwargs)
         expected = np.asarray(theirs(runs, threshold=threshold, **kwargs).dataobj).astype(bool)
         np.testing.assert_array_equal(np.asarray(mask.values), expected)
-        np.testing.assert_allclose(mask.attrs["affine"], AFFINE)
+        np.testing.assert_allclose(mask.brain.affine, AFFINE)
     lazy_runs = [from_nibabel(run).chunk({"time": 2}) for run in runs]
     np.testing.assert_array_equal(masking.compute_multi_epi_mask(lazy_runs, threshold=threshold, opening=1).values,
                                   masking.compute_multi_epi_mask(runs, threshold=threshold, opening=1).values)
@@ -39,7 +39,7 @@ def test_multi_epi_mask_on_a_target_grid():
     target = np.diag([6.0, 6.0, 6.0, 1.0])
     mask = masking.compute_multi_epi_mask(runs, target_affine=target, target_shape=(8, 9, 7), opening=0)
     assert mask.shape == (8, 9, 7)
-    np.testing.assert_allclose(mask.attrs["affine"], target)
+    np.testing.assert_allclose(mask.brain.affine, target)
     expected = nilearn_masking.compute_multi_epi_mask(runs, target_affine=target, target_shape=(8, 9, 7), opening=0)
     agreement = (np.asarray(mask.values) == np.asarray(expected.dataobj).astype(bool)).mean()
     assert agreement > 0.97  # the mean of resampled volumes vs the resampled mean: edges may differ
