@@ -140,10 +140,6 @@ class IngestReport:
 # Sources
 
 
-def _file_location(file) -> Location:
-    return as_location(file)
-
-
 def runs_from_source(source, space=None, storage_options: dict | None = None, **filters) -> list[RunFiles]:
     """The runs to ingest from a derivatives folder or an explicit list.
 
@@ -203,13 +199,13 @@ def _key_of(run: RunFiles) -> str:
 
 def _nifti_source(file):
     """What the NIfTI reader takes: a local Path, or the Location of a URL."""
-    location = _file_location(file)
+    location = as_location(file)
     return Path(location.url) if location.is_local else location
 
 
 def _load_mask_file(file, name: str):
     """A brain mask (boolean array, affine) from a local or remote NIfTI file."""
-    location = _file_location(file)
+    location = as_location(file)
     if location.is_local:
         return _mask_and_affine(location.url, name)
     import nibabel as nib
@@ -314,7 +310,7 @@ def _read_confounds(run: RunFiles, n_volumes: int):
     """The confounds table, its JSON and the TSV's source record (one read of each file)."""
     if run.confounds is None:
         return None, {}, None
-    location = _file_location(run.confounds)
+    location = as_location(run.confounds)
     try:
         raw = location.read_bytes()
     except FileNotFoundError:
@@ -333,7 +329,7 @@ def _read_confounds(run: RunFiles, n_volumes: int):
     metadata = {}
     if run.confounds_json is not None:
         try:
-            metadata = json.loads(_file_location(run.confounds_json).read_bytes())
+            metadata = json.loads(as_location(run.confounds_json).read_bytes())
         except json.JSONDecodeError as err:
             raise InputFileError(run.confounds_json, f"invalid JSON ({err})") from err
     record = dict(_source_record(run.confounds), sha256=hashlib.sha256(raw).hexdigest())
@@ -342,7 +338,7 @@ def _read_confounds(run: RunFiles, n_volumes: int):
 
 def _source_record(file) -> dict:
     """Where a source file is and which version of it: URL (or absolute path), size, modification time."""
-    location = _file_location(file)
+    location = as_location(file)
     return {"url": str(location), **location.stat()}
 
 

@@ -109,7 +109,7 @@ def _pipeline(store, synthetic):
     return signals, brainxr.connectivity(signals, kind="correlation")
 
 
-def test_s3_sources_and_store_equal_local_files(s3, synthetic, tmp_path, monkeypatch):
+def test_s3_sources_and_store_equal_local_files(s3, synthetic, tmp_path):
     source = _upload(s3, synthetic.root)
     from brainxr.bids import find_fmriprep_runs
 
@@ -143,10 +143,9 @@ def test_s3_sources_and_store_equal_local_files(s3, synthetic, tmp_path, monkeyp
                                 open_connectomes(tmp_path / "local.zarr", "correlation").compute())
     assert s3.fs.exists(f"{s3.bucket}/cohort.zarr/derivatives/connectome/correlation/correlation/zarr.json")
     # the report of a store at a URL is written in the working directory
-    from brainxr.cli import main
-
-    monkeypatch.chdir(tmp_path)
-    assert main(["report", store, "--quiet"]) == 0
+    report = subprocess.run([sys.executable, "-m", "brainxr", "report", store, "--quiet"], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert report.returncode == 0, report.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cohort.report.html", "local.zarr"]
 
 

@@ -276,15 +276,18 @@ def test_damaged_chunks_raise_errors_naming_store_run_and_array(ingested, damage
     assert f"DAMAGED {key}" in str(report)
 
 
-def test_verify_command_lists_damaged_runs(ingested):
-    from brainxr.cli import main
+def _command(*args, **kwargs):
+    """Run ``brainxr ARGS`` in a new process (the command's --quiet would turn progress bars off in this one)."""
+    return subprocess.run([sys.executable, "-m", "brainxr", *map(str, args)], capture_output=True, text=True, **kwargs)
 
+
+def test_verify_command_lists_damaged_runs(ingested):
     _, store = ingested
-    assert main(["verify", str(store), "--quiet"]) == 0
+    intact = _command("verify", store, "--quiet")
+    assert intact.returncode == 0 and "3 complete runs checked, 0 damaged" in intact.stdout
     _flip(_chunk(store, "sub-03_task-rest", "valid"))
     _chunk(store, "sub-01_task-rest", "bold", 0).unlink()
-    completed = subprocess.run([sys.executable, "-m", "brainxr", "verify", str(store), "--quiet"],
-                               capture_output=True, text=True)
+    completed = _command("verify", store, "--quiet")
     assert completed.returncode == 1
     assert "3 complete runs checked, 2 damaged" in completed.stdout
     assert "DAMAGED sub-01_task-rest: chunk" in completed.stdout and "is missing" in completed.stdout
