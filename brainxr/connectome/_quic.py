@@ -52,6 +52,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 from scipy.linalg import lapack
+from scipy.sparse import csr_matrix
 
 #: Armijo sufficient-decrease constant and step shrinking factor (QUIC's values).
 _ARMIJO_SIGMA = 1e-3
@@ -74,23 +75,12 @@ _CG_MAX_ITER = 50
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _sandwich(middle, rows, cols, vals, work, work_t, out):
+def _sparse_sandwich(middle, rows, cols, vals, work, work_t, out):
     """``out[t] = (M V M)[rows[t], cols[t]]`` for the symmetric ``V`` whose upper
-    triangle holds ``vals`` at ``(rows, cols)``.
-
-    Sparse ``V``: O(len(vals) * p) operations; dense ``V``: two BLAS products.
-    """
+    triangle holds ``vals`` at ``(rows, cols)``: O(len(vals) * p) operations."""
     p = middle.shape[0]
     n = rows.shape[0]
     work[:, :] = 0.0
-    if 7 * n > p * p:
-        for t in range(n):
-            work[rows[t], cols[t]] = vals[t]
-            work[cols[t], rows[t]] = vals[t]
-        product = np.dot(np.dot(middle, work), middle)
-        for t in range(n):
-            out[t] = product[rows[t], cols[t]]
-        return
     for t in range(n):
         v = vals[t]
         if v == 0.0:
@@ -117,7 +107,7 @@ def _sandwich(middle, rows, cols, vals, work, work_t, out):
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
 def _csr_sandwich(indptr, indices, data, rows, cols, vals, work, out):
-    """``_sandwich`` for a sparse symmetric ``M`` in CSR form: O(len(vals) * degree)."""
+    """``_sparse_sandwich`` for a sparse symmetric ``M`` in CSR form: O(len(vals) * degree)."""
     n = rows.shape[0]
     work[:, :] = 0.0
     for t in range(n):
@@ -140,30 +130,97 @@ def _csr_sandwich(indptr, indices, data, rows, cols, vals, work, out):
         out[t] = s
 
 
-@njit(cache=True, nogil=True)
-def _to_csr(matrix):
-    """CSR arrays of the non-zeros of a square matrix."""
-    p = matrix.shape[0]
-    indptr = np.zeros(p + 1, dtype=np.int64)
-    for i in range(p):
-        count = 0
-        for k in range(p):
-            if matrix[i, k] != 0.0:
-                count += 1
-        indptr[i + 1] = indptr[i] + count
-    indices = np.empty(indptr[p], dtype=np.int64)
-    data = np.empty(indptr[p])
-    q = 0
-    for i in range(p):
-        for k in range(p):
-            if matrix[i, k] != 0.0:
-                indices[q] = k
-                data[q] = matrix[i, k]
-                q += 1
-    return indptr, indices, data
+class _Sandwich:
+    """``vals -> (M V M)`` at ``(rows, cols)``, ``V`` symmetric with upper
+    triangle ``vals`` there: the Hessian (``M = W``) and preconditioner
+    (``M = X``) products of the conjugate gradients, by the cheapest route
+    (BLAS on a dense ``V``, or loops over the support, or a sparse ``M``)."""
+
+    def __init__(self, middle, rows, cols):
+        p = middle.shape[0]
+        self.middle, self.rows, self.cols = middle, rows, cols
+        self.dense = 7 * rows.size > p * p
+        self.csr = None
+        if not self.dense and 3 * np.count_nonzero(middle) < p * p:
+            sparse = csr_matrix(middle)
+            self.csr = (sparse.indptr, sparse.indices, sparse.data)
+        self.work = np.empty((p, p))
+        self.work_t = np.empty((p, p))
+        self.out = np.empty(rows.size)
+
+    def __call__(self, vals):
+        if self.dense:
+            work = self.work
+            work[...] = 0.0
+            work[self.rows, self.cols] = vals
+            work[self.cols, self.rows] = vals
+            return (self.middle @ work @ self.middle)[self.rows, self.cols]
+        if self.csr is not None:
+            _csr_sandwich(*self.csr, self.rows, self.cols, vals, self.work, self.out)
+        else:
+            _sparse_sandwich(self.middle, self.rows, self.cols, vals, self.work, self.work_t, self.out)
+        return self.out.copy()
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _cd_sweeps(emp_cov, precision, covariance, alpha, free_rows, free_cols, n_sweeps, direction, dw):
+    """QUIC's coordinate descent on its second-order model, ``n_sweeps`` passes
+    over the free set: ``direction`` (``D``, symmetric) and ``dw`` (``D W``)
+    are updated in place.
+
+    ``U = D W`` is kept up to date row by row; the free set comes column by
+    column so that column j of U is gathered once and then patched: updating
+    D_ij changes U[:, j] at rows i and j only. All inner loops are contiguous.
+    """
+    p = precision.shape[0]
+    n_free = free_rows.shape[0]
+    dw_column = np.empty(p)
+    for _ in range(n_sweeps):
+        t = 0
+        while t < n_free:
+            j = free_cols[t]
+            for k in range(p):
+                dw_column[k] = dw[k, j]
+            while t < n_free and free_cols[t] == j:
+                i = free_rows[t]
+                t += 1
+                w_dw = 0.0
+                for k in range(p):
+                    w_dw += covariance[i, k] * dw_column[k]
+                b = emp_cov[i, j] - covariance[i, j] + w_dw
+                c = precision[i, j] + direction[i, j]
+                if i == j:
+                    a = covariance[i, i] * covariance[i, i]
+                    mu = -b / a
+                else:
+                    a = covariance[i, j] * covariance[i, j] + covariance[i, i] * covariance[j, j]
+                    z = c - b / a
+                    threshold = alpha / a
+                    if z > threshold:
+                        mu = z - threshold - c
+                    elif z < -threshold:
+                        mu = z + threshold - c
+                    else:
+                        mu = -c
+                if mu != 0.0:
+                    direction[i, j] += mu
+                    for k in range(p):
+                        dw[i, k] += mu * covariance[j, k]
+                    dw_column[i] += mu * covariance[j, j]
+                    if i != j:
+                        direction[j, i] += mu
+                        for k in range(p):
+                            dw[j, k] += mu * covariance[i, k]
+                        dw_column[j] += mu * covariance[i, j]
+
+
+def _penalty_change(precision, rows, cols, off_diagonal, d, alpha):
+    """``alpha (||X + D||_off - ||X||_off)`` for ``D`` supported on the upper
+    triangle ``(rows, cols)`` (each off-diagonal entry counts twice)."""
+    entries = precision[rows, cols][off_diagonal]
+    return 2.0 * alpha * np.sum(np.abs(entries + d[off_diagonal]) - np.abs(entries))
+
+
 def _newton_direction(
     emp_cov, precision, covariance, alpha, free_rows, free_cols, n_sweeps, cg_tol, cg_max_iter
 ):
@@ -209,119 +266,46 @@ def _newton_direction(
         ``cd_direction``).
     """
     p = precision.shape[0]
-    n_free = free_rows.shape[0]
     direction = np.zeros((p, p))
-    # U = D W, kept up to date row by row; the free set comes column by column
-    # so that column j of U is gathered once and then patched: updating D_ij
-    # changes U[:, j] at rows i and j only. All inner loops are contiguous.
     dw = np.zeros((p, p))
-    dw_column = np.empty(p)
-    for _ in range(n_sweeps):
-        t = 0
-        while t < n_free:
-            j = free_cols[t]
-            for k in range(p):
-                dw_column[k] = dw[k, j]
-            while t < n_free and free_cols[t] == j:
-                i = free_rows[t]
-                t += 1
-                w_dw = 0.0
-                for k in range(p):
-                    w_dw += covariance[i, k] * dw_column[k]
-                b = emp_cov[i, j] - covariance[i, j] + w_dw
-                c = precision[i, j] + direction[i, j]
-                if i == j:
-                    a = covariance[i, i] * covariance[i, i]
-                    mu = -b / a
-                else:
-                    a = covariance[i, j] * covariance[i, j] + covariance[i, i] * covariance[j, j]
-                    z = c - b / a
-                    threshold = alpha / a
-                    if z > threshold:
-                        mu = z - threshold - c
-                    elif z < -threshold:
-                        mu = z + threshold - c
-                    else:
-                        mu = -c
-                if mu != 0.0:
-                    direction[i, j] += mu
-                    for k in range(p):
-                        dw[i, k] += mu * covariance[j, k]
-                    dw_column[i] += mu * covariance[j, j]
-                    if i != j:
-                        direction[j, i] += mu
-                        for k in range(p):
-                            dw[j, k] += mu * covariance[i, k]
-                        dw_column[j] += mu * covariance[i, j]
+    _cd_sweeps(emp_cov, precision, covariance, alpha, free_rows, free_cols, n_sweeps, direction, dw)
 
     # Model value of the coordinate-descent direction. Sums run over the
     # upper triangle; off-diagonal entries count twice in <A, B> = tr(A B).
-    dw_t = np.ascontiguousarray(dw.T)
-    weights = np.empty(n_free)
-    d_cd = np.empty(n_free)
-    wdw = np.empty(n_free)
-    for t in range(n_free):
-        i = free_rows[t]
-        j = free_cols[t]
-        weights[t] = 1.0 if i == j else 2.0
-        d_cd[t] = direction[i, j]
-        s = 0.0
-        for k in range(p):
-            s += covariance[i, k] * dw_t[j, k]
-        wdw[t] = s
-    cd_value = _model_value(emp_cov, precision, covariance, alpha, free_rows, free_cols, weights, d_cd, wdw)
+    off_diagonal = free_rows != free_cols
+    weights = np.where(off_diagonal, 2.0, 1.0)
+    gradient = (emp_cov - covariance)[free_rows, free_cols]
+    d_cd = direction[free_rows, free_cols]
+    wdw = (covariance @ dw)[free_rows, free_cols]  # W D W
+    cd_value = np.sum(weights * (gradient * d_cd + 0.5 * d_cd * wdw)) + _penalty_change(
+        precision, free_rows, free_cols, off_diagonal, d_cd, alpha
+    )
     if cg_max_iter == 0:
         return direction, direction, cd_value, 0, False
 
     # Orthant of X + D: the diagonal and the free entries made non-zero.
-    n_active = 0
-    active = np.empty(n_free, dtype=np.int64)
-    signs = np.zeros(n_free)
-    for t in range(n_free):
-        i = free_rows[t]
-        j = free_cols[t]
-        if i == j:
-            active[n_active] = t
-            n_active += 1
-        else:
-            value = precision[i, j] + d_cd[t]
-            if n_sweeps == 0 and value == 0.0:
-                # no coordinate descent: a zero entry enters against its gradient
-                value = -(emp_cov[i, j] - covariance[i, j])
-            if value != 0.0:
-                signs[t] = 1.0 if value > 0 else -1.0
-                active[n_active] = t
-                n_active += 1
-    active = active[:n_active]
-    rows = free_rows[active]
-    cols = free_cols[active]
+    value = precision[free_rows, free_cols] + d_cd
+    if n_sweeps == 0:
+        # no coordinate descent: a zero entry enters against its gradient
+        value = np.where(value == 0.0, -gradient, value)
+    signs = np.where(off_diagonal, np.sign(value), 0.0)
+    active = ~off_diagonal | (signs != 0.0)
+    rows, cols = free_rows[active], free_cols[active]
     w_a = weights[active]
     # Residual of the smooth model within the orthant.
-    residual = np.empty(n_active)
-    for s_ in range(n_active):
-        t = active[s_]
-        i = free_rows[t]
-        j = free_cols[t]
-        residual[s_] = -(emp_cov[i, j] - covariance[i, j] + alpha * signs[t] + wdw[t])
-    values = d_cd[active].copy()
-    work = np.empty((p, p))
-    work_t = np.empty((p, p))
-    preconditioned = np.empty(n_active)
-    indptr, indices, data = _to_csr(precision)
-    sparse_precision = 3 * indptr[p] < p * p
-    if sparse_precision:
-        _csr_sandwich(indptr, indices, data, rows, cols, residual, work, preconditioned)
-    else:
-        _sandwich(precision, rows, cols, residual, work, work_t, preconditioned)
+    residual = -(gradient + alpha * signs + wdw)[active]
+    values = d_cd[active]
+    hessian = _Sandwich(covariance, rows, cols)
+    preconditioner = _Sandwich(precision, rows, cols)
+    preconditioned = preconditioner(residual)
     search = preconditioned.copy()
     rho = np.sum(w_a * residual * preconditioned)
     residual_norm0 = np.sqrt(np.sum(w_a * residual * residual))
-    curvature = np.empty(n_active)
     n_cg = 0
     if residual_norm0 > 0.0:
         for _ in range(cg_max_iter):
             n_cg += 1
-            _sandwich(covariance, rows, cols, search, work, work_t, curvature)
+            curvature = hessian(search)
             denominator = np.sum(w_a * search * curvature)
             if denominator <= 0.0:
                 break
@@ -330,10 +314,7 @@ def _newton_direction(
             residual -= step * curvature
             if np.sqrt(np.sum(w_a * residual * residual)) <= cg_tol * residual_norm0:
                 break
-            if sparse_precision:
-                _csr_sandwich(indptr, indices, data, rows, cols, residual, work, preconditioned)
-            else:
-                _sandwich(precision, rows, cols, residual, work, work_t, preconditioned)
+            preconditioned = preconditioner(residual)
             rho_next = np.sum(w_a * residual * preconditioned)
             search = preconditioned + (rho_next / rho) * search
             rho = rho_next
@@ -341,48 +322,17 @@ def _newton_direction(
     # Project onto the orthant; the result is offered only if it is a descent
     # direction (negative first-order decrease).
     d_cg = d_cd.copy()
-    for s_ in range(n_active):
-        t = active[s_]
-        i = free_rows[t]
-        j = free_cols[t]
-        d_cg[t] = values[s_]
-        if i != j and (precision[i, j] + values[s_]) * signs[t] < 0.0:
-            d_cg[t] = -precision[i, j]
-    if _first_order_decrease(emp_cov, precision, covariance, alpha, free_rows, free_cols, weights, d_cg) >= 0.0:
+    crossed = (rows != cols) & ((precision[rows, cols] + values) * signs[active] < 0.0)
+    d_cg[active] = np.where(crossed, -precision[rows, cols], values)
+    first_order = np.sum(weights * gradient * d_cg) + _penalty_change(
+        precision, free_rows, free_cols, off_diagonal, d_cg, alpha
+    )
+    if first_order >= 0.0:
         return direction, direction, cd_value, n_cg, False
     cg_direction = direction.copy()
-    for t in range(n_free):
-        i = free_rows[t]
-        j = free_cols[t]
-        cg_direction[i, j] = d_cg[t]
-        cg_direction[j, i] = d_cg[t]
+    cg_direction[free_rows, free_cols] = d_cg
+    cg_direction[free_cols, free_rows] = d_cg
     return direction, cg_direction, cd_value, n_cg, True
-
-
-@njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _first_order_decrease(emp_cov, precision, covariance, alpha, rows, cols, weights, d):
-    """``<G, D> + alpha (||X + D||_off - ||X||_off)`` for ``D`` supported on ``(rows, cols)``."""
-    value = 0.0
-    for t in range(rows.shape[0]):
-        i = rows[t]
-        j = cols[t]
-        value += weights[t] * (emp_cov[i, j] - covariance[i, j]) * d[t]
-        if i != j:
-            value += 2.0 * alpha * (abs(precision[i, j] + d[t]) - abs(precision[i, j]))
-    return value
-
-
-@njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _model_value(emp_cov, precision, covariance, alpha, rows, cols, weights, d, wdw):
-    """QUIC's model ``q(D)`` for ``D`` supported on ``(rows, cols)``, given ``W D W`` there."""
-    value = 0.0
-    for t in range(rows.shape[0]):
-        i = rows[t]
-        j = cols[t]
-        value += weights[t] * ((emp_cov[i, j] - covariance[i, j]) * d[t] + 0.5 * d[t] * wdw[t])
-        if i != j:
-            value += 2.0 * alpha * (abs(precision[i, j] + d[t]) - abs(precision[i, j]))
-    return value
 
 
 def off_diagonal_l1(matrix):
@@ -406,36 +356,21 @@ def inverse_from_cholesky(factor):
     inverse, info = lapack.dpotri(factor, lower=1)
     if info != 0:
         raise FloatingPointError("the precision matrix became singular")
-    _copy_lower_to_upper(inverse)
-    # LAPACK's output is Fortran-ordered; the transpose of the symmetric
-    # result is the same matrix, C-contiguous as the kernels expect.
-    return inverse.T
+    # only the lower triangle is computed; the result is C-contiguous, as the
+    # kernels expect
+    symmetric = np.tril(inverse)
+    symmetric += np.tril(symmetric, -1).T
+    return np.ascontiguousarray(symmetric)
 
 
-@njit(cache=True, nogil=True)
 def _free_set(emp_cov, precision, covariance, alpha):
     """QUIC's free set ``(i, j)``, ``i <= j``, sorted by column ``j``: the
     diagonal, the non-zeros of ``X`` and the entries with ``|S - W| > alpha``."""
-    p = precision.shape[0]
-    rows = np.empty(p * (p + 1) // 2, dtype=np.int64)
-    cols = np.empty(p * (p + 1) // 2, dtype=np.int64)
-    count = 0
-    for j in range(p):
-        for i in range(j + 1):
-            # row j of the symmetric matrices: contiguous reads
-            if i == j or precision[j, i] != 0.0 or abs(emp_cov[j, i] - covariance[j, i]) > alpha:
-                rows[count] = i
-                cols[count] = j
-                count += 1
-    return rows[:count], cols[:count]
-
-
-@njit(cache=True, nogil=True)
-def _copy_lower_to_upper(matrix):
-    """Make a matrix symmetric from its lower triangle, in place (any memory order)."""
-    for i in range(matrix.shape[0]):
-        for j in range(i):
-            matrix[j, i] = matrix[i, j]
+    free = (precision != 0.0) | (np.abs(emp_cov - covariance) > alpha)
+    np.fill_diagonal(free, True)
+    # the lower triangle row by row is the upper triangle column by column
+    cols, rows = np.nonzero(np.tril(free))
+    return rows, cols
 
 
 def duality_gap(emp_cov, precision, covariance, alpha, objective):
