@@ -14,7 +14,7 @@ JMLR 15 (2014). Each Newton iteration
    with ``|G_ij| > alpha`` (all others stay zero for this iteration);
 3. minimises the l1-penalised second-order model
    ``q(D) = tr(G D) + 1/2 tr(W D W D) + alpha * (||X + D||_off - ||X||_off)``
-   over the free set (the numba kernel :func:`_newton_direction`);
+   over the free set (:func:`_newton_direction`);
 4. takes the largest step ``X + t D`` (t = 1, 1/2, ...) that is positive
    definite (a Cholesky factorisation succeeds) and decreases ``f`` enough
    (Armijo rule).
@@ -43,6 +43,11 @@ Convergence is declared on a true duality gap: the covariance ``W = X^-1``
 clipped into the dual feasible set ``{W: W_ii = S_ii, |W_ij - S_ij| <= alpha}``
 gives a lower bound ``log det W + p`` of the optimum, so ``f(X) - (log det W
 + p)`` bounds the suboptimality of ``X`` and vanishes at the optimum.
+
+Only loops are compiled (numba, cached on disk): the coordinate-descent
+sweeps and the sparse ``W V W`` products. Dense products, factorisations and
+the conjugate-gradient iterations go through numpy and LAPACK, which keeps
+the first compilation after installation to about a second.
 
 Written from the paper; no code of the GPL reference implementation is used.
 """
