@@ -121,26 +121,9 @@ def bcd_sweep(omega, emp_covs, n_samples, alpha):
 
 @njit(cache=True, nogil=True)
 def _bcd_sweep(omega, emp_covs, n_samples, alpha, first_inverses):
-    """:func:`bcd_sweep`'s loops; ``first_inverses`` holds the inverse of each
-    precision without its first row and column.
-
-    Parameters
-    ----------
-    omega : ndarray of shape (n_subjects, p, p)
-        Current precisions, updated in place.
-    emp_covs : ndarray of shape (n_subjects, p, p)
-        Empirical covariances.
-    n_samples : ndarray of shape (n_subjects,)
-        Sample counts, normalised to sum to one.
-    alpha : float
-        Penalty.
-
-    Returns
-    -------
-    int
-        Warning flags: ``DERIVATIVE_ZERO`` and/or ``NEWTON_NOT_CONVERGED``
-        when a Newton-Raphson solve met those conditions (nilearn warns).
-    """
+    """:func:`bcd_sweep`'s loops (same parameters and result);
+    ``first_inverses`` holds the inverse of each precision without its first
+    row and column."""
     n_subjects, n_features, _ = omega.shape
     size = n_features - 1
     W = np.empty((n_subjects, size, size))
