@@ -43,7 +43,7 @@ import warnings
 
 import numpy as np
 import sklearn.covariance
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 from sklearn.covariance import EmpiricalCovariance, empirical_covariance
@@ -651,8 +651,10 @@ def _fold_solve(fold, alpha, precision, from_alpha, tol, enet_tol, max_iter):
 
 
 #: A fall of the mean held-out score counts when it exceeds this many
-#: standard errors of the fold-by-fold differences.
+#: standard errors of the fold-by-fold differences, or when it lies at least
+#: this factor below the best alpha (a step of the first grid is 4.6).
 _FALL_STANDARD_ERRORS = 2.0
+_COARSE_FALL_RATIO = 4.0
 
 
 def _past_a_fall(alpha, explored):
@@ -662,7 +664,8 @@ def _past_a_fall(alpha, explored):
     ``explored`` holds ``(alpha, fold scores)`` pairs. The fall is clear when
     some alpha in between scores below the best in the mean by more than
     ``_FALL_STANDARD_ERRORS`` standard errors of the fold-by-fold
-    differences: small dips of noisy small-sample curves do not count.
+    differences, or lies ``_COARSE_FALL_RATIO`` or more below the best: the
+    small dips of noisy small-sample curves between close alphas do not count.
     """
     above = [
         (other, np.asarray(scores)) for other, scores in explored
@@ -678,6 +681,8 @@ def _past_a_fall(alpha, explored):
     for other, scores in above:
         if other < best_alpha:
             differences = scores - best_scores
+            if differences.mean() < 0 and other * _COARSE_FALL_RATIO <= best_alpha:
+                return True
             spread = differences.std(ddof=1) / np.sqrt(differences.size) if differences.size > 1 else 0.0
             if differences.mean() + _FALL_STANDARD_ERRORS * spread < 0:
                 return True
@@ -726,12 +731,14 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
         If True, data are not centered before computing the final covariance
         (folds are always centered, as in scikit-learn).
     early_stopping : bool, default=True
-        Skip the penalties past a fall of the mean held-out score: an alpha
-        is not solved (it scores ``-inf`` in ``cv_results_``, as a failure)
-        when, between it and the best alpha explored above it, the mean
-        score has already fallen. Those alphas are the densest and slowest
-        to solve, and with a mean score that rises to one maximum and then
-        falls they cannot be the best. False solves every point, as
+        Skip the penalties past a clear fall of the mean held-out score: an
+        alpha is not solved (it scores ``-inf`` in ``cv_results_``, as a
+        failure) when, between it and the best alpha explored above it, the
+        mean score has fallen below the best by more than two standard
+        errors of the fold-by-fold differences, or at an alpha 4 times
+        smaller than the best or less. Those alphas are the densest and
+        slowest to solve, and with a mean score that rises to one maximum and
+        then falls they cannot be the best. False solves every point, as
         scikit-learn does. Every score that competes for ``alpha_`` comes
         from a converged solve either way.
 
@@ -774,9 +781,9 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
     ``max_iter / 4`` Newton iterations (scikit-learn's get ``max_iter / 10``
     coordinate-descent sweeps, each far less work than a Newton iteration);
     one that does not converge within them fails, as scikit-learn's failures
-    do: the fold scores ``-inf`` there, and the smaller alphas of that grid
-    are not attempted (they score ``-inf`` in every fold), so the grid is
-    refined above the failure. This bounds the time spent where the held-out
+    do: that alpha scores ``-inf`` in every fold (the folds not yet solved
+    there are not attempted), and so do the smaller alphas of that grid, which
+    are not attempted either; the grid is then refined above the failure. This bounds the time spent where the held-out
     likelihood keeps rising as alpha falls, which happens when the samples
     span fewer dimensions than there are features (band-pass filtered
     signals, for example, have about ``2 * n_samples * t_r * (low_pass -
@@ -928,6 +935,7 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
         from_alphas = [warm_start_alpha] * len(folds)
         failed = False
         parallel = _parallel(self.n_jobs, max(0, verbose - 1))
+        batch = effective_n_jobs(self.n_jobs)
         new = []
         for alpha in sorted(alphas, reverse=True):
             alpha = float(alpha)
@@ -935,18 +943,28 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
             if failed or (self.early_stopping and _past_a_fall(alpha, scores)):
                 new.append([alpha, [-np.inf] * len(folds), None])
                 continue
-            results = parallel(
-                delayed(_fold_solve)(
-                    fold, alpha, precision, from_alpha, self.tol, self.enet_tol, max_iter
+            # the folds in batches of n_jobs: after a batch where one fails,
+            # the others are not attempted
+            work = list(zip(folds, precisions, from_alphas))
+            results = []
+            for start in range(0, len(work), batch):
+                results += parallel(
+                    delayed(_fold_solve)(
+                        fold, alpha, precision, from_alpha, self.tol, self.enet_tol, max_iter
+                    )
+                    for fold, precision, from_alpha in work[start : start + batch]
                 )
-                for fold, precision, from_alpha in zip(folds, precisions, from_alphas)
-            )
-            scores = [score for _, score in results]
-            new.append([alpha, scores, [precision for precision, _ in results]])
-            failed = any(precision is None for precision, _ in results)
-            if not failed:
+                failed = any(precision is None for precision, _ in results)
+                if failed:
+                    break
+            if failed:
+                # scored -inf in every fold, whichever were attempted
+                new.append([alpha, [-np.inf] * len(folds), None])
+            else:
+                new.append([alpha, [score for _, score in results], [precision for precision, _ in results]])
                 precisions = new[-1][2]
                 from_alphas = [alpha] * len(folds)
+            scores = new[-1][1]
             if verbose > 1:
                 print(f"[GraphicalLassoCV] alpha: {alpha:.3e}, mean score: {np.mean(scores):.4e}")
             elif verbose:
