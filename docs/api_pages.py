@@ -26,7 +26,8 @@ PAGES = {
         "brainxr (top level)",
         "Shortcuts to the most used functions and classes of the subpackages, and "
         "the subpackages themselves. ``import brainxr`` also registers the "
-        "``.brain`` accessor of DataArrays (:class:`brainxr.accessor.BrainAccessor`).",
+        "``.brain`` accessors of DataArrays and cohort runs (:class:`brainxr.accessor.BrainAccessor`, "
+        ":class:`brainxr.accessor.BrainDatasetAccessor`).",
         [("brainxr", None)],
     ),
     "images": (
@@ -35,12 +36,14 @@ PAGES = {
         "unmasking, brain masks, and nilearn's ``image`` functions. See "
         ":doc:`/user_guide/nifti` and :doc:`/user_guide/data_model`.",
         [
-            ("brainxr.nifti", ["open_nifti", "to_nifti", "to_nibabel", "from_nibabel"]),
+            ("brainxr.nifti", ["open_nifti", "to_nifti", "to_nibabel", "from_nibabel", "NiftiBackendEntrypoint"]),
             ("brainxr.masking", ["apply_mask", "unmask", "load_mask", "compute_epi_mask",
                                  "compute_background_mask", "compute_brain_mask", "compute_multi_epi_mask",
                                  "compute_multi_background_mask", "compute_multi_brain_mask", "intersect_masks"]),
             ("brainxr.image", None),
-            ("brainxr.accessor", ["BrainAccessor"]),
+            ("brainxr.geometry", None),
+            ("brainxr.inputs", None),
+            ("brainxr.accessor", ["BrainAccessor", "BrainDatasetAccessor"]),
         ],
     ),
     "store": (
@@ -53,8 +56,6 @@ PAGES = {
             ("brainxr.store", ["runs_table", "read_bold", "read_valid", "read_confounds",
                                "read_confounds_metadata", "read_run_attrs"]),
             ("brainxr.provenance", None),
-            ("brainxr.errors", ["BrainxrError", "InputFileError", "LocationError", "StoreError",
-                                "StoreDamageError", "IngestError"]),
         ],
     ),
     "signal": (
@@ -114,10 +115,14 @@ PAGES = {
         "``brainxr run`` from Python; the command line is in :doc:`cli`.",
         [("brainxr.bids_app", None)],
     ),
-    "testing": (
-        "Testing helpers",
-        "",
-        [("brainxr.testing", ["raise_if_dask_computes", "CountingScheduler"])],
+    "errors": (
+        "Errors and testing helpers",
+        "brainxr's errors name the file, run, parameter or store they are about, and what was expected.",
+        [
+            ("brainxr.errors", ["BrainxrError", "InputFileError", "GeometryError", "LocationError", "StoreError",
+                                "StoreDamageError", "IngestError"]),
+            ("brainxr.testing", ["raise_if_dask_computes", "CountingScheduler"]),
+        ],
     ),
 }
 
