@@ -83,7 +83,15 @@ class Grid:
         object.__setattr__(self, "affine", _as_affine(self.affine))
 
     def same_as(self, other: Grid, atol: float = AFFINE_ATOL) -> bool:
-        """Same shape and affines equal within ``atol`` mm."""
+        """Same shape and affines equal within ``atol`` mm.
+
+        Parameters
+        ----------
+        other : Grid
+            The grid to compare with.
+        atol : float
+            Tolerance on every affine entry, in mm.
+        """
         return self.shape == tuple(other.shape) and np.allclose(self.affine, other.affine, atol=atol)
 
     def world_coords(self) -> dict:
@@ -157,6 +165,13 @@ def world_coords(affine, shape) -> dict:
 
     Returns an empty dict when the affine rotates or permutes the axes, where
     world positions are not separable per axis.
+
+    Parameters
+    ----------
+    affine : (4, 4) array-like
+        Voxel-to-world matrix.
+    shape : tuple of int
+        Spatial shape ``(i, j, k)`` of the grid.
     """
     affine = np.asarray(affine)
     rotation = affine[:3, :3]
@@ -170,6 +185,13 @@ def world_coords(affine, shape) -> dict:
 
 def voxel_coords(mask: np.ndarray, affine) -> dict:
     """Coordinates of the ``voxel`` dim for the voxels of ``mask`` (C order), and the grid.
+
+    Parameters
+    ----------
+    mask : (i, j, k) numpy.ndarray of bool
+        The voxels.
+    affine : (4, 4) array-like
+        Voxel-to-world matrix of the mask's grid.
 
     Returns
     -------
@@ -214,7 +236,15 @@ def masked_dataarray(values, mask: np.ndarray, affine, dims=(TIME_DIM, VOXEL_DIM
 
 
 def check_same_grid(grid_a: Grid, grid_b: Grid, name_a: str, name_b: str) -> None:
-    """Raise a ValueError naming both inputs if two grids differ (beyond :data:`AFFINE_ATOL`)."""
+    """Raise a ValueError naming both inputs if two grids differ (beyond :data:`AFFINE_ATOL`).
+
+    Parameters
+    ----------
+    grid_a, grid_b : Grid
+        The grids.
+    name_a, name_b : str
+        The names of the inputs they belong to, for the message.
+    """
     if not grid_a.same_as(grid_b):
         raise ValueError(
             f"{name_a} and {name_b} are not on the same grid: shapes {grid_a.shape} vs "
@@ -224,7 +254,13 @@ def check_same_grid(grid_a: Grid, grid_b: Grid, name_a: str, name_b: str) -> Non
 
 
 def has_grid(obj) -> bool:
-    """Whether an xarray object carries a grid (coordinate, or the older attrs)."""
+    """Whether an xarray object carries a grid (coordinate, or the older attrs).
+
+    Parameters
+    ----------
+    obj : xarray.DataArray or xarray.Dataset
+        The object.
+    """
     return GRID_COORD in obj.coords or "affine" in obj.attrs
 
 
@@ -305,7 +341,15 @@ def _cropped_grid(obj, grid: Grid, sizes: tuple) -> Grid | None:
 
 
 def with_grid(obj, grid: Grid):
-    """A copy of ``obj`` carrying ``grid`` (its older geometry attrs dropped)."""
+    """A copy of ``obj`` carrying ``grid`` (its older geometry attrs dropped).
+
+    Parameters
+    ----------
+    obj : xarray.DataArray or xarray.Dataset
+        The object.
+    grid : Grid
+        Its grid.
+    """
     obj = obj.assign_coords({GRID_COORD: grid.coordinate()})
     stale = [key for key in ("affine", "grid_shape") if key in obj.attrs]
     if stale:
@@ -318,6 +362,15 @@ def get_t_r(obj, name: str = "img", required: bool = True) -> float | None:
 
     Read from the ``t_r`` attribute of the ``time`` coordinate (older objects:
     ``t_r`` in attrs).
+
+    Parameters
+    ----------
+    obj : xarray.DataArray or xarray.Dataset
+        The object.
+    name : str
+        Its parameter name, for the error message.
+    required : bool
+        Raise when it is missing (else return None).
 
     Raises
     ------

@@ -91,7 +91,15 @@ def check_niimg(img, name: str = "img", ndim: int | None = None, chunks="auto", 
 
 
 def image_grid(img, name: str = "img") -> Grid:
-    """The grid of an image (path, nibabel image or DataArray) without reading its values."""
+    """The grid of an image (path, nibabel image or DataArray) without reading its values.
+
+    Parameters
+    ----------
+    img : str, os.PathLike, nibabel image or xarray.DataArray
+        The image.
+    name : str
+        Its parameter name, for error messages.
+    """
     if isinstance(img, nib.spatialimages.SpatialImage):
         return Grid(img.shape[:3], img.affine)
     if isinstance(img, (str, os.PathLike)):

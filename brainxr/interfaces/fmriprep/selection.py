@@ -172,6 +172,14 @@ class ConfoundsStrategy:
         Options left to None take the preset's value (preset name, as
         ``load_confounds_strategy``) or ``load_confounds``' default (list of
         components).
+
+        Parameters
+        ----------
+        strategy : str, sequence of str or ConfoundsStrategy
+            A preset name (``"simple"``, ``"scrubbing"``...), a list of
+            components (``["motion", "wm_csf"]``), or a strategy to update.
+        **options
+            ``load_confounds`` options (``motion="full"``, ``fd_threshold=0.5``...).
         """
         if isinstance(strategy, ConfoundsStrategy):
             return replace(strategy, **{key: value for key, value in options.items() if value is not None})
