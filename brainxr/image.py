@@ -106,6 +106,13 @@ def same_grid(shape_a, affine_a, shape_b, affine_b) -> bool:
 
     Shapes must be equal and affines equal within ``numpy.allclose``'s
     default tolerances.
+
+    Parameters
+    ----------
+    shape_a, affine_a : tuple of int and (4, 4) array-like
+        The first grid.
+    shape_b, affine_b : tuple of int and (4, 4) array-like
+        The second grid.
     """
     return tuple(shape_a[:3]) == tuple(shape_b[:3]) and np.allclose(affine_a, affine_b)
 
@@ -316,6 +323,15 @@ def resample_to_img(
 
     Same as :func:`resample_img` with the target's shape and affine, and
     nilearn's ``resample_to_img`` default of no clipping.
+
+    Parameters
+    ----------
+    source_img : str, os.PathLike, nibabel image or xarray.DataArray
+        The image to resample.
+    target_img : str, os.PathLike, nibabel image or xarray.DataArray
+        The image whose grid (shape and affine) the result takes.
+    interpolation, clip, fill_value
+        As :func:`resample_img`.
     """
     target_shape, target_affine = grid_of(target_img, "target_img")
     return resample_img(
@@ -463,6 +479,13 @@ def mean_img(img, dim: str = TIME_DIM) -> xr.DataArray:
 
     The mean keeps the data's float dtype (integers give float64), as
     nilearn's ``mean_img``; dask-backed images stay lazy.
+
+    Parameters
+    ----------
+    img : str, os.PathLike, nibabel image or xarray.DataArray
+        The image.
+    dim : str
+        The dimension averaged over.
     """
     volume = check_niimg(img, "img")
     if volume.ndim == 3:
@@ -679,12 +702,23 @@ def get_data(img) -> np.ndarray:
     """The image's values (nilearn's ``get_data``): the array itself for in-memory images, no scaling copy.
 
     A DataArray gives its (possibly dask) array.
+
+    Parameters
+    ----------
+    img : str, os.PathLike, nibabel image or xarray.DataArray
+        The image.
     """
     return _data(_load(img))
 
 
 def copy_img(img):
-    """A copy of an image, data and header (nilearn's ``copy_img``)."""
+    """A copy of an image, data and header (nilearn's ``copy_img``).
+
+    Parameters
+    ----------
+    img : str, os.PathLike, nibabel image or xarray.DataArray
+        The image.
+    """
     if isinstance(img, xr.DataArray):
         return img.copy(deep=True)
     if not isinstance(img, nib.spatialimages.SpatialImage):
@@ -722,6 +756,11 @@ def index_img(imgs, index):
 
 def iter_img(imgs):
     """Iterate over the volumes of a 4D image (nilearn's ``iter_img``).
+
+    Parameters
+    ----------
+    imgs : str, os.PathLike, nibabel image or xarray.DataArray
+        A 4D image.
 
     Yields
     ------
@@ -990,7 +1029,15 @@ def threshold_img(img, threshold, cluster_threshold=0, two_sided: bool = True, m
 
 
 def binarize_img(img, threshold=0.0, mask_img=None, two_sided: bool = False, copy_header: bool = True):
-    """1 where :func:`threshold_img` keeps a voxel, 0 elsewhere, as int8 (nilearn's ``binarize_img``)."""
+    """1 where :func:`threshold_img` keeps a voxel, 0 elsewhere, as int8 (nilearn's ``binarize_img``).
+
+    Parameters
+    ----------
+    img : str, os.PathLike, nibabel image or xarray.DataArray
+        The image.
+    threshold, mask_img, two_sided, copy_header
+        As :func:`threshold_img`.
+    """
     thresholded = threshold_img(img, threshold, mask_img=mask_img, two_sided=two_sided, copy_header=copy_header)
     data = _data(thresholded).astype(bool).astype(np.int8)
     return _like(thresholded, data, _affine(thresholded))
@@ -1075,6 +1122,11 @@ def swap_img_hemispheres(img):
 
     The image must be axis-aligned with a positive diagonal (RAS), as
     nilearn's reordered images are.
+
+    Parameters
+    ----------
+    img : str, os.PathLike, nibabel image or xarray.DataArray
+        The image.
     """
     loaded = _check_ndim(_load(img), 3, "img")
     affine = _affine(loaded)

@@ -161,12 +161,24 @@ def provenance_attrs(*, confounds_strategy=None, confounds_options: dict | None 
 
 
 def carried(attrs: dict) -> dict:
-    """The provenance attributes among ``attrs`` (to pass on to derived results)."""
+    """The provenance attributes among ``attrs`` (to pass on to derived results).
+
+    Parameters
+    ----------
+    attrs : dict
+        The attributes of a result.
+    """
     return {key: attrs[key] for key in PROVENANCE_KEYS if key in attrs}
 
 
 def read_provenance(attrs: dict) -> dict:
-    """Decoded provenance of a result (keys absent from ``attrs`` are left out)."""
+    """Decoded provenance of a result (keys absent from ``attrs`` are left out).
+
+    Parameters
+    ----------
+    attrs : dict
+        The attributes of a result or file.
+    """
     decoded = {}
     for key in PROVENANCE_KEYS:
         if key in attrs:

@@ -39,6 +39,11 @@ def raise_if_dask_computes(max_computes: int = 0):
     """Fail if more than ``max_computes`` dask computations happen inside the block.
 
     Yields the :class:`CountingScheduler` so a test can read ``total_computes``.
+
+    Parameters
+    ----------
+    max_computes : int
+        Computations allowed.
     """
     scheduler = CountingScheduler(max_computes)
     with dask.config.set(scheduler=scheduler):

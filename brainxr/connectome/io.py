@@ -160,6 +160,11 @@ def read_relmat(path) -> xr.DataArray:
     Files with a ``Node`` first column (XCP-D, :func:`write_relmat`) and
     files with only a header of region names are both read; ``n/a`` is NaN.
     The ``stat`` entity of the file name, if any, goes into ``attrs``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``relmat.tsv`` file.
     """
     path = Path(path)
     table = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=True)

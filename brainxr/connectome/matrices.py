@@ -280,6 +280,11 @@ def inverse_fisher_z(z):
 
     The inverse of :func:`fisher_z` at ``|r| = 1`` too: z at (or within 1e-9
     of) the clipped value of a perfect correlation gives exactly +/-1.
+
+    Parameters
+    ----------
+    z : array-like or xarray.DataArray
+        Fisher z values.
     """
     return np.where(np.abs(z) >= _Z_OF_ONE - 1e-9, np.sign(z), np.tanh(z))
 

@@ -204,12 +204,28 @@ def load_mni152_template(resolution=None, template: str = DEFAULT_TEMPLATE) -> n
 
 
 def load_mni152_gm_template(resolution=None, template: str = DEFAULT_TEMPLATE) -> nib.Nifti1Image:
-    """The gray-matter probability template, scaled to [0, 1] (nilearn's ``load_mni152_gm_template``)."""
+    """The gray-matter probability template, scaled to [0, 1] (nilearn's ``load_mni152_gm_template``).
+
+    Parameters
+    ----------
+    resolution : float, default=1
+        Voxel size in mm (see :func:`load_mni152_template`).
+    template : str, default="MNI152NLin2009aSym"
+        TemplateFlow template (see :func:`load_mni152_template`).
+    """
     return _copy(_template_image(template, "gm", _check_resolution(resolution)))
 
 
 def load_mni152_wm_template(resolution=None, template: str = DEFAULT_TEMPLATE) -> nib.Nifti1Image:
-    """The white-matter probability template, scaled to [0, 1] (nilearn's ``load_mni152_wm_template``)."""
+    """The white-matter probability template, scaled to [0, 1] (nilearn's ``load_mni152_wm_template``).
+
+    Parameters
+    ----------
+    resolution : float, default=1
+        Voxel size in mm (see :func:`load_mni152_template`).
+    template : str, default="MNI152NLin2009aSym"
+        TemplateFlow template (see :func:`load_mni152_template`).
+    """
     return _copy(_template_image(template, "wm", _check_resolution(resolution)))
 
 
@@ -222,6 +238,15 @@ def _mask_like(image: nib.Nifti1Image, mask: np.ndarray) -> nib.Nifti1Image:
 def load_mni152_brain_mask(resolution=None, threshold: float = 0.2, template: str = DEFAULT_TEMPLATE) -> nib.Nifti1Image:
     """The MNI152 brain mask: the template above ``threshold`` (nilearn's ``load_mni152_brain_mask``).
 
+    Parameters
+    ----------
+    resolution : float, default=1
+        Voxel size in mm (see :func:`load_mni152_template`).
+    threshold : float
+        Probability (or intensity) above which a voxel is in the mask.
+    template : str, default="MNI152NLin2009aSym"
+        TemplateFlow template (see :func:`load_mni152_template`).
+
     Returns
     -------
     nibabel.Nifti1Image
@@ -233,14 +258,38 @@ def load_mni152_brain_mask(resolution=None, threshold: float = 0.2, template: st
 
 def load_mni152_gm_mask(resolution=None, threshold: float = 0.2, n_iter: int = 2,
                         template: str = DEFAULT_TEMPLATE) -> nib.Nifti1Image:
-    """Gray matter above ``threshold``, closed ``n_iter`` times (nilearn's ``load_mni152_gm_mask``)."""
+    """Gray matter above ``threshold``, closed ``n_iter`` times (nilearn's ``load_mni152_gm_mask``).
+
+    Parameters
+    ----------
+    resolution : float, default=1
+        Voxel size in mm (see :func:`load_mni152_template`).
+    threshold : float
+        Probability (or intensity) above which a voxel is in the mask.
+    n_iter : int
+        Iterations of the binary closing.
+    template : str, default="MNI152NLin2009aSym"
+        TemplateFlow template (see :func:`load_mni152_template`).
+    """
     image = load_mni152_gm_template(resolution, template)
     return _mask_like(image, ndimage.binary_closing(np.asanyarray(image.dataobj) > threshold, iterations=n_iter))
 
 
 def load_mni152_wm_mask(resolution=None, threshold: float = 0.2, n_iter: int = 2,
                         template: str = DEFAULT_TEMPLATE) -> nib.Nifti1Image:
-    """White matter above ``threshold``, closed ``n_iter`` times (nilearn's ``load_mni152_wm_mask``)."""
+    """White matter above ``threshold``, closed ``n_iter`` times (nilearn's ``load_mni152_wm_mask``).
+
+    Parameters
+    ----------
+    resolution : float, default=1
+        Voxel size in mm (see :func:`load_mni152_template`).
+    threshold : float
+        Probability (or intensity) above which a voxel is in the mask.
+    n_iter : int
+        Iterations of the binary closing.
+    template : str, default="MNI152NLin2009aSym"
+        TemplateFlow template (see :func:`load_mni152_template`).
+    """
     image = load_mni152_wm_template(resolution, template)
     return _mask_like(image, ndimage.binary_closing(np.asanyarray(image.dataobj) > threshold, iterations=n_iter))
 

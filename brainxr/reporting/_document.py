@@ -62,7 +62,13 @@ class HTMLDocument:
         self._height = _positive_int(value, "height")
 
     def resize(self, width: int, height: int) -> HTMLDocument:
-        """Set the iframe size; returns the document."""
+        """Set the iframe size; returns the document.
+
+        Parameters
+        ----------
+        width, height : int
+            Size in pixels.
+        """
         self.width, self.height = width, height
         return self
 
@@ -71,7 +77,13 @@ class HTMLDocument:
         return self.html
 
     def get_iframe(self, width: int | None = None, height: int | None = None) -> str:
-        """The page inside an ``<iframe srcdoc=...>``, to embed in another page or a notebook."""
+        """The page inside an ``<iframe srcdoc=...>``, to embed in another page or a notebook.
+
+        Parameters
+        ----------
+        width, height : int, optional
+            Size in pixels; default the document's.
+        """
         width = self.width if width is None else width
         height = self.height if height is None else height
         return (
@@ -91,7 +103,13 @@ class HTMLDocument:
     __repr__ = view("document_text")
 
     def save_as_html(self, file_name) -> Path:
-        """Write the page to ``file_name`` (UTF-8); it opens offline. Returns the path."""
+        """Write the page to ``file_name`` (UTF-8); it opens offline. Returns the path.
+
+        Parameters
+        ----------
+        file_name : str or os.PathLike
+            The file (its folder is created if needed).
+        """
         path = Path(file_name)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(self.html, encoding="utf-8")

@@ -36,7 +36,15 @@ def _check_runs(runs) -> pd.DataFrame:
 
 
 def runs_summary(runs: pd.DataFrame) -> dict:
-    """Key figures of a cohort: counts, TRs, volumes kept, motion."""
+    """Key figures of a cohort: counts, TRs, volumes kept, motion.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        One row per run with the columns of ``RUN_COLUMNS`` (``run``,
+        ``t_r``, ``n_volumes``, ``n_volumes_kept``, ``mean_fd``) and any BIDS
+        entity columns.
+    """
     runs = _check_runs(runs)
     kept = runs["n_volumes_kept"].sum()
     total = runs["n_volumes"].sum()

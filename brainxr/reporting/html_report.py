@@ -33,7 +33,10 @@ div.summary b { font-size: 1.2em; }
 def figure_to_svg(figure) -> str:
     """The figure as inline SVG markup (no XML prolog), closing it.
 
-    ``figure`` may be a matplotlib Figure or a brainxr display.
+    Parameters
+    ----------
+    figure : matplotlib.figure.Figure or brainxr display
+        The figure.
     """
     figure = getattr(figure, "figure", figure)
     buffer = io.StringIO()
@@ -44,7 +47,15 @@ def figure_to_svg(figure) -> str:
 
 
 def figure_to_png_base64(figure, dpi: int = 100) -> str:
-    """The figure as a base64 PNG ``<img>`` tag, closing it."""
+    """The figure as a base64 PNG ``<img>`` tag, closing it.
+
+    Parameters
+    ----------
+    figure : matplotlib.figure.Figure or brainxr display
+        The figure.
+    dpi : int
+        Resolution of the PNG.
+    """
     figure = getattr(figure, "figure", figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, facecolor=figure.get_facecolor(), bbox_inches="tight")
@@ -54,7 +65,17 @@ def figure_to_png_base64(figure, dpi: int = 100) -> str:
 
 
 def table_to_html(table, index: bool = False, float_format: str = "{:.4g}") -> str:
-    """A DataFrame (or a mapping ``name -> value``) as an HTML table with escaped cells."""
+    """A DataFrame (or a mapping ``name -> value``) as an HTML table with escaped cells.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame or dict
+        The table; a mapping becomes two columns, ``Parameter`` and ``Value``.
+    index : bool
+        Include the DataFrame's index.
+    float_format : str
+        Format of floating-point cells.
+    """
     if isinstance(table, dict):
         table = pd.DataFrame({"Parameter": list(table), "Value": [_short_repr(v) for v in table.values()]})
     if not isinstance(table, pd.DataFrame):
@@ -120,23 +141,63 @@ class HTMLReport(HTMLDocument):
         return [heading for heading, _ in self._sections]
 
     def add_html(self, heading: str | None, content: str) -> HTMLReport:
-        """Add a section of raw HTML (trusted markup). Returns the report."""
+        """Add a section of raw HTML (trusted markup). Returns the report.
+
+        Parameters
+        ----------
+        heading : str or None
+            The section's heading (None: no heading).
+        content : str
+            The HTML.
+        """
         self._sections.append((heading, content))
         return self
 
     def add_text(self, heading: str | None, text: str) -> HTMLReport:
-        """Add a paragraph of plain text (escaped)."""
+        """Add a paragraph of plain text (escaped). Returns the report.
+
+        Parameters
+        ----------
+        heading : str or None
+            The section's heading (None: no heading).
+        text : str
+            The text.
+        """
         return self.add_html(heading, f"<p>{escape(text)}</p>")
 
     def add_table(self, heading: str | None, table, caption: str | None = None, index: bool = False) -> HTMLReport:
-        """Add a table from a DataFrame or a ``{name: value}`` mapping."""
+        """Add a table from a DataFrame or a ``{name: value}`` mapping. Returns the report.
+
+        Parameters
+        ----------
+        heading : str or None
+            The section's heading (None: no heading).
+        table : pandas.DataFrame or dict
+            The table (see :func:`table_to_html`).
+        caption : str, optional
+            A line under the table.
+        index : bool
+            Include the DataFrame's index.
+        """
         content = table_to_html(table, index=index)
         if caption:
             content += f'<p class="caption">{escape(caption)}</p>'
         return self.add_html(heading, content)
 
     def add_figure(self, heading: str | None, figure, caption: str | None = None, image_format: str = "svg") -> HTMLReport:
-        """Add a matplotlib figure (or brainxr display), embedded as SVG or base64 PNG, and close it."""
+        """Add a matplotlib figure (or brainxr display), embedded as SVG or base64 PNG, and close it.
+
+        Parameters
+        ----------
+        heading : str or None
+            The section's heading (None: no heading).
+        figure : matplotlib.figure.Figure or brainxr display
+            The figure.
+        caption : str, optional
+            A line under the figure.
+        image_format : {"svg", "png"}
+            How the figure is embedded.
+        """
         if image_format not in ("svg", "png"):
             raise ValueError(f"image_format: expected 'svg' or 'png', got {image_format!r}")
         markup = figure_to_svg(figure) if image_format == "svg" else figure_to_png_base64(figure)
@@ -146,7 +207,13 @@ class HTMLReport(HTMLDocument):
         return self.add_html(heading, content)
 
     def add_warnings(self, messages) -> HTMLReport:
-        """Add a list of warnings (plain text), if any."""
+        """Add a list of warnings (plain text), if any. Returns the report.
+
+        Parameters
+        ----------
+        messages : iterable of str
+            The warnings.
+        """
         messages = list(messages)
         if messages:
             items = "".join(f"<li>{escape(str(message))}</li>" for message in messages)
@@ -154,6 +221,14 @@ class HTMLReport(HTMLDocument):
         return self
 
     def add_summary(self, heading: str | None, values: dict) -> HTMLReport:
-        """Add a line of key figures, ``{label: value}``."""
+        """Add a line of key figures, ``{label: value}``. Returns the report.
+
+        Parameters
+        ----------
+        heading : str or None
+            The section's heading (None: no heading).
+        values : dict
+            Label -> value.
+        """
         items = "".join(f"<span>{escape(str(label))}: <b>{escape(str(value))}</b></span>" for label, value in values.items())
         return self.add_html(heading, f'<div class="summary">{items}</div>')
