@@ -570,6 +570,15 @@ def from_nibabel(img, name=None, scaled_dtype=np.float32) -> xr.DataArray:
 
     Scaled data (``scl_slope``/``scl_inter``) are scaled in float64, as
     nibabel does, and returned as ``scaled_dtype``.
+
+    Parameters
+    ----------
+    img : nibabel.Nifti1Image
+        A 3D or 4D image.
+    name : str, optional
+        Name of the DataArray.
+    scaled_dtype : numpy dtype
+        dtype of the values of a scaled image.
     """
     data = np.asanyarray(img.dataobj.get_unscaled() if hasattr(img.dataobj, "get_unscaled") else img.dataobj)
     if data.ndim == 5 and data.shape[3] == 1:
@@ -828,7 +837,13 @@ def to_nifti(da: xr.DataArray, path, dtype=None, compresslevel: int = 1) -> Path
 
 
 def to_nibabel(da: xr.DataArray) -> nib.Nifti1Image:
-    """An in-memory nibabel image of a volume DataArray (computes dask data)."""
+    """An in-memory nibabel image of a volume DataArray (computes dask data).
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        A volume ``(i, j, k[, time])`` with its grid.
+    """
     da = _volume_order(da)
     values = np.asarray(da.values)
     disk_dtype = np.dtype(values.dtype)

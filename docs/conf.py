@@ -18,6 +18,8 @@ DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS / "sphinxext"))
 sys.path.insert(0, str(DOCS))
 
+from api_pages import records  # noqa: E402
+
 project = "brainxr"
 author = "the brainxr developers"
 copyright = "the brainxr developers"  # noqa: A001 - Sphinx's name
@@ -86,16 +88,11 @@ NUMPYDOC_TO_FIX = (
     'brainxr.cohort.Cohort.confounds',
     'brainxr.cohort.Cohort.sel',
     'brainxr.cohort.Cohort.subset',
-    'brainxr.datasets.SyntheticCohort',
-    'brainxr.datasets.SyntheticRun',
     'brainxr.datasets.get_data_dir',
-    'brainxr.datasets.templateflow.TemplateFlowAtlas',
     'brainxr.datasets.templateflow.available_atlases',
     'brainxr.decomposition.CanICA',
     'brainxr.errors.IngestError',
-    'brainxr.ingestion.IngestReport',
     'brainxr.ingestion.RunResult',
-    'brainxr.ingestion.VerifyReport',
     'brainxr.maskers.MultiNiftiLabelsMasker',
     'brainxr.maskers.MultiNiftiLabelsMasker.fit',
     'brainxr.maskers.MultiNiftiMapsMasker',
@@ -110,8 +107,6 @@ NUMPYDOC_TO_FIX = (
     'brainxr.maskers.NiftiSpheresMasker.inverse_transform',
     'brainxr.masking.compute_multi_background_mask',
     'brainxr.masking.compute_multi_brain_mask',
-    'brainxr.nifti.from_nibabel',
-    'brainxr.nifti.to_nibabel',
     'brainxr.plotting.BaseDisplay',
     'brainxr.plotting.BaseDisplay.add_markers',
     'brainxr.plotting.BaseDisplay.add_overlay',
@@ -132,21 +127,13 @@ NUMPYDOC_TO_FIX = (
     'brainxr.plotting.plot_prob_atlas',
     'brainxr.plotting.plot_roi',
     'brainxr.progress.as_completed.set_postfix',
-    'brainxr.regions.LabelsAtlas',
     'brainxr.regions.LabelsAtlas.assignment',
     'brainxr.regions.LabelsAtlas.on_grid',
     'brainxr.regions.LabelsAtlas.support',
     'brainxr.regions.LabelsAtlas.weights',
-    'brainxr.regions.MapsAtlas',
     'brainxr.regions.MapsAtlas.matrix',
     'brainxr.regions.MapsAtlas.on_grid',
     'brainxr.regions.MapsAtlas.support',
-    'brainxr.regions.Spheres',
-    'brainxr.regions.labels_to_volume',
-    'brainxr.regions.signals_to_img_maps',
-    'brainxr.regions.sphere_support',
-    'brainxr.regions.spheres_to_volume',
-    'brainxr.signal.CleaningPlan',
     'brainxr.signal.make_cleaning_plan',
     'brainxr.store.read_bold',
     'brainxr.store.read_confounds',
@@ -155,7 +142,9 @@ NUMPYDOC_TO_FIX = (
     'brainxr.store.read_valid',
     'brainxr.store.runs_table',
 )
-numpydoc_validation_exclude = {rf"^{name.replace('.', '[.]')}$" for name in NUMPYDOC_TO_FIX}
+# Records brainxr returns (dataclasses documented by an Attributes section: reports,
+# summaries, settings) document their fields once, as attributes.
+numpydoc_validation_exclude = {rf"^{name.replace('.', '[.]')}$" for name in NUMPYDOC_TO_FIX + tuple(records())}
 
 # -- gallery ---------------------------------------------------------------------------------------
 sphinx_gallery_conf = {

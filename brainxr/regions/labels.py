@@ -182,6 +182,8 @@ def labels_to_volume(region_values: xr.DataArray | np.ndarray, atlas, mask=None,
     atlas : LabelsAtlas or labels image
     mask : mask image, optional
         Voxels outside it get ``fill_value``.
+    fill_value : scalar
+        Value of the voxels outside every region (and outside ``mask``).
 
     Returns
     -------

@@ -219,6 +219,15 @@ def img_to_signals_maps(imgs, maps_img, mask_img=None, keep_masked_maps: bool = 
 def signals_to_img_maps(region_signals, maps_img, mask_img=None):
     """Voxel signals ``X M^T`` from map signals ``X`` (nilearn's ``signals_to_img_maps``).
 
+    Parameters
+    ----------
+    region_signals : (time, region) array-like or xarray.DataArray
+        One signal per map (1D: one value per map).
+    maps_img : 4D image
+        The maps ``M``.
+    mask_img : 3D image, optional
+        Voxels outside it are 0.
+
     Returns
     -------
     nibabel.Nifti1Image

@@ -272,6 +272,19 @@ def sphere_support(seeds, radius, shape, affine, mask=None) -> np.ndarray:
     """``(I, J, K)`` bool: the voxels of all the spheres (nilearn's choice of voxels).
 
     Candidates are all the voxels of the grid, or those of ``mask``.
+
+    Parameters
+    ----------
+    seeds : list of (x, y, z) or Spheres
+        The centres, in mm.
+    radius : float
+        Radius in mm (ignored for ``Spheres``, which carry theirs).
+    shape : tuple of int
+        Spatial shape of the grid.
+    affine : (4, 4) array-like
+        Voxel-to-world matrix of the grid.
+    mask : mask image, optional
+        Candidate voxels.
     """
     spheres = seeds if isinstance(seeds, Spheres) else Spheres(seeds, radius, allow_overlap=True)
     candidates = np.ones(tuple(shape), dtype=bool) if mask is None else _mask_on_grid(mask, _Grid(tuple(shape), np.asarray(affine)))
@@ -293,6 +306,10 @@ def spheres_to_volume(region_values, seeds, mask, radius=None, allow_overlap: bo
     seeds : list of (x, y, z) or Spheres
     mask : mask image
         The grid and the candidate voxels.
+    radius : float, optional
+        Radius in mm (default: the ``Spheres``' own).
+    allow_overlap : bool
+        Allow spheres to share voxels.
 
     Returns
     -------
