@@ -111,7 +111,13 @@ class Location:
         return self.parent / name
 
     def relative_to(self, other: Location) -> str:
-        """This location's path below ``other``, with ``/`` separators."""
+        """This location's path below ``other``, with ``/`` separators.
+
+        Parameters
+        ----------
+        other : Location
+            A location above this one.
+        """
         prefix = other.url.rstrip("/") + "/"
         if not self.url.startswith(prefix):
             raise ValueError(f"{self} is not below {other}")
@@ -138,7 +144,13 @@ class Location:
         return self._fs_and_path[1]
 
     def zarr_store(self, read_only: bool = False):
-        """Zarr's own store class for this location (``LocalStore`` or ``FsspecStore``), one per process."""
+        """Zarr's own store class for this location (``LocalStore`` or ``FsspecStore``), one per process.
+
+        Parameters
+        ----------
+        read_only : bool
+            Open the store read-only.
+        """
         return _zarr_store(self.url, self._options_key, read_only)
 
     def exists(self) -> bool:
@@ -150,7 +162,15 @@ class Location:
             return os.path.isdir(self.url) if self.is_local else self.fs.isdir(self.path)
 
     def open(self, mode: str = "rb", **kwargs):
-        """A file object (``kwargs`` go to fsspec: ``block_size``, ``cache_type``...)."""
+        """A file object.
+
+        Parameters
+        ----------
+        mode : str
+            ``"rb"``, ``"wb"``...
+        **kwargs
+            fsspec's options of ``open`` (``block_size``, ``cache_type``...).
+        """
         if self.is_local:
             return open(self.url, mode)
         with access_errors(self):
@@ -164,7 +184,13 @@ class Location:
             return self.fs.cat_file(self.path)
 
     def read_many(self, relative_paths) -> list:
-        """Bytes of several objects below this location (None where missing), fetched concurrently."""
+        """Bytes of several objects below this location (None where missing), fetched concurrently.
+
+        Parameters
+        ----------
+        relative_paths : iterable of str
+            Paths below this location, with ``/`` separators.
+        """
         relative_paths = list(relative_paths)
         with access_errors(self):
             if self.is_local:
@@ -245,6 +271,11 @@ class Location:
 
         A local file is written beside and renamed over (``os.replace``); an
         object store replaces an object in one PUT.
+
+        Parameters
+        ----------
+        data : bytes
+            The new content.
         """
         with access_errors(self):
             if self.is_local:
@@ -267,6 +298,11 @@ class Location:
         to the name (the link fails if the name exists: exclusive even on NFS,
         and never a half-written object); object stores use a conditional PUT
         (S3 ``If-None-Match: *``, through fsspec's ``mode="create"``).
+
+        Parameters
+        ----------
+        data : bytes
+            The object's content.
         """
         with access_errors(self):
             if self.is_local:

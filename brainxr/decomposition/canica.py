@@ -57,7 +57,8 @@ class CanICA(MultiPCA):
     standardize : bool or str, default=True
     standardize_confounds : bool, default=True
     detrend : bool, default=True
-    low_pass, high_pass, t_r, dtype, target_affine, target_shape,
+    low_pass, high_pass, t_r, dtype, target_affine, target_shape
+        As for :class:`MultiPCA`.
     mask_strategy, mask_args, memory, memory_level, n_jobs, verbose
         As for :class:`MultiPCA`.
 

@@ -137,8 +137,14 @@ class MultiNiftiMasker(_MultiMixin, NiftiMasker):
     ----------
     n_jobs : int, default=1
         Runs transformed at the same time.
-    Other parameters
-        As :class:`NiftiMasker`.
+    mask_img, runs, smoothing_fwhm, standardize, standardize_confounds, detrend
+        As for :class:`~brainxr.maskers.NiftiMasker`.
+    high_variance_confounds, low_pass, high_pass, t_r, target_affine, target_shape
+        As for :class:`~brainxr.maskers.NiftiMasker`.
+    mask_strategy, mask_args, dtype, memory, memory_level, verbose, reports, cmap
+        As for :class:`~brainxr.maskers.NiftiMasker`.
+    clean_args
+        As for :class:`~brainxr.maskers.NiftiMasker`.
     """
 
     _multi = True
@@ -208,8 +214,14 @@ class MultiNiftiLabelsMasker(_MultiMixin, NiftiLabelsMasker):
     ----------
     n_jobs : int, default=1
         Runs transformed at the same time.
-    Other parameters
-        As :class:`NiftiLabelsMasker`.
+    labels_img, labels, lut, background_label, mask_img, smoothing_fwhm, standardize
+        As for :class:`~brainxr.maskers.NiftiLabelsMasker`.
+    standardize_confounds, high_variance_confounds, detrend, low_pass, high_pass, t_r
+        As for :class:`~brainxr.maskers.NiftiLabelsMasker`.
+    dtype, resampling_target, memory, memory_level, verbose, strategy
+        As for :class:`~brainxr.maskers.NiftiLabelsMasker`.
+    keep_masked_labels, reports, cmap, clean_args
+        As for :class:`~brainxr.maskers.NiftiLabelsMasker`.
     """
 
     def __init__(
@@ -261,8 +273,14 @@ class MultiNiftiMapsMasker(_MultiMixin, NiftiMapsMasker):
     ----------
     n_jobs : int, default=1
         Runs transformed at the same time.
-    Other parameters
-        As :class:`NiftiMapsMasker`.
+    maps_img, mask_img, allow_overlap, smoothing_fwhm, standardize
+        As for :class:`~brainxr.maskers.NiftiMapsMasker`.
+    standardize_confounds, high_variance_confounds, detrend, low_pass, high_pass, t_r
+        As for :class:`~brainxr.maskers.NiftiMapsMasker`.
+    dtype, resampling_target, keep_masked_maps, memory, memory_level, verbose, reports
+        As for :class:`~brainxr.maskers.NiftiMapsMasker`.
+    cmap, clean_args
+        As for :class:`~brainxr.maskers.NiftiMapsMasker`.
     """
 
     def __init__(

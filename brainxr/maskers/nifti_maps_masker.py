@@ -43,7 +43,8 @@ class NiftiMapsMasker(BaseMasker):
     mask_img : mask image, optional
     allow_overlap : bool, default=True
         If False, maps that overlap raise a ValueError.
-    smoothing_fwhm, standardize, standardize_confounds, high_variance_confounds,
+    smoothing_fwhm, standardize, standardize_confounds, high_variance_confounds
+        As for :class:`NiftiLabelsMasker`.
     detrend, low_pass, high_pass, t_r, dtype, clean_args
         As for :class:`NiftiLabelsMasker`.
     resampling_target : {"data", "mask", "maps", None}, default="data"

@@ -70,7 +70,8 @@ class NiftiMasker(BaseMasker):
     mask_img : mask image, optional
     runs : array, optional
         Run label of each volume (each run cleaned on its own).
-    smoothing_fwhm, standardize, standardize_confounds, detrend,
+    smoothing_fwhm, standardize, standardize_confounds, detrend
+        As for :class:`NiftiLabelsMasker`.
     high_variance_confounds, low_pass, high_pass, t_r, dtype, clean_args
         As for :class:`NiftiLabelsMasker`.
     target_affine, target_shape : optional

@@ -33,8 +33,10 @@ class NiftiSpheresMasker(BaseMasker):
         Only voxels in the mask count.
     allow_overlap : bool, default=False
         Otherwise overlapping spheres raise a ValueError naming the seeds.
-    smoothing_fwhm, standardize, standardize_confounds, high_variance_confounds,
-    detrend, low_pass, high_pass, t_r, dtype, memory, memory_level, verbose,
+    smoothing_fwhm, standardize, standardize_confounds, high_variance_confounds
+        As for :class:`NiftiLabelsMasker`.
+    detrend, low_pass, high_pass, t_r, dtype, memory, memory_level, verbose
+        As for :class:`NiftiLabelsMasker`.
     reports, clean_args
         As for :class:`NiftiLabelsMasker`.
 
