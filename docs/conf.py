@@ -9,10 +9,14 @@ pages; autosummary and numpydoc render the docstrings); ``examples/`` run as
 a sphinx-gallery in quick mode on the synthetic cohort.
 """
 
+import os
 import sys
 from pathlib import Path
 
-import brainxr
+# no progress bars in the gallery's captured output (brainxr.progress reads this)
+os.environ["BRAINXR_PROGRESS"] = "0"
+
+import brainxr  # noqa: E402
 
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS / "sphinxext"))
