@@ -106,6 +106,11 @@ class StoreDamageError(StoreError):
 class IngestError(BrainxrError):
     """Some runs of an ingest failed; the others completed.
 
+    Parameters
+    ----------
+    failures : dict
+        Run name -> the exception that stopped it.
+
     Attributes
     ----------
     failures : dict

@@ -451,7 +451,16 @@ def compute_multi_background_mask(data_imgs, border_size: int = 2, connected: bo
                                   memory=None, verbose=0) -> xr.DataArray:
     """A mask common to several runs: :func:`compute_background_mask` of each, intersected (nilearn's function).
 
-    Parameters as :func:`compute_multi_epi_mask` and :func:`compute_background_mask`.
+    Parameters
+    ----------
+    data_imgs : list of images
+        The runs.
+    border_size, connected, opening
+        As :func:`compute_background_mask`.
+    threshold, target_affine, target_shape
+        As :func:`compute_multi_epi_mask`.
+    n_jobs, memory, verbose
+        Accepted for nilearn's signature; unused.
     """
     del n_jobs, memory, verbose
     return _multi_mask(
@@ -467,6 +476,15 @@ def compute_multi_brain_mask(target_imgs, threshold: float = 0.5, connected: boo
 
     The images must share one grid (a ValueError names the first that does
     not); only their grid is used, as in :func:`compute_brain_mask`.
+
+    Parameters
+    ----------
+    target_imgs : list of images
+        The images.
+    threshold, connected, opening, mask_type
+        As :func:`compute_brain_mask`.
+    memory, verbose
+        Accepted for nilearn's signature; unused.
     """
     del memory, verbose
     if isinstance(target_imgs, (str, Path)) or not len(target_imgs):

@@ -342,7 +342,13 @@ class as_completed:  # noqa: N801 - used like concurrent.futures.as_completed
         self._bar = bar(len(self.tasks), desc=desc, unit=unit, progress=self._show)
 
     def set_postfix(self, **values) -> None:
-        """Show ``name=value`` after the bar (e.g. the number of failures)."""
+        """Show ``name=value`` after the bar (e.g. the number of failures).
+
+        Parameters
+        ----------
+        **values
+            The names and values shown.
+        """
         self._bar.set_postfix(**values)
 
     def __iter__(self):

@@ -60,7 +60,13 @@ class DownloadError(BrainxrError, OSError):
 
 
 def get_data_dir(data_dir=None) -> Path:
-    """The root data folder: ``data_dir``, else ``$BRAINXR_DATA``, else ``~/brainxr_data``."""
+    """The root data folder: ``data_dir``, else ``$BRAINXR_DATA``, else ``~/brainxr_data``.
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike, optional
+        A folder chosen by the caller.
+    """
     if data_dir is not None:
         return Path(data_dir).expanduser()
     if os.environ.get(DATA_DIR_ENV):

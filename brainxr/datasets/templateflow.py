@@ -221,7 +221,15 @@ def _spec(name: str, desc: str | None) -> str:
 
 
 def available_atlases(template: str = "MNI152NLin2009cAsym", root=None, client=None) -> list[str]:
-    """Atlases of a template as ``NAME[:DESC]`` (``:probseg``/``:dseg`` where both exist without a desc)."""
+    """Atlases of a template as ``NAME[:DESC]`` (``:probseg``/``:dseg`` where both exist without a desc).
+
+    Parameters
+    ----------
+    template : str
+        TemplateFlow template.
+    root, client
+        TemplateFlow's cache folder or client (see :func:`fetch_atlas`).
+    """
     client = _client(root, client)
     _check_template(client, template, f"atlases of {template}")
     found = set()

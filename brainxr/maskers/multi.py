@@ -262,7 +262,15 @@ class MultiNiftiLabelsMasker(_MultiMixin, NiftiLabelsMasker):
         self.n_jobs = n_jobs
 
     def fit(self, imgs=None, y=None):
-        """Load the labels, resampled to the first run's grid when needed."""
+        """Load the labels, resampled to the first run's grid when needed.
+
+        Parameters
+        ----------
+        imgs : image or list of images (runs), optional
+            The runs; the first one's grid is the target.
+        y : None
+            Ignored.
+        """
         return super().fit(self._first_run(imgs), y)
 
 
@@ -318,5 +326,13 @@ class MultiNiftiMapsMasker(_MultiMixin, NiftiMapsMasker):
         self.n_jobs = n_jobs
 
     def fit(self, imgs=None, y=None):
-        """Load the maps, resampled to the first run's grid when needed."""
+        """Load the maps, resampled to the first run's grid when needed.
+
+        Parameters
+        ----------
+        imgs : image or list of images (runs), optional
+            The runs; the first one's grid is the target.
+        y : None
+            Ignored.
+        """
         return super().fit(self._first_run(imgs), y)

@@ -274,7 +274,13 @@ class NiftiLabelsMasker(BaseMasker):
         return ids
 
     def get_feature_names_out(self, input_features=None):
-        """Region names, one per output column."""
+        """Region names, one per output column.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored (scikit-learn's signature).
+        """
         del input_features
         return np.asarray(list(self.region_names_.values()), dtype=object)
 

@@ -256,6 +256,11 @@ class NiftiMapsMasker(BaseMasker):
     def inverse_transform(self, region_signals):
         """Voxel signals from map signals (nilearn's ``signals_to_img_maps``).
 
+        Parameters
+        ----------
+        region_signals : array-like or xarray.DataArray
+            ``(n_maps,)`` or ``(time, n_maps)`` signals, as ``transform`` gives.
+
         Returns
         -------
         nibabel.Nifti1Image

@@ -271,6 +271,11 @@ class NiftiMasker(BaseMasker):
     def inverse_transform(self, X):
         """Put ``(n_voxels,)`` or ``(time, n_voxels)`` data back in the mask's volume.
 
+        Parameters
+        ----------
+        X : array-like or xarray.DataArray
+            ``(n_voxels,)`` or ``(time, n_voxels)`` values, as ``transform`` gives.
+
         Returns
         -------
         nibabel.Nifti1Image

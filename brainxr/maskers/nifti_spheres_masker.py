@@ -163,6 +163,11 @@ class NiftiSpheresMasker(BaseMasker):
         Each voxel gets the mean of the signals of the spheres holding it.
         Needs ``mask_img``.
 
+        Parameters
+        ----------
+        region_signals : array-like or xarray.DataArray
+            ``(n_spheres,)`` or ``(time, n_spheres)`` signals, as ``transform`` gives.
+
         Returns
         -------
         nibabel.Nifti1Image

@@ -152,6 +152,11 @@ def find_parcellation_cut_coords(
 def find_probabilistic_atlas_cut_coords(maps_img) -> np.ndarray:
     """Centre of each map of a 4D probabilistic atlas (:func:`find_xyz_cut_coords` per map).
 
+    Parameters
+    ----------
+    maps_img : 4D image
+        The maps (path, nibabel image or DataArray).
+
     Returns
     -------
     numpy.ndarray of shape (n_maps, 3)
@@ -165,6 +170,15 @@ def find_cut_slices(img, direction: str = "z", n_cuts: int = 7) -> np.ndarray:
 
     The cuts span the extent of the voxels above the 80th percentile of the
     absolute non-zero values (the whole image when empty), away from its edges.
+
+    Parameters
+    ----------
+    img : 3D image
+        The image (path, nibabel image or DataArray).
+    direction : {"x", "y", "z"}
+        The axis of the cuts.
+    n_cuts : int
+        Number of cuts.
     """
     if direction not in ("x", "y", "z"):
         raise ValueError(f"direction: expected 'x', 'y' or 'z', got {direction!r}")
