@@ -55,9 +55,28 @@ INDEX_BATCH_SECONDS = 30.0
 class RunResult:
     """What happened to one run.
 
-    ``status`` is ``"ingested"``, ``"repaired"``, ``"skipped"`` (already
-    complete, or intact when repairing), ``"locked"`` (being written by
-    another ingest: ``holder`` says who) or ``"failed"`` (``error``).
+    Attributes
+    ----------
+    key : str
+        The run's name in the store.
+    status : str
+        ``"ingested"``, ``"repaired"``, ``"skipped"`` (already complete, or
+        intact when repairing), ``"locked"`` (being written by another
+        ingest: ``holder`` says who) or ``"failed"`` (``error``).
+    source : str
+        The run's BOLD file (path or URL).
+    error : Exception or None
+        What stopped a failed run.
+    seconds : float
+        Wall time of the run.
+    decompressed_bytes : int
+        Bytes of NIfTI data read.
+    attrs : dict or None
+        The run's stored attributes.
+    warnings : list of str
+        Warnings raised while ingesting it.
+    holder : str
+        Who holds the lock of a locked run (host, pid, since).
     """
 
     key: str

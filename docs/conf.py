@@ -79,14 +79,10 @@ numpydoc_xref_param_type = False
 # object, or a changed signature, must pass).
 numpydoc_validation_checks = {"PR01", "PR02"}
 NUMPYDOC_TO_FIX = (
-    'brainxr.bids_app.RunSettings',
-    'brainxr.bids_app.RunSummary',
-    'brainxr.bids_app.run',
     'brainxr.cohort.Cohort.bold',
     'brainxr.cohort.Cohort.confounds',
     'brainxr.cohort.Cohort.sel',
     'brainxr.cohort.Cohort.subset',
-    'brainxr.ingestion.RunResult',
     'brainxr.plotting.BaseDisplay',
     'brainxr.plotting.BaseDisplay.add_markers',
     'brainxr.plotting.BaseDisplay.add_overlay',

@@ -37,7 +37,37 @@ CARPET_VOXELS = 3000
 
 @dataclass
 class RunSettings:
-    """Every option of ``brainxr run`` (see ``brainxr run --help``)."""
+    """Every option of ``brainxr run`` (see ``brainxr run --help``).
+
+    Attributes
+    ----------
+    bids_dir, output_dir : pathlib.Path
+        The fMRIPrep derivatives (read only) and where outputs are written.
+    analysis_level : {"participant", "group"}
+        The level to run.
+    participant_label, task, space, res
+        Which runs (``--participant-label``, ``--task``, ``--space``, ``--res``).
+    work_dir : pathlib.Path or None
+        Folder of the cohort store (default ``output_dir/work``).
+    overwrite : bool
+        Ingest and compute again runs that are already done.
+    atlas, radius
+        The atlases (``--atlas``) and the radius of coordinate spheres.
+    denoise_strategy : list of str
+        The denoising strategies.
+    smoothing_fwhm, standardize, detrend, low_pass, high_pass
+        Cleaning of the region signals.
+    kinds : list of str
+        The kinds of connectome.
+    cov_estimator : {"ledoit_wolf", "empirical"}
+        The covariance estimator.
+    n_workers : int
+        Local threads when no cluster is used.
+    reports, progress : bool
+        Write the HTML reports; show progress bars.
+    client : distributed.Client or None
+        The cluster to run on.
+    """
 
     bids_dir: Path
     output_dir: Path
@@ -71,7 +101,25 @@ class RunSettings:
 
 @dataclass
 class RunSummary:
-    """What ``brainxr run`` did."""
+    """What ``brainxr run`` did.
+
+    Attributes
+    ----------
+    level : str
+        ``"participant"`` or ``"group"``.
+    output_dir : pathlib.Path
+        Where the outputs are.
+    processed, skipped : list
+        The runs processed, and those already done.
+    failures : list
+        The runs that failed (run, stage, message, details).
+    reports : list of pathlib.Path
+        The HTML reports written.
+    seconds : float
+        Wall time.
+    log_file : pathlib.Path or None
+        The log of this run.
+    """
 
     level: str
     output_dir: Path
@@ -186,6 +234,11 @@ def _space_entities(runs) -> dict:
 
 def run(settings: RunSettings) -> RunSummary:
     """Run the BIDS App at ``settings.analysis_level``; see the module docstring.
+
+    Parameters
+    ----------
+    settings : RunSettings
+        Every option.
 
     Returns
     -------
