@@ -354,7 +354,15 @@ class StoreContents:
 
 
 def read_run_attrs(store, key: str) -> dict | None:
-    """A run's attributes, or None if the run is absent or its metadata is unreadable."""
+    """A run's attributes, or None if the run is absent or its metadata is unreadable.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Location
+        The store (path or URL).
+    key : str
+        The run's name.
+    """
     meta = _read_json(run_location(store, key) / "zarr.json")
     return meta.get("attributes", {}) if meta else None
 
@@ -565,17 +573,45 @@ def _read_array(location: Location, key: str | None, name: str, selection=()):
 
 
 def read_bold(store, key: str, voxels: slice = slice(None)) -> np.ndarray:
-    """A run's ``(n_volumes, voxel)`` float32 BOLD signal over a slice of the store's voxels."""
+    """A run's ``(n_volumes, voxel)`` float32 BOLD signal over a slice of the store's voxels.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Location
+        The store (path or URL).
+    key : str
+        The run's name.
+    voxels : slice
+        The store's voxels to read (default all).
+    """
     return _read_array(as_location(store), key, "bold", (slice(None), voxels))
 
 
 def read_valid(store, key: str, voxels: slice = slice(None)) -> np.ndarray:
-    """A run's ``(voxel,)`` validity over a slice of the store's voxels."""
+    """A run's ``(voxel,)`` validity over a slice of the store's voxels.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Location
+        The store (path or URL).
+    key : str
+        The run's name.
+    voxels : slice
+        The store's voxels to read (default all).
+    """
     return np.asarray(_read_array(as_location(store), key, "valid", (voxels,)), dtype=bool)
 
 
 def read_confounds(store, key: str) -> tuple[pd.DataFrame, dict]:
-    """A run's confounds table (n/a as NaN, fMRIPrep column names) and its confounds JSON."""
+    """A run's confounds table (n/a as NaN, fMRIPrep column names) and its confounds JSON.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Location
+        The store (path or URL).
+    key : str
+        The run's name.
+    """
     location = as_location(store)
     values = _read_array(location, key, "confounds")
     columns = [str(c) for c in _read_array(location, key, "confound")]
@@ -583,7 +619,15 @@ def read_confounds(store, key: str) -> tuple[pd.DataFrame, dict]:
 
 
 def read_confounds_metadata(store, key: str) -> dict:
-    """A run's confounds JSON (CompCor metadata...), ``{}`` if it had none."""
+    """A run's confounds JSON (CompCor metadata...), ``{}`` if it had none.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Location
+        The store (path or URL).
+    key : str
+        The run's name.
+    """
     location = as_location(store)
     attrs = read_run_attrs(location, key) or {}
     if attrs.get("brainxr_run", 1) < 2:  # format 1 kept it in the run's attributes

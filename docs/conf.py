@@ -108,11 +108,6 @@ NUMPYDOC_TO_FIX = (
     'brainxr.regions.MapsAtlas.on_grid',
     'brainxr.regions.MapsAtlas.support',
     'brainxr.signal.make_cleaning_plan',
-    'brainxr.store.read_bold',
-    'brainxr.store.read_confounds',
-    'brainxr.store.read_confounds_metadata',
-    'brainxr.store.read_run_attrs',
-    'brainxr.store.read_valid',
     'brainxr.store.runs_table',
 )
 # Records brainxr returns (dataclasses documented by an Attributes section: reports,
