@@ -227,6 +227,12 @@ Below is each command's ``--help``, generated from the parser itself
 def write_pages(folder: Path) -> None:
     """Write ``index.rst``, ``cli.rst`` and one page per entry of :data:`PAGES` into ``folder`` (what changed)."""
     folder.mkdir(parents=True, exist_ok=True)
+    sections = {module_name for _, _, page_sections in PAGES.values() for module_name, _ in page_sections}
+    brainxr = importlib.import_module("brainxr")
+    missing = sorted(f"brainxr.{name}" for name in brainxr.__all__
+                     if inspect.ismodule(getattr(brainxr, name)) and f"brainxr.{name}" not in sections)
+    if missing:
+        raise ValueError(f"docs/api_pages.py: no API page documents {missing}; add a section to PAGES")
     documented = documented_objects()
     texts = {f"{page}.rst": _render(page, documented) for page in PAGES}
     texts["cli.rst"] = CLI_PAGE
