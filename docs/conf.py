@@ -13,12 +13,34 @@ import os
 import sys
 from pathlib import Path
 
+DOCS = Path(__file__).resolve().parent
+
 # no progress bars in the gallery's captured output (brainxr.progress reads this)
 os.environ["BRAINXR_PROGRESS"] = "0"
 
+# The gallery's figures are drawn on the MNI152 template, which brainxr takes from
+# TemplateFlow. Nothing is downloaded where the docs are built: unless TEMPLATEFLOW_HOME
+# is set, the tests' local cache in TemplateFlow's layout (nilearn's own MNI152 files as
+# MNI152NLin2009aSym, tests/templateflow_cache.py) is made under docs/_build.
+if "TEMPLATEFLOW_HOME" not in os.environ:
+    TEMPLATEFLOW_HOME = DOCS / "_build" / "templateflow"
+    os.environ.update(TEMPLATEFLOW_HOME=str(TEMPLATEFLOW_HOME), TEMPLATEFLOW_AUTOUPDATE="0",
+                      BRAINXR_DATA=str(DOCS / "_build" / "brainxr_data"))
+    if not TEMPLATEFLOW_HOME.is_dir():
+        import shutil
+        import tempfile
+
+        sys.path.insert(0, str(DOCS.parent / "tests"))
+        from templateflow_cache import build_templateflow_home
+
+        sys.path.remove(str(DOCS.parent / "tests"))
+        TEMPLATEFLOW_HOME.parent.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(dir=TEMPLATEFLOW_HOME.parent))
+        build_templateflow_home(partial)
+        shutil.move(partial, TEMPLATEFLOW_HOME)  # complete, or absent
+
 import brainxr  # noqa: E402
 
-DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS / "sphinxext"))
 sys.path.insert(0, str(DOCS))
 
