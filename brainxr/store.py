@@ -643,20 +643,27 @@ def runs_table(store) -> pd.DataFrame:
     """One row per complete run, indexed by run key (``run``), from metadata only.
 
     Columns: the run-identifying BIDS entities (the ``run`` entity as
-    ``bids_run``), ``t_r``, ``n_volumes``, ``n_valid_voxels``.
+    ``bids_run``), ``t_r``, ``n_volumes``, ``n_valid_voxels``, and the QC
+    numbers of the runs index (``mean_fd``, ``max_fd``) when recorded.
     """
+    return runs_table_of(read_store(store).runs)
+
+
+def runs_table_of(complete: dict) -> pd.DataFrame:
+    """:func:`runs_table` from run key -> attributes (as :func:`scan_runs` returns them)."""
     from brainxr.bids import RUN_ENTITIES
 
-    complete = read_store(store).runs
     columns = {"bids_run" if e == "run" else e: e for e in RUN_ENTITIES}
     rows = {}
     for key, attrs in complete.items():
         entities = attrs.get("entities", {})
         row = {column: entities[entity] for column, entity in columns.items() if entity in entities}
         row.update(t_r=attrs.get("t_r"), n_volumes=attrs.get("n_volumes"), n_valid_voxels=attrs.get("n_valid_voxels"))
+        row.update(attrs.get("qc") or {})
         rows[key] = row
     present = [c for c in columns if any(c in row for row in rows.values())]
-    table = pd.DataFrame.from_dict(rows, orient="index", columns=present + ["t_r", "n_volumes", "n_valid_voxels"])
+    qc = sorted({name for attrs in complete.values() for name in (attrs.get("qc") or {})})
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=present + ["t_r", "n_volumes", "n_valid_voxels"] + qc)
     table.index.name = "run"
     return table
 

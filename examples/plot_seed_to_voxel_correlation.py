@@ -113,9 +113,10 @@ brainxr.ingest(dataset.root, output / "cohort.zarr", progress=False)
 cohort = brainxr.open_cohort(output / "cohort.zarr")
 clean = {key: value for key, value in CLEAN.items() if key != "t_r"}
 seeds = cohort.extract(Spheres(pcc_coords, radius=8), confounds_strategy="simple", clean=clean)
-voxels = cohort.clean(strategy="simple", **clean)  # lazy (time, voxel) runs
-for run, cleaned in voxels.items():
+cleaned = cohort.clean(strategy="simple", **clean)["bold"]  # lazy (run, time, voxel), kept volumes first
+for run in cleaned["run"].values:
     seed = seeds.sel(run=run).dropna("time", how="all").isel(region=0)
-    fisher_z = seed_to_voxel_correlation(seed.values, cleaned, fisher_z=True, as_volume=True)
+    voxels = cleaned.sel(run=run).isel(time=slice(0, seed.sizes["time"]))
+    fisher_z = seed_to_voxel_correlation(seed.values, voxels, fisher_z=True, as_volume=True)
     brainxr.to_nifti(fisher_z, output / f"{run}_desc-pcc_fisherz.nii.gz")
 print(f"figures and maps written to {output}")

@@ -28,13 +28,29 @@ def test_select_runs_by_entities(store):
     assert len(cohort) == 4
     assert list(cohort.sel(sub="01")) == ["sub-01_task-nback", "sub-01_task-rest"]
     assert list(cohort.sel(task="rest", sub=["02", "03"])) == ["sub-02_task-rest", "sub-03_task-rest"]
-    assert len(cohort.sel(sub="99")) == 0
     table = cohort.runs
     assert list(table.columns[:2]) == ["sub", "task"]
     assert table.loc["sub-03_task-rest", "n_volumes"] == 23
     assert "sub: 3 (01, 02, 03)" in repr(cohort)
     with pytest.raises(KeyError, match="no complete run 'sub-09_task-rest'"):
         cohort["sub-09_task-rest"]
+
+
+def test_selection_errors_name_what_matched_nothing(store):
+    cohort = brainxr.open_cohort(store)
+    # an entity the runs do not have: the known ones are listed (long BIDS names get a hint)
+    with pytest.raises(ValueError, match=r"no entity 'subject'; their entities are \['sub', 'task'\]; did you mean 'sub'"):
+        cohort.sel(subject="01")
+    with pytest.raises(ValueError, match=r"no entity 'ses'"):
+        cohort.sel(ses="1")
+    # a value no run has: which one, and the values there are
+    with pytest.raises(ValueError, match=r"sel\(task='Rest'\): no run has task 'Rest'; the values of task are \['nback', 'rest'\]"):
+        cohort.sel(task="Rest")
+    with pytest.raises(ValueError, match=r"no run has sub '99'"):
+        cohort.sel(sub=["02", "99"])
+    # values that exist but not together
+    with pytest.raises(ValueError, match=r"sel\(sub='02', task='nback'\): each value exists, but no run has all of them"):
+        cohort.sel(sub="02", task="nback")
 
 
 def test_runs_are_lazy_and_labeled(store):

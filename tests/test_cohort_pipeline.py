@@ -22,7 +22,7 @@ def test_cohort_extract_equals_nilearn_labels_masker(small_synthetic, strategy):
     synthetic, store = small_synthetic
     cohort = brainxr.open_cohort(store)
     atlas = load_labels_atlas(synthetic.atlas_labels_img, lut=synthetic.atlas_labels_tsv)
-    with raise_if_dask_computes(max_computes=len(cohort)):  # confounds tables only; bold stays lazy
+    with raise_if_dask_computes():  # nothing is read until computed, confounds included
         signals = cohort.extract(atlas, confounds_strategy=strategy, clean=CLEAN)
     signals = signals.compute()
     assert signals.dims == ("run", "time", "region")
@@ -49,16 +49,20 @@ def test_cohort_clean_matches_nilearn_on_voxels(small_synthetic):
 
     synthetic, store = small_synthetic
     cohort = brainxr.open_cohort(store)
-    with raise_if_dask_computes(max_computes=len(cohort)):
+    with raise_if_dask_computes():
         cleaned = cohort.clean(strategy="simple", low_pass=0.08, high_pass=0.009)
     run = synthetic.runs[1]
     confounds, sample_mask = load_confounds_strategy(str(run.bold), denoise_strategy="simple")
     masker = NiftiMasker(mask_img=cohort.mask_img, t_r=synthetic.t_r, detrend=True, standardize="zscore_sample",
                          low_pass=0.08, high_pass=0.009)
     expected = masker.fit_transform(str(run.bold), confounds=confounds, sample_mask=sample_mask)
-    ours = cleaned[run.name]
+    assert set(cleaned.data_vars) == {"bold"} and cleaned["bold"].dims == ("run", "time", "voxel")
+    ours = cleaned["bold"].sel(run=run.name)
+    n_kept = int(ours["n_volumes"])
+    assert n_kept == expected.shape[0]
     valid = cohort[run.name]["valid"].values  # voxels outside this run's brain mask are constant zeros
-    np.testing.assert_allclose(ours.values[:, valid], expected[:, valid], atol=1e-4)
+    np.testing.assert_allclose(ours.values[:n_kept, valid], expected[:, valid], atol=1e-4)
+    assert np.isnan(ours.values[n_kept:]).all()
 
 
 def test_cohort_summary_and_report(small_synthetic, tmp_path):

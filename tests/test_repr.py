@@ -102,7 +102,7 @@ def test_cohort_repr_shows_runs_entities_grid_and_incomplete_runs(cohort_and_atl
     (mask,) = embedded_pngs(cohort._repr_html_())
     assert mask.shape[1] >= 200 and (mask[..., 3] > 0).mean() > 0.2  # the mask's three slices
     check_text(repr(cohort), max_lines=6)
-    interrupted = brainxr.Cohort(cohort.path, {key: cohort._runs[key] for key in cohort}, cohort.grid,
+    interrupted = brainxr.Cohort(cohort.path, cohort.runs, cohort.grid,
                                  incomplete=["sub-09_task-rest"])
     html = interrupted._repr_html_()
     assert "1 incomplete" in check_html(html) and "sub-09_task-rest" in html

@@ -24,7 +24,7 @@ from brainxr.connectome.estimation import (
     connectivity,
 )
 from brainxr.connectome.global_connectivity import global_connectivity
-from brainxr.connectome.group import geometric_mean, mean_connectome, tangent_space
+from brainxr.connectome.group import geometric_mean, group_sparse_inputs, mean_connectome, tangent_space
 from brainxr.connectome.group_sparse_inverse_covariance import (
     GroupSparseCovariance,
     GroupSparseCovarianceCV,
@@ -74,6 +74,7 @@ __all__ = [
     "graphical_lasso_path",
     "group_sparse_covariance",
     "group_sparse_covariance_path",
+    "group_sparse_inputs",
     "inverse_fisher_z",
     "map_eigenvalues",
     "mean_connectome",

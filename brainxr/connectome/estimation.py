@@ -235,23 +235,31 @@ def _connectivity_with_missing(
 
 
 def _connectivity_blocks(
-    signals, run_names, *, region_names, kind, estimator, standardize, empty_regions
+    signals, run_names, *errors, region_names, kind, estimator, standardize, empty_regions
 ):
     """``(..., time, region)`` signals -> ``(..., region, region_)`` matrices.
 
     The one kernel of :func:`connectivity`, numpy in and out: every leading
     index is a run (``run_names`` has the leading shape). ``xr.apply_ufunc``
     calls it on the whole array (numpy) or on each chunk of runs (dask).
+    ``errors`` (optional, like ``run_names``): runs whose extraction failed
+    (a non-empty message, left by ``cohort.extract(..., on_error="skip")``)
+    get NaN matrices. BLAS runs one thread per task (tasks run in parallel).
     """
+    from brainxr.engine import one_thread_per_task
+
     leading = signals.shape[:-2]
     n_regions = signals.shape[-1]
     runs = signals.reshape((-1,) + signals.shape[-2:])
     names = np.asarray(run_names, dtype=object).reshape(-1)
-    matrices = np.empty((runs.shape[0], n_regions, n_regions))
-    for index, (run_signals, run_name) in enumerate(zip(runs, names)):
-        matrices[index] = _connectivity_with_missing(
-            run_signals, str(run_name), region_names, kind, estimator, standardize, empty_regions
-        )
+    failed = (np.asarray(errors[0], dtype=object).reshape(-1) != "") if errors else np.zeros(len(names), dtype=bool)
+    matrices = np.full((runs.shape[0], n_regions, n_regions), np.nan)
+    with one_thread_per_task():
+        for index, (run_signals, run_name) in enumerate(zip(runs, names)):
+            if not failed[index]:
+                matrices[index] = _connectivity_with_missing(
+                    run_signals, str(run_name), region_names, kind, estimator, standardize, empty_regions
+                )
     return matrices.reshape(leading + (n_regions, n_regions))
 
 
@@ -388,8 +396,11 @@ def connectivity(
     return matrices
 
 
-def _attrs(kind, estimator, standardize) -> dict:
+def _attrs(kind, estimator, standardize, source_attrs=None) -> dict:
+    from brainxr.provenance import carried
+
     return {
+        **carried(source_attrs or {}),
         "kind": kind,
         "cov_estimator": repr(estimator),
         "standardize": bool(standardize) if kind == "correlation" else False,
@@ -425,20 +436,21 @@ def _apply_kernel(signals, kind, estimator, standardize, empty_regions):
         str(run_names.values[0]) if signals.sizes[run_dim] == 1 else f"each {run_dim}"
     )
     _check_sample_counts(n_samples, n_regions, kind, estimator, what)
+    # runs whose extraction failed (cohort.extract(..., on_error="skip")) give NaN matrices
+    errors = signals.coords.get("error")
+    errors = [] if errors is None or run_dim is None or errors.dims != (run_dim,) else [
+        xr.DataArray(errors.data, dims=run_dim)]
     if _is_dask(signals.data):
-        # chunk the numpy coords too as the data (extract_cohort's onset (run, time) is numpy beside
-        # dask data chunked by run: chunked by time alone it had one chunk of runs, inconsistent)
-        chunks = {"time": -1, "region": -1}
-        if run_dim is not None:
-            chunks[run_dim] = signals.data.chunks[signals.get_axis_num(run_dim)]
-        signals = signals.chunk(chunks)
+        signals = _whole_time_and_regions(signals, run_dim)
         if run_dim is not None:
             run_names = run_names.chunk({run_dim: signals.chunksizes[run_dim]})
+            errors = [error.chunk({run_dim: signals.chunksizes[run_dim]}) for error in errors]
     matrices = xr.apply_ufunc(
         _connectivity_blocks,
         signals,
         run_names,
-        input_core_dims=[["time", "region"], []],
+        *errors,
+        input_core_dims=[["time", "region"], []] + [[]] * len(errors),
         output_core_dims=[["region", "region_"]],
         kwargs=dict(
             region_names=_region_names(signals),
@@ -453,8 +465,26 @@ def _apply_kernel(signals, kind, estimator, standardize, empty_regions):
         keep_attrs=False,
     )
     return _with_mirrored_region_coords(matrices).assign_attrs(
-        _attrs(kind, estimator, standardize)
-    )
+        _attrs(kind, estimator, standardize, signals.attrs)
+    ).rename(kind.replace(" ", "_"))
+
+
+def _whole_time_and_regions(signals: xr.DataArray, run_dim) -> xr.DataArray:
+    """Dask signals (and their dask coordinates) with time and regions in one chunk.
+
+    Only dask-backed variables are rechunked (``DataArray.chunk`` would turn
+    numpy run coordinates into one-chunk dask arrays, inconsistent with the
+    data's chunks of runs); dask coordinates along runs follow the data's
+    chunks of runs.
+    """
+    data = signals.data.rechunk({signals.get_axis_num("time"): -1, signals.get_axis_num("region"): -1})
+    target = dict(zip(signals.dims, data.chunks))
+    coords = {
+        name: coord.variable.chunk({dim: target[dim] for dim in coord.dims if dim in target})
+        for name, coord in signals.coords.items()
+        if _is_dask(coord.data) and name not in signals.dims
+    }
+    return signals.copy(data=data).assign_coords(coords)
 
 
 def _stack_runs(runs) -> xr.DataArray:

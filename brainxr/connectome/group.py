@@ -18,6 +18,8 @@ import numpy as np
 import xarray as xr
 from scipy import linalg
 
+from dask.base import tokenize
+
 from brainxr.connectome.matrices import (
     NotPositiveDefiniteError,
     _form_symmetric,
@@ -26,8 +28,9 @@ from brainxr.connectome.matrices import (
     inverse_fisher_z,
     map_eigenvalues,
 )
+from brainxr.provenance import carried
 
-__all__ = ["geometric_mean", "mean_connectome", "tangent_space"]
+__all__ = ["geometric_mean", "group_sparse_inputs", "mean_connectome", "tangent_space"]
 
 
 def _run_dim(connectomes: xr.DataArray, what: str) -> str:
@@ -121,12 +124,18 @@ def mean_connectome(
         dims=("region", "region_"),
         coords=_square_coords(connectomes, run_dim),
         attrs=attrs,
+        name=f"mean_{connectomes.name}" if connectomes.name else "mean",
     )
 
 
-def _sum_of_checked_blocks(covariances, run_names):
-    """Sum of a block of covariances, checking each is symmetric positive definite."""
-    for covariance, run_name in zip(covariances, run_names):
+def _sum_of_checked_blocks(covariances, run_names, kept=None):
+    """Sum of a block of covariances, checking each is symmetric positive definite.
+
+    ``kept`` (``(run,)`` bool, optional) leaves runs out: those whose
+    extraction failed (``error`` coordinate), whose matrices are NaN.
+    """
+    kept = np.ones(len(covariances), dtype=bool) if kept is None else np.asarray(kept, dtype=bool)
+    for covariance, run_name in zip(covariances[kept], np.asarray(run_names, dtype=object)[kept]):
         if not np.all(np.isfinite(covariance)):
             raise ValueError(
                 f"The covariance of {run_name} has non-finite values (a region "
@@ -144,22 +153,32 @@ def _sum_of_checked_blocks(covariances, run_names):
                 "definite; the geometric mean and the tangent space need SPD "
                 "covariances (use a shrunk estimator such as LedoitWolf)."
             ) from None
-    return covariances.sum(axis=0, keepdims=True)
+    return covariances[kept].sum(axis=0, keepdims=True)
 
 
-def _sum_of_logs_blocks(covariances, whitening):
-    """``sum_k logm(W C_k W)`` over a block of runs: the map of one iteration."""
+def _sum_of_logs_blocks(covariances, kept, whitening):
+    """``sum_k logm(W C_k W)`` over the kept runs of a block: the map of one iteration."""
     total = np.zeros((1,) + covariances.shape[1:])
-    for covariance in covariances:
+    for covariance in covariances[np.asarray(kept, dtype=bool)]:
         total[0] += map_eigenvalues(np.log, whitening @ covariance @ whitening)
     return total
 
 
-def _tangent_blocks(covariances, whitening):
-    """``logm(W C_k W)`` for each run of a block."""
+def _tangent_blocks(covariances, whitening, kept=None):
+    """``logm(W C_k W)`` for each run of a block (NaN for the runs left out)."""
+    kept = np.ones(len(covariances), dtype=bool) if kept is None else np.asarray(kept, dtype=bool)
     return np.stack(
-        [map_eigenvalues(np.log, whitening @ covariance @ whitening) for covariance in covariances]
+        [map_eigenvalues(np.log, whitening @ covariance @ whitening) if keep else np.full(covariance.shape, np.nan)
+         for covariance, keep in zip(covariances, kept)]
     ).reshape(covariances.shape)
+
+
+def _in_task(block_function, *arguments):
+    """``block_function(*arguments)`` with one BLAS thread (tasks already run one per core)."""
+    from brainxr.engine import one_thread_per_task
+
+    with one_thread_per_task():
+        return block_function(*arguments)
 
 
 def _map_sum(block_function, covariances, *run_aligned, square=(), split_every=None):
@@ -179,8 +198,10 @@ def _map_sum(block_function, covariances, *run_aligned, square=(), split_every=N
     for array in square:
         arguments += [da.from_array(array, chunks=-1), "ij"]
     partial_sums = da.blockwise(
-        block_function,
+        _in_task,
         "rij",
+        block_function,
+        None,
         *arguments,
         adjust_chunks={"r": 1},
         dtype=np.float64,
@@ -190,7 +211,12 @@ def _map_sum(block_function, covariances, *run_aligned, square=(), split_every=N
 
 
 def _as_covariance_stack(covariances):
-    """``(data, run_names, template)`` from a DataArray or an array stack."""
+    """``(data, run_names, template, kept)`` from a DataArray or an array stack.
+
+    ``kept`` is False for the runs whose ``error`` coordinate is not empty
+    (left by ``cohort.extract(..., on_error="skip")``).
+    """
+    kept = None
     if isinstance(covariances, xr.DataArray):
         run_dim = _run_dim(covariances, "covariances")
         covariances = covariances.transpose(run_dim, "region", "region_")
@@ -198,6 +224,8 @@ def _as_covariance_stack(covariances):
         names = [f"{run_dim} {label!r}" for label in labels]
         data = covariances.data
         template = covariances
+        if "error" in covariances.coords and covariances["error"].dims == (run_dim,):
+            kept = np.asarray(covariances["error"].values, dtype=object) == ""
     else:
         data = covariances if _is_dask(covariances) else np.asarray(covariances, dtype=np.float64)
         names = [f"matrix {index}" for index in range(data.shape[0])] if data.ndim == 3 else []
@@ -209,9 +237,13 @@ def _as_covariance_stack(covariances):
         )
     if data.shape[0] == 0:
         raise ValueError("covariances is empty; expected at least one matrix.")
+    if kept is None:
+        kept = np.ones(data.shape[0], dtype=bool)
+    if not kept.any():
+        raise ValueError("every run of covariances failed (see its 'error' coordinate); nothing to average.")
     if _is_dask(data):
         data = data.rechunk({1: -1, 2: -1}).astype(np.float64)
-    return data, np.asarray(names, dtype=object), template
+    return data, np.asarray(names, dtype=object), template, kept
 
 
 def _check_init(init, n_features):
@@ -225,10 +257,11 @@ def _check_init(init, n_features):
     return init
 
 
-def _fletcher_geometric_mean(data, run_names, init, max_iter, tol, split_every):
-    """Algorithm 3 of Fletcher & Joshi (2007), step for step as nilearn 0.14."""
-    n_runs = data.shape[0]
-    total = _map_sum(_sum_of_checked_blocks, data, run_names, split_every=split_every)
+def _fletcher_geometric_mean(data, run_names, init, max_iter, tol, split_every, kept=None):
+    """Algorithm 3 of Fletcher & Joshi (2007), step for step as nilearn 0.14 (over the ``kept`` runs)."""
+    kept = np.ones(data.shape[0], dtype=bool) if kept is None else kept
+    n_runs = int(kept.sum())
+    total = _map_sum(_sum_of_checked_blocks, data, run_names, kept, split_every=split_every)
     gmean = total / n_runs if init is None else _check_init(init, data.shape[1])
 
     norm_old = np.inf
@@ -239,7 +272,7 @@ def _fletcher_geometric_mean(data, run_names, init, max_iter, tol, split_every):
         gmean_inv_sqrt = _form_symmetric(np.sqrt, 1.0 / vals_gmean, vecs_gmean)
         with np.errstate(invalid="ignore"):
             logs_sum = _map_sum(
-                _sum_of_logs_blocks, data, square=(gmean_inv_sqrt,), split_every=split_every
+                _sum_of_logs_blocks, data, kept, square=(gmean_inv_sqrt,), split_every=split_every
             )
         logs_mean = logs_sum / n_runs
         if np.any(np.isnan(logs_mean)):
@@ -312,8 +345,8 @@ def geometric_mean(
     NotPositiveDefiniteError
         A matrix is not symmetric positive definite (the message names it).
     """
-    data, run_names, template = _as_covariance_stack(covariances)
-    gmean = _fletcher_geometric_mean(data, run_names, init, max_iter, tol, split_every)
+    data, run_names, template, kept = _as_covariance_stack(covariances)
+    gmean = _fletcher_geometric_mean(data, run_names, init, max_iter, tol, split_every, kept)
     if template is None:
         return gmean
     run_dim = template.dims[0]
@@ -321,7 +354,8 @@ def geometric_mean(
         gmean,
         dims=("region", "region_"),
         coords=_square_coords(template, run_dim),
-        attrs={"kind": "geometric mean of covariances"},
+        attrs=dict(carried(template.attrs), kind="geometric mean of covariances", n_runs=int(kept.sum())),
+        name="geometric_mean",
     )
 
 
@@ -367,9 +401,9 @@ def tangent_space(
             "subjects, as it returns deviations to the mean; got "
             f"{covariances.sizes[run_dim]} {run_dim}."
         )
-    data, run_names, template = _as_covariance_stack(covariances)
+    data, run_names, template, kept = _as_covariance_stack(covariances)
     if mean is None:
-        mean = _fletcher_geometric_mean(data, run_names, None, max_iter, tol, split_every)
+        mean = _fletcher_geometric_mean(data, run_names, None, max_iter, tol, split_every, kept)
     else:
         mean = _check_init(np.asarray(getattr(mean, "values", mean)), data.shape[1])
     whitening = map_eigenvalues(lambda values: 1.0 / np.sqrt(values), mean)
@@ -377,25 +411,65 @@ def tangent_space(
         import dask.array as da
 
         tangent = da.blockwise(
-            _tangent_blocks,
+            _in_task,
             "rij",
+            _tangent_blocks,
+            None,
             data,
             "rij",
             da.from_array(whitening, chunks=-1),
             "ij",
+            da.from_array(kept, chunks=(data.chunks[0],)),
+            "r",
             dtype=np.float64,
             meta=np.empty((0, 0, 0)),
+            name=f"tangent-{tokenize(data.name, whitening, kept)}",
         )
     else:
-        tangent = _tangent_blocks(data, whitening)
+        tangent = _tangent_blocks(data, whitening, kept)
     square = ("region", "region_")
     attrs = dict(template.attrs)
     attrs["kind"] = "tangent"
+    group_attrs = dict(carried(template.attrs), n_runs=int(kept.sum()))
     return xr.Dataset(
         {
-            "tangent": template.copy(data=tangent).assign_attrs(attrs),
-            "mean": (square, mean, {"kind": "geometric mean of covariances"}),
-            "whitening": (square, whitening, {"kind": "inverse square root of the mean"}),
+            "tangent": template.copy(data=tangent).assign_attrs(attrs).rename("tangent"),
+            "mean": (square, mean, dict(group_attrs, kind="geometric mean of covariances")),
+            "whitening": (square, whitening, dict(group_attrs, kind="inverse square root of the mean")),
         },
         coords=_square_coords(template, run_dim),
     )
+
+
+def group_sparse_inputs(signals: xr.DataArray) -> xr.Dataset:
+    """What group-sparse covariance estimation needs from a cohort, lazily: a map over chunks of runs.
+
+    Parameters
+    ----------
+    signals : xarray.DataArray
+        ``(run, time, region)`` signals (as :meth:`brainxr.Cohort.extract`
+        makes them: padding after each run's last volume is NaN).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``covariance (run, region, region_)``: each run's empirical
+        (maximum-likelihood) covariance, symmetrised, as nilearn's
+        ``empirical_covariances``; ``n_samples (run)``: its time points. The
+        inputs of :func:`brainxr.connectome.group_sparse_covariance` (stack
+        ``covariance`` as ``(region, region_, run)``), computed one task per
+        chunk of runs, never gathered unless computed.
+    """
+    from brainxr.connectome.estimation import connectivity
+
+    others = [dim for dim in signals.dims if dim not in ("time", "region")]
+    if set(signals.dims) != {"time", "region", *others} or len(others) != 1:
+        raise ValueError(f"signals must be a (run, time, region) DataArray; got dims {signals.dims}.")
+    (run_dim,) = others
+    covariance = connectivity(signals, kind="covariance", cov_estimator="empirical")
+    mirrored = covariance.data.transpose(0, 2, 1)
+    covariance = covariance.copy(data=(covariance.data + mirrored) / 2).rename("covariance")
+    n_samples = np.isfinite(signals).any("region").sum("time").rename("n_samples")
+    covariance = covariance.transpose(run_dim, "region", "region_")
+    return xr.Dataset({"covariance": covariance, "n_samples": n_samples.reset_coords(drop=True)},
+                      attrs=carried(signals.attrs))

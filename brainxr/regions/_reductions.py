@@ -54,43 +54,64 @@ def _prepared_values(values: np.ndarray, ensure_finite: bool) -> tuple[np.ndarra
     return (values if valid.all() else np.where(valid, values, 0)), valid
 
 
-def _project_block(block, *valid_block, weights, offsets, ensure_finite, with_gram, with_counts, block_id=None):
-    """Partial region sums of one voxel chunk, stacked as ``(rows, 1, region)``.
+def project_columns(block, chunk_weights, valid=None, *, ensure_finite=False, with_gram=False, with_counts=True):
+    """Partial region sums of one ``(time, voxel)`` block: the kernel of every region extraction.
 
-    Rows: ``time`` sums of weighted signals, then (``with_counts``) the
-    weighted count of valid voxels and (``with_gram``) the ``region`` rows of
-    ``W_invalid.T @ W_invalid``. Only the voxels with a weight are read, a
-    batch at a time in float64.
+    Parameters
+    ----------
+    block : ``(time, voxel)`` array
+    chunk_weights : scipy.sparse.csr_matrix
+        ``(voxel, region)`` weights of the block's voxels.
+    valid : ``(voxel,)`` bool array, optional
+        Voxels known to be invalid (a cohort run's ``valid``).
+    ensure_finite, with_gram, with_counts
+        See :func:`project_onto_regions`.
+
+    Returns
+    -------
+    ``(rows, region)`` float64 array
+        ``time`` rows of weighted sums, then (``with_counts``) the weighted
+        count of valid voxels and (``with_gram``) the ``region`` rows of
+        ``W_invalid.T @ W_invalid``. Only the voxels with a weight are
+        read, a batch at a time in float64.
     """
-    chunk = 0 if block_id is None else block_id[1]
-    chunk_weights = weights[offsets[chunk] : offsets[chunk + 1]]
     block = np.asarray(block)
     n_regions = chunk_weights.shape[1]
     needed = np.flatnonzero(np.diff(chunk_weights.indptr) > 0)
-    given_valid = np.asarray(valid_block[0]).ravel()[needed] if valid_block else None
+    given_valid = np.asarray(valid).ravel()[needed] if valid is not None else None
     sums = np.zeros((block.shape[0], n_regions))
     counts = np.zeros(n_regions)
     gram = np.zeros((n_regions, n_regions)) if with_gram else None
     for start in range(0, needed.size, BATCH_VOXELS):
         columns = needed[start : start + BATCH_VOXELS]
         batch_weights = chunk_weights[columns]
-        values, valid = _prepared_values(block[:, columns], ensure_finite)
+        values, batch_is_valid = _prepared_values(block[:, columns], ensure_finite)
         if given_valid is not None:
             batch_valid = given_valid[start : start + BATCH_VOXELS]
             if not batch_valid.all():
                 values = np.where(batch_valid, values, 0)
-                valid = valid & batch_valid
+                batch_is_valid = batch_is_valid & batch_valid
         sums += np.asarray((batch_weights.T @ values.T.astype(np.float64)).T)
-        counts += np.asarray(batch_weights.T @ valid.astype(np.float64)).ravel()
-        if with_gram and not valid.all():
-            invalid_weights = batch_weights[~valid]
+        counts += np.asarray(batch_weights.T @ batch_is_valid.astype(np.float64)).ravel()
+        if with_gram and not batch_is_valid.all():
+            invalid_weights = batch_weights[~batch_is_valid]
             gram += np.asarray((invalid_weights.T @ invalid_weights).todense())
     parts = [sums]
     if with_counts:
         parts.append(counts[None, :])
     if with_gram:
         parts.append(gram)
-    return np.concatenate(parts, axis=0)[:, None, :]
+    return np.concatenate(parts, axis=0)
+
+
+def _project_block(block, *valid_block, weights, offsets, ensure_finite, with_gram, with_counts, block_id=None):
+    """:func:`project_columns` of one voxel chunk of a dask array, stacked as ``(rows, 1, region)``."""
+    chunk = 0 if block_id is None else block_id[1]
+    chunk_weights = weights[offsets[chunk] : offsets[chunk + 1]]
+    valid = valid_block[0] if valid_block else None
+    partial = project_columns(block, chunk_weights, valid, ensure_finite=ensure_finite, with_gram=with_gram,
+                              with_counts=with_counts)
+    return partial[:, None, :]
 
 
 def project_onto_regions(signals, weights: sparse.csr_matrix, ensure_finite: bool = False, with_gram: bool = False, valid=None):

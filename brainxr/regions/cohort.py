@@ -15,15 +15,18 @@ length and ``onset`` (``run, time``) the time of each kept volume.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 import numpy as np
+import pandas as pd
 import xarray as xr
+from scipy import sparse
 
 from brainxr.dims import REGION_DIM, RUN_DIM, TIME_DIM
-from brainxr.regions.atlas import LabelsAtlas, MapsAtlas, load_labels_atlas
-from brainxr.regions.labels import extract_labels
-from brainxr.regions.maps import extract_maps
-from brainxr.regions.spheres import Spheres, extract_spheres
+from brainxr.regions.atlas import LabelsAtlas, MapsAtlas, assignment_matrix, load_labels_atlas
+from brainxr.regions.labels import _divide, check_strategy, extract_labels, reduce_labels
+from brainxr.regions.maps import _solve_least_squares, extract_maps
+from brainxr.regions.spheres import Spheres, extract_spheres, sphere_adjacency
 
 
 def extract(signals, regions, strategy: str = "mean", mask=None, min_coverage=None, ensure_finite: bool = False) -> xr.DataArray:
@@ -144,4 +147,144 @@ def _positional(signals: xr.DataArray, length: int) -> xr.DataArray:
     return signals.assign_coords({TIME_DIM: np.arange(length), "onset": (TIME_DIM, onset)})
 
 
-__all__ = ["RUN_DIM", "extract", "extract_cohort"]
+@dataclass(frozen=True, eq=False)
+class RegionWeights:
+    """The voxel -> region weights of an extraction on a cohort grid, built once.
+
+    Every run of a cohort shares its grid and stored voxels, so an atlas is
+    resampled and turned into weights once; the per-run work is then the
+    chunked reduction of :func:`~brainxr.regions._reductions.project_columns`
+    and :meth:`finish` (or :meth:`reduce_run` for the label statistics other
+    than the mean and the sum).
+
+    Attributes
+    ----------
+    kind : {"labels", "maps", "spheres"}
+    statistic : str
+        ``"mean"`` or ``"sum"`` (labels, spheres), ``"least_squares"``
+        (maps), or a statistic of :func:`brainxr.regions.extract_labels`
+        computed by :meth:`reduce_run`.
+    weights : scipy.sparse.csr_matrix
+        ``(voxel, region)`` over the stored voxels of the grid.
+    reference : numpy.ndarray
+        ``(region,)`` voxels (labels, spheres) or summed absolute weight
+        (maps) of each region on the grid: the denominator of ``coverage``.
+    regions : pandas.DataFrame
+        Region names, labels and centres (``region``, ``label``, ``x``...).
+    gram : numpy.ndarray or None
+        ``weights.T @ weights`` (maps).
+    assignment : numpy.ndarray or None
+        Region index of each stored voxel, -1 for none (labels).
+    """
+
+    kind: str
+    statistic: str
+    weights: sparse.csr_matrix
+    reference: np.ndarray
+    regions: pd.DataFrame
+    gram: np.ndarray | None = None
+    assignment: np.ndarray | None = None
+
+    @property
+    def n_regions(self) -> int:
+        return self.weights.shape[1]
+
+    @property
+    def with_gram(self) -> bool:
+        """Whether the reduction also needs the Gram matrix of the invalid voxels' weights."""
+        return self.kind == "maps"
+
+    @property
+    def projected(self) -> bool:
+        """Whether the statistic comes from the weighted sums (else :meth:`reduce_run`)."""
+        return self.statistic in ("mean", "sum", "least_squares")
+
+    def for_tasks(self) -> RegionWeights:
+        """These weights without the ``(voxel, region)`` matrix: what the tasks finishing a run need.
+
+        The tasks reducing a voxel chunk get that chunk's rows of the matrix
+        (:meth:`chunk_weights`) instead.
+        """
+        return replace(self, weights=sparse.csr_matrix((0, self.n_regions)))
+
+    def chunk_weights(self, voxel_slices) -> list:
+        """The weights of each voxel chunk (row slices, for the tasks of that chunk)."""
+        return [self.weights[chunk] for chunk in voxel_slices]
+
+    def coverage(self, counts: np.ndarray) -> np.ndarray:
+        """Fraction of each region's voxels (or weight) with valid signal."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return counts / np.where(self.reference > 0, self.reference, np.nan)
+
+    def finish(self, sums: np.ndarray, counts: np.ndarray, invalid_gram=None, min_coverage=None) -> np.ndarray:
+        """``(time, region)`` float64 signals of one run from its summed partials.
+
+        Regions without valid voxels (or below ``min_coverage``) are NaN, as
+        in :func:`~brainxr.regions.extract_labels`, ``extract_maps`` and
+        ``extract_spheres``.
+        """
+        if self.kind == "maps":
+            values = _solve_least_squares(sums, invalid_gram, self.gram, np.dtype(np.float64))
+            coverage = self.coverage(counts)
+            keep = coverage > 0 if min_coverage is None else coverage >= min_coverage
+            return np.where(keep[None, :], values, np.nan)
+        values = _divide(sums, counts) if self.statistic == "mean" else np.where(counts > 0, sums, np.nan)
+        return self.masked_by_coverage(values, counts, min_coverage)
+
+    def masked_by_coverage(self, values: np.ndarray, counts: np.ndarray, min_coverage=None) -> np.ndarray:
+        if min_coverage is None:
+            return values
+        return np.where(self.coverage(counts)[None, :] >= min_coverage, values, np.nan)
+
+    def reduce_run(self, bold: np.ndarray, valid: np.ndarray | None, ensure_finite: bool = False):
+        """A label statistic other than the mean or sum on one run's ``(time, voxel)`` signals.
+
+        Returns
+        -------
+        values : ``(time, region)`` float64
+        counts : ``(region,)`` valid voxels of each region
+        """
+        return reduce_labels(bold, self.assignment, self.n_regions, self.statistic, ensure_finite, valid=valid)
+
+
+def region_weights(regions, grid_shape, affine, voxel_index: np.ndarray, strategy: str = "mean") -> RegionWeights:
+    """The weights of an extraction on a cohort grid (see :class:`RegionWeights`).
+
+    The same voxels, weights and coverage as :func:`extract_labels`,
+    :func:`extract_maps` and :func:`extract_spheres` on a run of the cohort.
+
+    Parameters
+    ----------
+    regions : LabelsAtlas, MapsAtlas, Spheres, or a labels image
+        Resampled to the grid when on another one (labels: nearest
+        neighbour; maps: linear).
+    grid_shape, affine
+        The cohort grid.
+    voxel_index : ``(voxel, 3)`` int
+        Grid indices of the stored voxels.
+    strategy : str
+        For labels atlases (see :func:`brainxr.regions.extract_labels`).
+    """
+    i, j, k = (np.asarray(column, dtype=np.intp) for column in np.asarray(voxel_index).T)
+    if isinstance(regions, Spheres):
+        candidates = np.column_stack([i, j, k])
+        adjacency = sphere_adjacency(regions.seeds, regions.radius, candidates, affine, regions.allow_overlap, "the cohort")
+        weights = adjacency.T.astype(np.float64).tocsr()
+        reference = np.asarray(adjacency.sum(axis=1), dtype=np.float64).ravel()
+        return RegionWeights("spheres", "mean", weights, reference, regions.regions)
+    if isinstance(regions, MapsAtlas):
+        atlas = regions.on_grid(tuple(grid_shape), affine)
+        weights = atlas.matrix(i, j, k)
+        support = atlas.support()
+        reference = np.abs(atlas.image.values[support]).sum(axis=0) if support.any() else np.zeros(atlas.n_regions)
+        gram = np.asarray((weights.T @ weights).todense())
+        return RegionWeights("maps", "least_squares", weights, reference, atlas.regions, gram=gram)
+    check_strategy(strategy)
+    atlas = load_labels_atlas(regions).on_grid(tuple(grid_shape), affine)
+    assignment = atlas.assignment(i, j, k)
+    weights = assignment_matrix(assignment, atlas.n_regions)
+    reference = atlas.sizes().astype(np.float64)
+    return RegionWeights("labels", strategy, weights, reference, atlas.regions, assignment=assignment)
+
+
+__all__ = ["RUN_DIM", "RegionWeights", "extract", "extract_cohort", "region_weights"]

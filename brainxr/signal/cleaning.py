@@ -134,60 +134,37 @@ def clean(
     Signals that are constant (and finite) over the kept volumes come out as
     exact zeros whenever detrending or standardization removes their mean.
     """
-    butterworth_options = split_butterworth_kwargs(kwargs)
-    check_params({"detrend": detrend, "standardize_confounds": standardize_confounds, "low_pass": low_pass,
-                  "high_pass": high_pass, "t_r": t_r})
-    standardize = check_standardize(standardize)
     label_source = signals if isinstance(signals, xr.DataArray) else None
     data, runs = _unpack_signals(signals, runs)
     t_r = _resolve_t_r(t_r, label_source)
     try:
-        filter_type = check_filter(filter, low_pass, high_pass, t_r)
+        options = plan_options(
+            detrend=detrend, standardize=standardize, standardize_confounds=standardize_confounds, filter=filter,
+            low_pass=low_pass, high_pass=high_pass, t_r=t_r, ensure_finite=ensure_finite, extrapolate=extrapolate,
+            **kwargs,
+        )
     except ValueError as err:
-        if t_r is None and label_source is not None:
+        if t_r is None and label_source is not None and "t_r" in str(err):
             raise GeometryError(
                 "t_r", f"signals carry no repetition time (no 't_r' on their 'time' coordinate) and filtering needs one ({err})"
             ) from err
         raise
-    if extrapolate not in (True, False):
-        raise ValueError(f"extrapolate must be True or False, got {extrapolate!r}")
-    if ensure_finite not in (True, False):
-        raise ValueError(f"ensure_finite must be True or False, got {ensure_finite!r}")
 
     n_time = data.shape[0]
     runs = check_runs(runs, n_time)
     run_rows = _run_rows(runs, n_time)
     masks = check_run_sample_masks(sample_mask, [_length(rows, n_time) for rows in run_rows])
     confounds, _ = check_confounds(confounds, n_time)
-    if confounds is not None and not detrend and not standardize_confounds:
-        warnings.warn(
-            "When confounds are provided, one must perform detrend and/or standardize confounds. "
-            f"You provided detrend={detrend}, standardize_confounds={standardize_confounds}. If "
-            "confounds were not standardized or demeaned before passing to signal.clean signal "
-            "will not be correctly cleaned. ",
-            stacklevel=2,
-        )
-
+    _warn_if_confounds_kept_raw(confounds, options, stacklevel=3)
     plans = [
         make_cleaning_plan(
-            _length(rows, n_time),
-            confounds=None if confounds is None else confounds[rows],
-            sample_mask=mask,
-            detrend=detrend,
-            standardize=standardize,
-            standardize_confounds=standardize_confounds,
-            filter=filter_type,
-            low_pass=low_pass,
-            high_pass=high_pass,
-            t_r=t_r,
-            ensure_finite=ensure_finite,
-            extrapolate=extrapolate,
-            butterworth_options=butterworth_options,
+            _length(rows, n_time), confounds=None if confounds is None else confounds[rows], sample_mask=mask,
+            **options,
         )
         for rows, mask in zip(run_rows, masks)
     ]
 
-    clean_one_run = _clean_dask_run if isinstance(data, da.Array) else _clean_numpy_run
+    clean_one_run = _clean_dask_run if isinstance(data, da.Array) else clean_with_plan
     cleaned = [clean_one_run(data[rows], plan) for rows, plan in zip(run_rows, plans)]
     if len(cleaned) == 1:
         cleaned = cleaned[0]
@@ -198,6 +175,82 @@ def clean(
         return cleaned
     frames = np.concatenate([np.arange(n_time)[rows][plan.output_frames] for rows, plan in zip(run_rows, plans)])
     return _labeled(cleaned, label_source, frames)
+
+
+def plan_options(
+    *,
+    detrend: bool = True,
+    standardize="zscore_sample",
+    standardize_confounds: bool = True,
+    filter="butterworth",
+    low_pass: float | None = None,
+    high_pass: float | None = None,
+    t_r: float | None = None,
+    ensure_finite: bool = False,
+    extrapolate: bool = False,
+    **kwargs,
+) -> dict:
+    """Check :func:`clean`'s parameters; return the options of a run's cleaning plan.
+
+    Parameters are those of :func:`clean` (``t_r`` already resolved). An
+    unknown name is an error listing the parameters and suggesting the
+    closest one.
+
+    Returns
+    -------
+    dict
+        Keyword arguments of :func:`~brainxr.signal.plan.make_cleaning_plan`
+        (all but ``confounds`` and ``sample_mask``): ``filter`` is the
+        filter that really runs, ``butterworth_options`` unprefixed.
+    """
+    butterworth_options = split_butterworth_kwargs(kwargs)
+    check_params({"detrend": detrend, "standardize_confounds": standardize_confounds, "low_pass": low_pass,
+                  "high_pass": high_pass, "t_r": t_r})
+    if extrapolate not in (True, False):
+        raise ValueError(f"extrapolate must be True or False, got {extrapolate!r}")
+    if ensure_finite not in (True, False):
+        raise ValueError(f"ensure_finite must be True or False, got {ensure_finite!r}")
+    return dict(
+        detrend=detrend,
+        standardize=check_standardize(standardize),
+        standardize_confounds=standardize_confounds,
+        filter=check_filter(filter, low_pass, high_pass, t_r),
+        low_pass=low_pass,
+        high_pass=high_pass,
+        t_r=t_r,
+        ensure_finite=ensure_finite,
+        extrapolate=extrapolate,
+        butterworth_options=butterworth_options,
+    )
+
+
+def _warn_if_confounds_kept_raw(confounds, options: dict, stacklevel: int) -> None:
+    if confounds is not None and not options["detrend"] and not options["standardize_confounds"]:
+        warnings.warn(
+            "When confounds are provided, one must perform detrend and/or standardize confounds. "
+            f"You provided detrend={options['detrend']}, standardize_confounds={options['standardize_confounds']}. "
+            "If confounds were not standardized or demeaned before passing to signal.clean signal "
+            "will not be correctly cleaned. ",
+            stacklevel=stacklevel + 1,
+        )
+
+
+def run_plan(n_time: int, confounds, sample_mask, options: dict) -> CleaningPlan:
+    """The cleaning plan of one run from its confounds and sample mask (checked as :func:`clean` does).
+
+    Parameters
+    ----------
+    n_time : int
+        Volumes in the run.
+    confounds : array-like, DataFrame or None
+    sample_mask : array-like or None
+    options : dict
+        From :func:`plan_options`.
+    """
+    confounds, _ = check_confounds(confounds, n_time)
+    (mask,) = check_run_sample_masks(sample_mask, [n_time])
+    _warn_if_confounds_kept_raw(confounds, options, stacklevel=2)
+    return make_cleaning_plan(n_time, confounds=confounds, sample_mask=mask, **options)
 
 
 def _unpack_signals(signals, runs):
@@ -259,7 +312,8 @@ def _length(rows, n_time: int) -> int:
     return len(range(n_time)[rows]) if isinstance(rows, slice) else len(rows)
 
 
-def _clean_numpy_run(block: np.ndarray, plan: CleaningPlan) -> np.ndarray:
+def clean_with_plan(block: np.ndarray, plan: CleaningPlan) -> np.ndarray:
+    """Clean one run's ``(time, n)`` numpy signals with its plan (percent signal change finished)."""
     cleaned = clean_block(block, plan)
     if plan.standardize != "psc":
         return cleaned

@@ -122,14 +122,34 @@ def check_filter(filter, low_pass, high_pass, t_r):
     return "butterworth"
 
 
+#: the parameters of brainxr.signal.clean (and nilearn.signal.clean), for error messages
+CLEAN_PARAMETERS = ("runs", "detrend", "standardize", "sample_mask", "confounds", "standardize_confounds", "filter",
+                    "low_pass", "high_pass", "t_r", "ensure_finite", "extrapolate")
+
+
+def unknown_parameter_message(name: str, accepted) -> str:
+    """``unexpected keyword argument 'x' (accepted: ...); did you mean 'y'?``"""
+    import difflib
+
+    accepted = list(accepted)
+    message = f"unexpected keyword argument {name!r} (accepted: {', '.join(accepted)})"
+    closest = difflib.get_close_matches(name, accepted, n=1, cutoff=0.6)
+    return message + (f"; did you mean {closest[0]!r}?" if closest else "")
+
+
 def split_butterworth_kwargs(kwargs: dict) -> dict:
-    """Return the ``butterworth__*`` options without their prefix; reject others."""
+    """Return the ``butterworth__*`` options without their prefix; reject others.
+
+    An unknown name is a TypeError listing :func:`~brainxr.signal.clean`'s
+    parameters and suggesting the closest (``standardise`` ->
+    ``standardize``).
+    """
     options = {}
     for key, value in kwargs.items():
         name = key.removeprefix("butterworth__")
         if not key.startswith("butterworth__") or name not in BUTTERWORTH_OPTIONS:
-            accepted = ", ".join(f"butterworth__{option}" for option in BUTTERWORTH_OPTIONS)
-            raise TypeError(f"clean() got an unexpected keyword argument {key!r} (accepted: {accepted})")
+            accepted = CLEAN_PARAMETERS + tuple(f"butterworth__{option}" for option in BUTTERWORTH_OPTIONS)
+            raise TypeError(f"clean() got an {unknown_parameter_message(key, accepted)}")
         options[name] = value
     # filtering never modifies the caller's array here, so ``copy`` has no effect
     options.pop("copy", None)
