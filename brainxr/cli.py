@@ -321,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(verbose: int, quiet: bool) -> None:
+def _configure_logging(verbose: int, quiet: bool) -> logging.Handler:
     level = logging.WARNING if quiet else (logging.INFO if verbose == 1 else logging.DEBUG if verbose > 1 else logging.WARNING)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
@@ -330,6 +330,7 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
     logger.addHandler(handler)
     if verbose:
         logging.getLogger("brainxr.run").setLevel(level)
+    return handler
 
 
 def _one_line(error: BaseException) -> str:
@@ -340,14 +341,26 @@ def _one_line(error: BaseException) -> str:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _configure_logging(args.verbose, args.quiet)
-    if args.quiet:
-        import warnings
+    handler = _configure_logging(args.verbose, args.quiet)
+    import warnings
 
-        from brainxr import progress
+    from brainxr import progress
 
-        warnings.simplefilter("ignore")
-        progress.set_options(auto=False)  # no bar appears by itself either
+    # --quiet holds for this command only: main() may be called from Python (tests, notebooks)
+    with warnings.catch_warnings():
+        previous = progress.set_options(auto=False) if args.quiet else None  # no bar appears by itself either
+        if args.quiet:
+            warnings.simplefilter("ignore")
+        try:
+            return _handle(args)
+        finally:
+            logging.getLogger("brainxr").removeHandler(handler)
+            if previous is not None:
+                progress.set_options(**previous)
+
+
+def _handle(args) -> int:
+    """Run the command's handler; errors become one line naming the command (or a traceback with --debug)."""
     try:
         return args.handler(args)
     except KeyboardInterrupt:

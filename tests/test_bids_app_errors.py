@@ -201,10 +201,13 @@ def test_resumes_after_a_kill(tmp_path, tree):
     source = make_synthetic_cohort(tmp_path / "fmriprep", n_subjects=8, n_volumes=40, resolution=6, n_regions=20,
                                    seed=8).root
     out, work = tmp_path / "out", tmp_path / "work"
-    argv = [sys.executable, "-m", "brainxr.cli", "run", str(source), str(out), "participant", "--atlas",
-            str(tree.atlas_labels_img), "--work-dir", str(work), "--n-workers", "1", "--quiet",
-            "--kind", "correlation", "partial correlation"]
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    arguments = ["run", str(source), str(out), "participant", "--atlas", str(tree.atlas_labels_img), "--work-dir",
+                 str(work), "--n-workers", "1", "--quiet", "--kind", "correlation", "partial correlation"]
+    # one run per batch in the killed process, so that the kill lands between two runs' outputs
+    one_run_batches = ("import sys; from brainxr.bids_app import participant; participant.BATCH_BYTES = 1; "
+                       "from brainxr.cli import main; sys.exit(main(sys.argv[1:]))")
+    process = subprocess.Popen([sys.executable, "-c", one_run_batches, *arguments], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
     while not list(out.glob("sub-*/func/*_timeseries.json")) and time.monotonic() < deadline:
         if process.poll() is not None:
@@ -214,7 +217,8 @@ def test_resumes_after_a_kill(tmp_path, tree):
     process.wait()
     done_before = len(list(out.glob("sub-*/func/*_timeseries.json")))
     assert 0 < done_before < 8
-    rerun = subprocess.run(argv[:-4] + ["--kind", "correlation", "partial correlation"], capture_output=True, text=True)
+    not_quiet = [argument for argument in arguments if argument != "--quiet"]  # the summary is printed
+    rerun = subprocess.run([sys.executable, "-m", "brainxr.cli", *not_quiet], capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
     processed = int(re.search(r"(\d+) run\(s\) processed, (\d+) already done", rerun.stdout).group(1))
     assert processed <= 8 - done_before + 1  # what was done is skipped (a batch may finish its sidecars after the poll)

@@ -223,3 +223,21 @@ def test_ingest_on_an_in_process_cluster_keeps_the_automatic_bar(cluster, tiny_d
     assert progress._AUTO_BAR._callback in Callback.active
     assert da.ones((20, 20), chunks=5).sum().compute(scheduler="threads") == 400
     assert "compute: 100%" in capsys.readouterr().err
+
+
+def test_quiet_command_called_from_python_leaves_bars_and_warnings_as_they_were(tmp_path, capsys, no_auto_delay):
+    """``brainxr ... --quiet`` through cli.main() (a test, a notebook) turns bars and warnings off for itself only."""
+    import logging
+    import warnings
+
+    from brainxr import cli
+
+    handlers = list(logging.getLogger("brainxr").handlers)
+    filters = list(warnings.filters)
+    assert cli.main(["verify", str(tmp_path / "missing.zarr"), "--quiet"]) != 0  # fails: no such store
+    assert progress.set_options() == {"auto": True, "delay": 0.0}
+    assert warnings.filters == filters
+    assert logging.getLogger("brainxr").handlers == handlers
+    capsys.readouterr()
+    assert da.ones((20, 20), chunks=5).sum().compute() == 400
+    assert "compute: 100%" in capsys.readouterr().err
