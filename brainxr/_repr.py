@@ -143,9 +143,7 @@ def cohort_html(cohort) -> str:
     """A cohort: runs, entities, timing, grid (with the mask) and incomplete runs."""
     table = cohort.runs
     grid = cohort.grid
-    from brainxr.cohort import ENTITY_COLUMNS
-
-    entity_columns = [c for c in table.columns if c in ENTITY_COLUMNS]
+    entity_columns = cohort.entity_columns
     counts = {c: table[c].dropna().astype(str).unique() for c in entity_columns}
     summary = " &middot; ".join(
         [f"<b>{len(cohort)}</b> {'run' if len(cohort) == 1 else 'runs'}"]

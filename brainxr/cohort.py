@@ -122,7 +122,7 @@ class Cohort(Mapping):
         table = self.runs
         parts = [f"<brainxr.Cohort {self.path}: {len(self)} runs on a {self.grid.shape} grid, "
                  f"{self.grid.n_voxels} voxels>"]
-        for column in self._entity_columns:
+        for column in self.entity_columns:
             values = sorted(table[column].dropna().astype(str).unique())
             shown = ", ".join(values[:6]) + (", ..." if len(values) > 6 else "")
             parts.append(f"  {_column_entity(column)}: {len(values)} ({shown})")
@@ -141,7 +141,8 @@ class Cohort(Mapping):
         return self._table.copy()
 
     @property
-    def _entity_columns(self) -> list:
+    def entity_columns(self) -> list:
+        """The runs table's columns that hold BIDS entities (``sub``, ``ses``, ``task``, ...)."""
         return [column for column in self._table.columns if column in ENTITY_COLUMNS]
 
     def _subset(self, keep) -> Cohort:
@@ -175,11 +176,11 @@ class Cohort(Mapping):
             but match no run together.
         """
         table = self._table
-        known = [_column_entity(column) for column in self._entity_columns]
+        known = [_column_entity(column) for column in self.entity_columns]
         keep = np.ones(len(table), dtype=bool)
         for name, wanted in entities.items():
             column = entity_column(name)
-            if column not in self._entity_columns:
+            if column not in self.entity_columns:
                 hint = _LONG_ENTITY_NAMES.get(name)
                 hint = f"; did you mean {hint!r}?" if hint in known else ""
                 raise ValueError(f"sel(): the runs of {self.path} have no entity {name!r}; their entities are "
@@ -238,7 +239,7 @@ class Cohort(Mapping):
         """The runs table as ``run`` coordinates (entities as strings, metadata as numbers)."""
         table = self._table
         coords = {RUN_DIM: (RUN_DIM, table.index.to_numpy(dtype=object).astype(str))}
-        for column in self._entity_columns:
+        for column in self.entity_columns:
             coords[column] = (RUN_DIM, table[column].astype(str).to_numpy())
         coords["t_r"] = (RUN_DIM, pd.to_numeric(table["t_r"], errors="coerce").to_numpy(dtype=np.float64))
         coords["n_volumes"] = (RUN_DIM, table["n_volumes"].to_numpy(dtype=np.int64))

@@ -62,7 +62,8 @@ def test_cells_show_html_views(executed_tour, source_end, shown):
     html = _html(cell)
     assert all(text in html for text in shown), (source_end, html[:500])
     text = "".join(output.get("data", {}).get("text/plain", "") for output in cell.outputs)
-    assert 0 < len(text) < 2000 and " at 0x" not in text  # a short text repr beside the HTML
+    # a short text repr beside the HTML (a group result's provenance attributes take ~4 of its lines)
+    assert 0 < len(text) < 2500 and " at 0x" not in text
 
 
 def test_long_work_shows_progress_and_figures_are_drawn(executed_tour):
