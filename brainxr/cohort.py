@@ -214,7 +214,20 @@ class Cohort(Mapping):
         return self._blocks(self.runs_per_chunk)
 
     def reduction_blocks(self, result_bytes_per_run: int) -> engine.RunBlocks:
-        """The blocks of the graphs that reduce runs (see :func:`brainxr.engine.reduction_runs_per_chunk`)."""
+        """The blocks of the graphs that reduce runs (see :func:`brainxr.engine.reduction_runs_per_chunk`).
+
+        Parameters
+        ----------
+        result_bytes_per_run : int
+            Bytes of one run's result (its region signals, say): chunks of
+            runs are cut so that a task's results stay small.
+
+        Returns
+        -------
+        brainxr.engine.RunBlocks
+            The runs in chunks, or the cohort's own chunks when
+            ``runs_per_chunk`` was given to :func:`open_cohort`.
+        """
         if self._runs_per_chunk is not None:
             return self.blocks
         n_time = int(self._table["n_volumes"].max()) if len(self) else 1
