@@ -98,7 +98,10 @@ def base_cohort(data: Path, resolution: float, volumes: int, n_base: int):
 
     import brainxr
 
-    root = data / f"base-r{resolution:g}-v{volumes}-n{n_base}"
+    from brainxr.store import FORMAT_VERSION
+
+    # the store format is in the name: cohorts kept from an older brainxr are never measured
+    root = data / f"base-r{resolution:g}-v{volumes}-n{n_base}-format{FORMAT_VERSION}"
     done = root / "ready.json"
     if not done.exists():
         shutil.rmtree(root, ignore_errors=True)
