@@ -352,3 +352,43 @@ def test_butterworth_cutoffs_above_nyquist_warn_like_nilearn():
         warnings.simplefilter("ignore")
         expected = nilearn_signal.butterworth(signals.copy(), sampling_rate=0.5, low_pass=0.4)
     np.testing.assert_allclose(result, expected, atol=1e-10)
+
+
+@pytest.mark.parametrize("standardize", ["zscore_sample", "psc", None])
+@pytest.mark.parametrize("mask", ["none", "middle"])
+def test_threaded_tasks_equal_one_call(monkeypatch, nilearn_clean, standardize, mask):
+    """A run cleaned in several thread tasks (columns split) equals nilearn, psc's run-wide mean included."""
+    from brainxr.signal import cleaning
+
+    signals = _signals(n_features=203)
+    kwargs = dict(standardize=standardize, confounds=_confounds(), sample_mask=MASKS[mask], t_r=T_R, **FILTERS["band"])
+    whole = _quiet_clean(signals, **kwargs)
+    monkeypatch.setattr(cleaning, "_TASK_VALUES", N_TIME * 17)  # 12 tasks of 17 columns
+    split = _quiet_clean(signals, **kwargs)
+    np.testing.assert_allclose(split, whole, rtol=0, atol=1e-12)  # BLAS rounding depends on the batch width
+    np.testing.assert_allclose(split, nilearn_clean(signals, **kwargs), atol=ATOL)
+
+
+@pytest.mark.parametrize("mask", ["none", "middle"])
+def test_copy_false_cleans_in_place(monkeypatch, mask):
+    """copy=False writes the cleaned run over the signals' first rows, values as with a copy."""
+    from brainxr.signal import cleaning
+
+    monkeypatch.setattr(cleaning, "_TASK_VALUES", N_TIME * 5)
+    signals = _signals(n_features=31).astype(np.float32)
+    kwargs = dict(confounds=_confounds(), sample_mask=MASKS[mask], t_r=T_R, **FILTERS["band"])
+    expected = _quiet_clean(signals.copy(), **kwargs)
+    result = _quiet_clean(signals, copy=False, **kwargs)
+    assert np.shares_memory(result, signals) and result.flags.c_contiguous
+    np.testing.assert_array_equal(result, expected)
+    # not in place where it cannot be: psc, several runs, another dtype or order
+    for options, data in [
+        (dict(standardize="psc"), signals.copy()),
+        (dict(runs=np.repeat([0, 1], N_TIME // 2), sample_mask=None), signals.copy()),
+        ({}, np.asfortranarray(signals)),
+        ({}, signals.astype(np.int32)),
+    ]:
+        result = _quiet_clean(data, copy=False, **{**kwargs, **options})
+        assert not np.shares_memory(result, data)
+    with pytest.raises(ValueError, match="copy must be True or False"):
+        clean(signals, copy="no")

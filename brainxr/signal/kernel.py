@@ -27,6 +27,23 @@ EPS = np.finfo(np.float64).eps
 _WORK_BYTES = 4 * 2**20
 
 
+_blas_controller = None
+
+
+def single_threaded_blas():
+    """A context in which BLAS/LAPACK run on one thread (for work parallel in threads of its own).
+
+    The threadpoolctl controller is made once (~3 ms); entering the context
+    then costs microseconds.
+    """
+    global _blas_controller
+    if _blas_controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas_controller = ThreadpoolController()
+    return _blas_controller.limit(limits=1, user_api="blas")
+
+
 def output_dtype(dtype) -> np.dtype:
     """The dtype of cleaned signals: floats keep theirs, other types become float."""
     dtype = np.dtype(dtype)
@@ -128,7 +145,7 @@ def _residuals(block: np.ndarray, plan) -> tuple[np.ndarray, np.ndarray, np.ndar
     return work, original_mean, constant
 
 
-def clean_block(block: np.ndarray, plan) -> np.ndarray:
+def clean_block(block: np.ndarray, plan, out: np.ndarray | None = None) -> np.ndarray:
     """Clean the columns of a ``(time, n)`` block of one run.
 
     Parameters
@@ -137,6 +154,10 @@ def clean_block(block: np.ndarray, plan) -> np.ndarray:
         Signals of one run, time first.
     plan : CleaningPlan
         The run's precomputed cleaning steps.
+    out : numpy.ndarray, optional
+        Where to write the result (shape and dtype as returned). It may be
+        ``block`` itself or the view of its first rows: each batch of columns
+        is copied out of ``block`` before its result is written.
 
     Returns
     -------
@@ -151,7 +172,11 @@ def clean_block(block: np.ndarray, plan) -> np.ndarray:
     dtype = output_dtype(block.dtype)
     psc = plan.standardize == "psc"
     n_output = plan.n_output
-    out = np.empty((n_output + 2 if psc else n_output, block.shape[1]), dtype=dtype)
+    shape = (n_output + 2 if psc else n_output, block.shape[1])
+    if out is None:
+        out = np.empty(shape, dtype=dtype)
+    elif out.shape != shape or out.dtype != dtype:
+        raise ValueError(f"out: expected a {shape} {dtype} array, got {out.shape} {out.dtype}")
     # the constant-column rule: cleaning a constant signal gives exact zeros
     # wherever the maths gives zero (mean removal by detrending or standardizing)
     zero_constants = plan.detrend or plan.standardize is not None
