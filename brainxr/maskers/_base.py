@@ -185,12 +185,13 @@ class BaseMasker(BaseEstimator):
             confound_list += list(confounds) if isinstance(confounds, list) else [confounds]
         return confound_list
 
-    def _clean(self, signals: np.ndarray, confounds, sample_mask, runs=None) -> np.ndarray:
+    def _clean(self, signals: np.ndarray, confounds, sample_mask, runs=None, copy=True) -> np.ndarray:
         from brainxr.signal import clean
 
         return clean(
             signals,
             runs=runs,
+            copy=copy,
             detrend=self.detrend,
             standardize=self.standardize,
             standardize_confounds=self.standardize_confounds,

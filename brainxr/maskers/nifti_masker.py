@@ -217,45 +217,12 @@ class NiftiMasker(BaseMasker):
             )
             volume = resample_img(volume, mask_affine, mask.shape, interpolation="continuous", clip=True, name="imgs")
         values = masked_values_of(run, volume, mask, self.smoothing_fwhm)
-        signals = self._clean_columns(values, confounds, sample_mask)
+        # cleaned in place (the masked values are this call's own array): one (time, voxel) array in memory
+        signals = self._clean(values, confounds, sample_mask, runs=self.runs, copy=False)
         target = _target_dtype(run.source_dtype, self.dtype)
         if target is not None:
             signals = signals.astype(target)
         return self._format(signals, None, run, sample_mask)
-
-    def _clean_columns(self, values: np.ndarray, confounds, sample_mask, workers: int = 2) -> np.ndarray:
-        """Clean ``(time, voxel)`` values a block of voxels at a time, in threads, into ``values`` itself.
-
-        Each voxel is cleaned on its own, so blocks give the values of one
-        call; writing back into the masked values (when no volume is dropped)
-        keeps memory at one ``(time, voxel)`` array plus a few blocks, and
-        skips dask's graph for what is one loop.
-        """
-        from collections import deque
-        from concurrent.futures import ThreadPoolExecutor
-
-        n_voxels = values.shape[1]
-        width = max(1, 2**23 // max(1, values.shape[0] * values.dtype.itemsize))
-        starts = list(range(0, n_voxels, width))
-
-        def clean(start):
-            return start, self._clean(values[:, start : start + width], confounds, sample_mask, runs=self.runs)
-
-        _, first = clean(starts[0])
-        in_place = first.shape[0] == values.shape[0] and first.dtype == values.dtype
-        out = values if in_place else np.empty((first.shape[0], n_voxels), dtype=first.dtype)
-        out[:, : first.shape[1]] = first
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            pending = deque()
-            for start in starts[1:]:
-                pending.append(pool.submit(clean, start))
-                while len(pending) > workers:
-                    done, block = pending.popleft().result()
-                    out[:, done : done + block.shape[1]] = block
-            while pending:
-                done, block = pending.popleft().result()
-                out[:, done : done + block.shape[1]] = block
-        return out
 
     def _as_dataarray(self, signals, features, times, run: Run) -> xr.DataArray:
         mask, affine = self._mask
