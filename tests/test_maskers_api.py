@@ -216,3 +216,45 @@ def test_non_finite_values_warn_naming_the_file(tmp_path):
             warnings.simplefilter("ignore")
             expected = getattr(nilearn_maskers, name)(*args, **kwargs).fit_transform(path)
         np.testing.assert_allclose(result, expected, rtol=0, atol=1e-4, err_msg=name)
+
+
+def test_a_file_is_read_once_per_masker_pass_and_its_mean_reused(monkeypatch, bold_path, tmp_path):
+    """A seed masker's read leaves the file's mean: a background-mask fit after it reads nothing.
+
+    The seed-to-voxel workflow (seed masker, then NiftiMasker fit and
+    transform) reads its file twice, not three times; a rewritten file is
+    never given the mean of its old contents.
+    """
+    from brainxr.regions import _streaming
+
+    reads = []
+    original = _streaming.iter_volume_blocks
+
+    def counting(path, *args, **kwargs):
+        reads.append(str(path))
+        return original(path, *args, **kwargs)
+
+    monkeypatch.setattr(_streaming, "iter_volume_blocks", counting)
+    path = tmp_path / "run_bold.nii.gz"
+    nib.save(nib.load(bold_path), path)
+    alone = maskers.NiftiMasker(smoothing_fwhm=6, standardize="zscore_sample").fit(path)
+    assert len(reads) == 1
+    expected_mask, expected = alone.mask_img_.get_fdata(), alone.transform(path)
+    reads.clear()
+    from brainxr.maskers import _inputs
+
+    _inputs._FILE_MEANS.clear()
+    maskers.NiftiSpheresMasker([(0, -52, 18)], radius=8).fit_transform(path)
+    brain = maskers.NiftiMasker(smoothing_fwhm=6, standardize="zscore_sample").fit(path)
+    assert len(reads) == 1
+    np.testing.assert_array_equal(brain.mask_img_.get_fdata(), expected_mask)
+    np.testing.assert_array_equal(brain.transform(path), expected)
+    assert len(reads) == 2
+    # new contents (another size, time, inode): the mean is computed again
+    values = np.asarray(nib.load(path).dataobj)
+    values[10:20] = 0
+    nib.save(nib.Nifti1Image(values, nib.load(path).affine, nib.load(path).header), path)
+    reads.clear()
+    changed = maskers.NiftiMasker().fit(path)
+    assert len(reads) == 1
+    assert changed.mask_img_.get_fdata().sum() < expected_mask.sum()

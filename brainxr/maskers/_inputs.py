@@ -7,7 +7,9 @@ float64), so results match nilearn's to the last bits that matter.
 
 from __future__ import annotations
 
+import os
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +22,26 @@ from brainxr.dims import SPATIAL_DIMS, TIME_DIM, VOXEL_DIM
 from brainxr.geometry import get_grid, with_grid
 from brainxr.inputs import check_niimg
 from brainxr.masking import unmask
+
+
+#: mean images of the files streamed in this process, by file identity: a masker that needs a
+#: run's mean (a background or EPI mask at fit, a report) after another masker read the file
+#: (a seed masker's transform) gets it without inflating the file again. A few 3D volumes.
+_FILE_MEANS: OrderedDict = OrderedDict()
+_FILE_MEANS_KEPT = 4
+
+
+def _file_identity(path: Path) -> tuple:
+    """What identifies a file's contents: resolved path, size, modification time, inode."""
+    status = os.stat(path)
+    return (str(path.resolve()), status.st_size, status.st_mtime_ns, status.st_ino, status.st_dev)
+
+
+def _remember_mean(key: tuple, mean: np.ndarray) -> None:
+    _FILE_MEANS[key] = mean
+    _FILE_MEANS.move_to_end(key)
+    while len(_FILE_MEANS) > _FILE_MEANS_KEPT:
+        _FILE_MEANS.popitem(last=False)
 
 
 @dataclass
@@ -62,42 +84,66 @@ class Run:
     def n_volumes(self) -> int:
         return int(self.volume.shape[3])
 
+    @property
+    def _mean_dtype(self) -> np.dtype:
+        # nilearn's mean_img: float inputs keep their dtype, others give float64
+        return self.volume.dtype if self.volume.dtype.kind == "f" else np.dtype(np.float64)
+
+    def _set_mean(self, values: np.ndarray) -> None:
+        first = self.volume.isel({TIME_DIM: 0}, drop=True)
+        self._mean = first.copy(data=values)
+
+    def _cached_file_mean(self) -> bool:
+        """Take the file's mean from this process's cache, if an earlier read left it there."""
+        if self._mean is None and self.path is not None:
+            found = _FILE_MEANS.get(_file_identity(self.path))
+            if found is not None and found.shape == self.shape and found.dtype == self._mean_dtype:
+                self._set_mean(found)
+        return self._mean is not None
+
     def mean_volume(self) -> xr.DataArray:
         """The mean over time, a 3D volume, computed once per run (nilearn's ``mean_img`` dtype rule).
 
         A file is read in one streaming pass (ISA-L, sums in float64), not
-        through the lazy volume's random-access chunks.
+        through the lazy volume's random-access chunks, unless a masker of
+        this process already streamed it (its mean is then kept).
         """
-        if self._mean is None:
+        if self._mean is None and not self._cached_file_mean():
             from brainxr.image import mean_img
-            from brainxr.nifti import iter_volume_blocks
+            from brainxr.regions._streaming import VolumeSum, stream_outputs
 
-            dtype = self.volume.dtype if self.volume.dtype.kind == "f" else np.dtype(np.float64)
             if self.path is None:
                 self._mean = mean_img(self.volume).load()
             else:
-                total = np.zeros(self.shape, dtype=np.float64)
-                for _, block in iter_volume_blocks(self.path, dtype=self.volume.dtype):
-                    total += block.sum(axis=3, dtype=np.float64) if block.ndim == 4 else block
-                first = self.volume.isel({TIME_DIM: 0}, drop=True)
-                self._mean = first.copy(data=(total / self.n_volumes).astype(dtype))
+                (total,) = stream_outputs(self.path, [VolumeSum()], dtype=self.volume.dtype)
+                self._keep_file_mean(total)
         return self._mean
+
+    def _keep_file_mean(self, total: np.ndarray) -> None:
+        mean = (total / self.n_volumes).astype(self._mean_dtype)
+        _remember_mean(_file_identity(self.path), mean)
+        self._set_mean(mean)
 
     def masked_values(self, support: np.ndarray, smoothing_fwhm=None) -> np.ndarray:
         """``(time, voxel)`` values of the ``support`` voxels (C order), smoothed first if asked.
 
         A file is read in one streaming pass (smoothing each block as it
-        comes); other inputs are processed a block of volumes at a time.
+        comes; the file's mean image is summed in the same pass if not known
+        yet); other inputs are processed a block of volumes at a time.
         Non-finite values become 0, as in nilearn's maskers, with its
         warning (naming the input).
         """
         from brainxr.image import smooth_img
         from brainxr.masking import apply_mask
-        from brainxr.regions._streaming import MaskedOutput, stream_outputs
+        from brainxr.regions._streaming import MaskedOutput, VolumeSum, stream_outputs
 
         if self.path is not None:
-            output = MaskedOutput(support, smoothing_fwhm, None, self.affine)
-            (values,) = stream_outputs(self.path, [output], dtype=self.volume.dtype)
+            outputs = [MaskedOutput(support, smoothing_fwhm, None, self.affine)]
+            if not self._cached_file_mean():
+                outputs.append(VolumeSum())
+            values, *total = stream_outputs(self.path, outputs, dtype=self.volume.dtype)
+            if total:
+                self._keep_file_mean(total[0])
         else:
             masked = apply_mask(smooth_img(self.volume, smoothing_fwhm), support, voxel_chunks=None)
             values = np.asarray(masked.transpose(TIME_DIM, VOXEL_DIM).values)

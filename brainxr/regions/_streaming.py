@@ -4,12 +4,14 @@ A ``.nii.gz`` run is decompressed once, front to back, a block of volumes
 at a time (:func:`brainxr.nifti.iter_volume_blocks`, the ISA-L inflater).
 Each block feeds one or more *outputs*: the voxels of a support mask,
 gathered into a ``(time, voxel)`` array, optionally after Gaussian smoothing
-or another transform of the block. Several outputs (say the raw voxels of a
-seed and the smoothed voxels of the brain) share the one read.
+or another transform of the block (:class:`MaskedOutput`), or the sum over
+time of every voxel (:class:`VolumeSum`, for the mean image). Several outputs
+(say the raw voxels of a seed and the smoothed voxels of the brain) share the
+one read.
 
 Block work runs in a small thread pool while the next block is inflated,
-with at most ``workers + 1`` blocks in flight, so memory is the outputs plus
-a few blocks, never the whole run. Smoothing works on the bounding box of the
+with at most ``workers + 1`` blocks of :data:`BLOCK_BYTES` in flight, so
+memory is the outputs plus a few blocks, never the whole run. Smoothing works on the bounding box of the
 support grown by the kernel's radius: the values inside the support are
 exactly those of smoothing the whole volume (see :func:`_smoothing_box`).
 
@@ -34,8 +36,15 @@ from brainxr.geometry import masked_dataarray
 from brainxr.image import check_fwhm, smooth_array
 from brainxr.nifti import image_attrs, iter_volume_blocks, read_layout, time_coord
 
-#: volumes per streamed block
-BLOCK_SIZE = 16
+#: bytes of values per streamed block (volumes per block follow from the volume size): a few
+#: blocks in flight and their smoothing copies stay well under 100 MB at 2 mm
+BLOCK_BYTES = 2**24
+
+
+def volumes_per_block(layout, dtype=None) -> int:
+    """Volumes of a file per streamed block: :data:`BLOCK_BYTES` of values, at least one volume."""
+    itemsize = np.dtype(dtype if dtype is not None else layout.value_dtype()).itemsize
+    return max(1, BLOCK_BYTES // (int(np.prod(layout.shape[:3])) * itemsize))
 
 
 def _smoothing_box(support: np.ndarray, affine, fwhm) -> tuple:
@@ -97,29 +106,60 @@ class MaskedOutput:
         smoothed = smooth_array(volumes, self.affine, self.smoothing_fwhm, ensure_finite=True, copy=False, spatial_axes=(1, 2, 3))
         return smoothed[:, self.support[box]]
 
+    @property
+    def in_threads(self) -> bool:
+        """Whether gathering is worth a worker thread (a transform or smoothing; not a plain gather)."""
+        return self.smoothing_fwhm is not None or self.transform is not None
 
-def stream_outputs(path, outputs, dtype=None, block_size: int = BLOCK_SIZE, workers: int = 2) -> tuple:
-    """Read a NIfTI file once and fill a ``(time, voxel)`` array per output.
+    def allocate(self, n_volumes: int, values: np.ndarray) -> np.ndarray:
+        """The ``(time, voxel)`` result, given the first gathered block."""
+        return np.empty((n_volumes, values.shape[1]), dtype=values.dtype)
+
+    def accumulate(self, result: np.ndarray, start: int, values: np.ndarray) -> None:
+        """Put a block's values in their rows."""
+        result[start : start + values.shape[0]] = values
+
+
+@dataclass(frozen=True)
+class VolumeSum:
+    """The float64 sum over time of every voxel, ``(I, J, K)``: a run's mean image from the same read."""
+
+    in_threads = True
+
+    def gather(self, block: np.ndarray) -> np.ndarray:
+        return block.sum(axis=3, dtype=np.float64)
+
+    def allocate(self, n_volumes: int, values: np.ndarray) -> np.ndarray:
+        return np.zeros_like(values)
+
+    def accumulate(self, result: np.ndarray, start: int, values: np.ndarray) -> None:
+        result += values
+
+
+def stream_outputs(path, outputs, dtype=None, block_size: int | None = None, workers: int = 2) -> tuple:
+    """Read a NIfTI file once and fill a result per output.
 
     Parameters
     ----------
     path : str or os.PathLike
         A 4D (or 3D) ``.nii`` / ``.nii.gz`` file.
-    outputs : sequence of MaskedOutput
+    outputs : sequence of MaskedOutput or VolumeSum
     dtype : numpy dtype, optional
         Of the values read (default: float32 for scaled data, else as stored).
-    block_size : int
-        Volumes per block.
+    block_size : int, optional
+        Volumes per block (default: :func:`volumes_per_block`).
     workers : int
         Threads processing blocks while the next ones are read.
 
     Returns
     -------
     tuple of numpy.ndarray
-        One ``(n_volumes, n_support_voxels)`` array per output.
+        One result per output: ``(n_volumes, n_support_voxels)`` for a
+        MaskedOutput, ``(I, J, K)`` for a VolumeSum.
     """
     layout = read_layout(path)
     n_volumes = layout.n_volumes
+    block_size = block_size or volumes_per_block(layout, dtype)
     results = [None] * len(outputs)
 
     def process(start, block):
@@ -129,14 +169,13 @@ def stream_outputs(path, outputs, dtype=None, block_size: int = BLOCK_SIZE, work
 
     def store(processed):
         start, gathered = processed
-        for position, values in enumerate(gathered):
+        for position, (output, values) in enumerate(zip(outputs, gathered)):
             if results[position] is None:
-                results[position] = np.empty((n_volumes, values.shape[1]), dtype=values.dtype)
-            results[position][start : start + values.shape[0]] = values
+                results[position] = output.allocate(n_volumes, values)
+            output.accumulate(results[position], start, values)
 
     blocks = iter_volume_blocks(path, block_size, dtype, layout)
-    light = all(output.smoothing_fwhm is None and output.transform is None for output in outputs)
-    if light or workers <= 1:
+    if workers <= 1 or not any(output.in_threads for output in outputs):
         for start, block in blocks:
             store(process(start, block))
     else:
@@ -151,7 +190,7 @@ def stream_outputs(path, outputs, dtype=None, block_size: int = BLOCK_SIZE, work
     return tuple(results)
 
 
-def stream_masked(path, support: np.ndarray, block_transform=None, dtype=None, block_size: int = BLOCK_SIZE, workers: int = 2) -> np.ndarray:
+def stream_masked(path, support: np.ndarray, block_transform=None, dtype=None, block_size: int | None = None, workers: int = 2) -> np.ndarray:
     """``(time, voxel)`` values of the ``support`` voxels of a NIfTI file, in one pass.
 
     ``block_transform`` (``(I, J, K, n) -> (I', J', K', n)``) is applied to
