@@ -120,6 +120,39 @@ def test_sphere_voxels_equal_nilearn_off_grid_seeds():
         np.testing.assert_array_equal(adjacency.toarray(), expected.toarray().astype(bool))
 
 
+@pytest.mark.parametrize("oblique", [False, True])
+def test_voxels_near_seeds_hold_every_sphere(oblique):
+    """The voxels near the seeds give the spheres of the whole grid (nilearn's), in the same order."""
+    from brainxr.regions.spheres import voxels_near_seeds
+
+    rng = np.random.default_rng(7)
+    affine = np.diag([2.0, 2.5, 3.0, 1.0])
+    affine[:3, 3] = (-30, -40, -25)
+    if oblique:
+        angle = 0.3
+        rotation = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+        affine[:3, :3] = rotation @ affine[:3, :3]
+    shape = (24, 26, 18)
+    bold = nib.Nifti1Image(np.zeros(shape + (1,), np.float32), affine)
+    seeds = rng.uniform((2, 2, 2), np.asarray(shape) - 3, size=(10, 3)) @ affine[:3, :3].T + affine[:3, 3]
+    seeds[:3] = np.round(seeds[:3])  # integer seeds exercise nilearn's truncation rule
+    seeds[3] = affine[:3, :3] @ (5, 6, 7) + affine[:3, 3]  # on a voxel centre
+    seeds[4] = affine[:3, :3] @ (0, 0, 0) + affine[:3, 3] - 0.4  # at the corner of the grid
+    every = np.argwhere(np.ones(shape, bool))
+    for radius in (None, 0.0, 3.0, 7.5):
+        near = voxels_near_seeds(seeds, radius, shape, affine)
+        assert len(near) < len(every)
+        whole = regions.sphere_adjacency(seeds, radius, every, affine, allow_overlap=True)
+        restricted = regions.sphere_adjacency(seeds, radius, near, affine, allow_overlap=True)
+        flat = np.ravel_multi_index(tuple(near.T), shape)
+        assert np.all(np.diff(flat) > 0)  # C order kept
+        expanded = np.zeros(whole.shape, bool)
+        expanded[:, flat] = restricted.toarray()
+        np.testing.assert_array_equal(expanded, whole.toarray())
+        _, expected = apply_mask_and_get_affinity(seeds.tolist(), bold, radius, True)
+        np.testing.assert_array_equal(whole.toarray(), expected.toarray().astype(bool))
+
+
 def test_spheres_errors_name_the_seed(bold, brain_mask, seeds):
     outside = [seeds[0].tolist(), [0.0, 0.0, 200.0]]
     with pytest.raises(ValueError, match=r"seed #1 at \[0.0, 0.0, 200.0\].*outside the brain"):

@@ -11,7 +11,7 @@ from brainxr.maskers._base import BaseMasker, load_mask_img, resample_mask
 from brainxr.maskers._inputs import Run, load_run
 from brainxr.regions._reductions import project_onto_regions
 from brainxr.regions.labels import _divide
-from brainxr.regions.spheres import sphere_adjacency, spheres_to_volume
+from brainxr.regions.spheres import sphere_adjacency, spheres_to_volume, voxels_near_seeds
 
 _SEEDS_ERROR = "Seeds must be a list of triplets of coordinates in native space.\n"
 
@@ -137,7 +137,7 @@ class NiftiSpheresMasker(BaseMasker):
             candidate_ijk = np.column_stack(np.nonzero(mask))
             where = "the mask"
         else:
-            candidate_ijk = np.column_stack(np.unravel_index(np.arange(int(np.prod(run.shape))), run.shape))
+            candidate_ijk = voxels_near_seeds(self.seeds_, self.radius, run.shape, run.affine)
             where = "the image"
         adjacency = sphere_adjacency(np.asarray(self.seeds_, dtype=np.float64), self.radius, candidate_ijk, run.affine, self.allow_overlap, where)
         used = np.flatnonzero(np.asarray(adjacency.sum(axis=0)).ravel())

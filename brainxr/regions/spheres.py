@@ -123,6 +123,33 @@ def sphere_adjacency(seeds, radius, candidate_ijk: np.ndarray, affine, allow_ove
     return adjacency
 
 
+def voxels_near_seeds(seeds, radius, shape, affine) -> np.ndarray:
+    """``(n, 3)`` grid indices, in C order, of the voxels of a grid that may belong to a seed's sphere.
+
+    A sphere's voxels (see :func:`sphere_adjacency`) lie within ``radius``
+    mm of the seed, or are its nearest voxel, or have the seed's truncated
+    world coordinates (within 2 mm of it on each axis): a box of
+    ``radius + 2`` mm plus one voxel around each seed holds them all, and
+    keeps their order. Passing these rather than every voxel of the grid to
+    :func:`sphere_adjacency` gives the same spheres, without a search over
+    the whole volume.
+    """
+    seeds = check_seeds(seeds)
+    affine = np.asarray(affine, dtype=np.float64)
+    reach = (0.0 if radius is None else float(radius)) + 2.0
+    corners = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=np.float64) * reach
+    inverse = np.linalg.inv(affine)
+    near = np.zeros(tuple(shape), dtype=bool)
+    upper = np.asarray(shape) - 1
+    for seed in seeds:
+        ijk = (seed + corners) @ inverse[:3, :3].T + inverse[:3, 3]
+        low = np.clip(np.floor(ijk.min(axis=0)).astype(int) - 1, 0, upper)
+        high = np.clip(np.ceil(ijk.max(axis=0)).astype(int) + 1, -1, upper)
+        if np.all(high >= low):
+            near[low[0] : high[0] + 1, low[1] : high[1] + 1, low[2] : high[2] + 1] = True
+    return np.argwhere(near)
+
+
 def _grid_lookup(candidate_ijk: np.ndarray):
     """A function giving the candidate position of a grid index (or None)."""
     if len(candidate_ijk) == 0:
