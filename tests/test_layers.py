@@ -24,8 +24,6 @@ BOTTOM_MAY_IMPORT = BOTTOM | {"brainxr"}
 #: imports that close a cycle, each owned by a change in flight (remove an entry once it is gone);
 #: the test fails if any other cycle appears, or if one of these edges is no longer there
 KNOWN_BACK_EDGES = {
-    # conn engineer (issue 15): estimation imports tangent_space from group, group imports estimation
-    ("brainxr.connectome.estimation", "brainxr.connectome.group"),
     # app engineer: demo runs the command line's parser, the command line imports demo
     ("brainxr.demo", "brainxr.cli"),
     # nb engineer: the repr helper `view` imports the object views, which build on _html

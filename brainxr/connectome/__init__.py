@@ -24,7 +24,8 @@ from brainxr.connectome.estimation import (
     connectivity,
 )
 from brainxr.connectome.global_connectivity import global_connectivity
-from brainxr.connectome.group import geometric_mean, group_sparse_inputs, mean_connectome, tangent_space
+from brainxr.connectome.group import group_sparse_inputs, mean_connectome
+from brainxr.connectome.tangent import geometric_mean, tangent_space
 from brainxr.connectome.group_sparse_inverse_covariance import (
     GroupSparseCovariance,
     GroupSparseCovarianceCV,

@@ -20,7 +20,7 @@ from scipy import linalg
 from sklearn.base import clone
 from sklearn.covariance import EmpiricalCovariance, LedoitWolf
 
-from brainxr.connectome.group import tangent_space
+from brainxr.connectome.tangent import tangent_space
 from brainxr.connectome.matrices import (
     NotPositiveDefiniteError,
     _is_dask,

@@ -3,7 +3,7 @@
 The same class, parameters, attributes and results as
 ``nilearn.connectome.ConnectivityMeasure`` (0.14), computed with brainxr's
 kernels: the per-run estimation of :mod:`brainxr.connectome.estimation` and
-the geometric mean of :mod:`brainxr.connectome.group`. Input is a list of
+the geometric mean of :mod:`brainxr.connectome.tangent`. Input is a list of
 ``(n_samples, n_features)`` arrays (numpy, or DataArrays whose values are
 taken); output is numpy, as in nilearn. For lazy cohorts use
 :func:`brainxr.connectome.connectivity` and the group reductions.
@@ -25,7 +25,7 @@ from brainxr.connectome.estimation import (
     resolve_estimator,
     run_connectivity,
 )
-from brainxr.connectome.group import _fletcher_geometric_mean, _tangent_blocks
+from brainxr.connectome.tangent import _fletcher_geometric_mean, _tangent_blocks
 from brainxr.connectome.matrices import (
     map_eigenvalues,
     sym_matrix_to_vec,
