@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from brainxr._html import view
+from brainxr._views import view
 
 STRATEGIES = ("simple", "scrubbing.5")
 KINDS = ("correlation", "partial correlation", "tangent")
@@ -86,7 +86,7 @@ def run_demo(outdir="brainxr-demo", n_subjects: int = 8, n_volumes: int = 200, r
     -------
     DemoOutputs
     """
-    from brainxr.cli import build_parser, run_command
+    from brainxr._command_line import run_command, run_parser
     from brainxr.datasets import make_synthetic_cohort
 
     outdir = Path(outdir)
@@ -105,7 +105,7 @@ def run_demo(outdir="brainxr-demo", n_subjects: int = 8, n_volumes: int = 200, r
     outputs.seconds["synthetic data"] = time.perf_counter() - started
     atlas = next((outputs.derivatives / "atlas").glob("*_atlas-Synth_dseg.nii.gz"))
 
-    parser = build_parser()
+    parser = run_parser()
     common = ["--atlas", str(atlas), "--denoise-strategy", *STRATEGIES, "--kind", *KINDS,
               "--work-dir", str(outdir / "work"), "--n-workers", str(n_workers)] + (["--quiet"] if quiet else [])
     for level in ("participant", "group"):
