@@ -214,26 +214,3 @@ def in_notebook() -> bool:
     """Whether the code runs in a Jupyter kernel (whose outputs a browser shows)."""
     shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
     return type(shell).__name__ == "ZMQInteractiveShell"
-
-
-class view:  # noqa: N801 - used as a method: __repr__ = view("cohort_text")
-    """A ``__repr__`` or ``_repr_html_`` method that calls ``brainxr._repr.<name>(self)``.
-
-    The views live in :mod:`brainxr._repr`, imported on first use (it imports
-    pandas, which ``import brainxr`` does not pay for). A class declares
-    ``__repr__ = view("atlas_text")`` and ``_repr_html_ = view("atlas_html")``.
-    """
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def __set_name__(self, owner, attribute):
-        self.__doc__ = f"The object's {'HTML view' if attribute == '_repr_html_' else 'short text repr'}."
-
-    def __get__(self, obj, owner=None):
-        if obj is None:
-            return self
-        from importlib import import_module
-
-        function = getattr(import_module("brainxr._repr"), self.name)
-        return lambda: function(obj)

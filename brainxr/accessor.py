@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from brainxr._html import view
+from brainxr._views import view
 from brainxr.dims import SPATIAL_DIMS
 from brainxr.geometry import Grid, get_grid, get_t_r, with_grid, with_t_r
 

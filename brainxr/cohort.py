@@ -25,7 +25,7 @@ from dask.base import tokenize
 from brainxr import engine
 from brainxr import progress as _progress  # noqa: F401 - long cohort computations show a bar
 from brainxr import store as cohort_store
-from brainxr._html import view
+from brainxr._views import view
 from brainxr._storage import as_location
 from brainxr.bids import RUN_ENTITIES
 from brainxr.dims import REGION_DIM, RUN_DIM, TIME_DIM, VOXEL_DIM

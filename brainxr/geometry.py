@@ -30,7 +30,7 @@ from functools import cached_property
 import numpy as np
 import xarray as xr
 
-from brainxr._html import view
+from brainxr._views import view
 from brainxr.dims import GRID_COORD, SPATIAL_DIMS, TIME_DIM, VOXEL_DIM, WORLD_COORDS
 from brainxr.errors import GeometryError
 

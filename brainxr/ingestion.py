@@ -38,7 +38,7 @@ import xarray as xr
 
 from brainxr import progress as brainxr_progress
 from brainxr import store as cohort_store
-from brainxr._html import view
+from brainxr._views import view
 from brainxr._storage import Location, as_location
 from brainxr.bids import RunFiles, files_for_bold, find_fmriprep_runs, run_key
 from brainxr.errors import IngestError, InputFileError, LocationError, StoreDamageError

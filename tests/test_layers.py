@@ -24,8 +24,6 @@ BOTTOM_MAY_IMPORT = BOTTOM | {"brainxr"}
 #: imports that close a cycle, each owned by a change in flight (remove an entry once it is gone);
 #: the test fails if any other cycle appears, or if one of these edges is no longer there
 KNOWN_BACK_EDGES = {
-    # nb engineer: the repr helper `view` imports the object views, which build on _html
-    ("brainxr._html", "brainxr._repr"),
     # compute_brain_mask reads the MNI152 template through datasets.mni152 -> datasets.templateflow,
     # whose atlas loaders import brainxr.regions (-> masking): the template getter belongs below
     # masking, the atlas loaders above regions (app / dropin)

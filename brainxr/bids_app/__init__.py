@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from brainxr._html import view
+from brainxr._views import view
 from brainxr.bids_app.specs import BidsAppError, check_kinds, parse_atlas, parse_strategy
 
 __all__ = ["BidsAppError", "RunSettings", "RunSummary", "run"]

@@ -54,7 +54,7 @@ import pandas as pd
 from scipy import ndimage, sparse
 from threadpoolctl import threadpool_limits
 
-from brainxr._html import view
+from brainxr._views import view
 import brainxr
 from brainxr.datasets import _fmriprep_confounds as fc
 from brainxr.datasets import _ground_truth, atlas as _atlas, template as _template

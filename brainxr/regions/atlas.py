@@ -24,7 +24,7 @@ import pandas as pd
 import xarray as xr
 from scipy import sparse
 
-from brainxr._html import view
+from brainxr._views import view
 from brainxr.dims import MAP_DIM, TIME_DIM
 from brainxr.geometry import get_grid
 from brainxr.image import resample_img, same_grid

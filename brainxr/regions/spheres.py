@@ -20,7 +20,7 @@ import xarray as xr
 from scipy import sparse
 from scipy.spatial import cKDTree
 
-from brainxr._html import view
+from brainxr._views import view
 from brainxr.dims import TIME_DIM, VOXEL_DIM
 from brainxr.geometry import Grid as _Grid
 from brainxr.regions._reductions import project_onto_regions

@@ -14,7 +14,7 @@ import webbrowser
 from html import escape
 from pathlib import Path
 
-from brainxr._html import view
+from brainxr._views import view
 
 WIDTH_DEFAULT = 800
 HEIGHT_DEFAULT = 600
