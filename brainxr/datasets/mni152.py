@@ -70,7 +70,7 @@ def _templateflow_file(template: str, kind: str) -> Path:
     cached = _cached_file(template, kind)
     if cached is not None:
         return cached
-    from brainxr.datasets.templateflow import get_template
+    from brainxr.datasets._templateflow_client import get_template
 
     return get_template(template, resolution=1, **_FILES[kind])
 
@@ -306,9 +306,9 @@ def clear_cache() -> None:
     """Forget the templates read so far (e.g. after changing ``$TEMPLATEFLOW_HOME``)."""
     _scaled_1mm.cache_clear()
     _template_image.cache_clear()
-    from brainxr.datasets import templateflow
+    from brainxr.datasets._templateflow_client import _default_client
 
-    templateflow._default_client.cache_clear()
+    _default_client.cache_clear()
 
 
 __all__ = [
