@@ -278,7 +278,9 @@ def prepare_output(selected: pd.DataFrame, demean: bool) -> tuple[np.ndarray | N
     """Split outlier columns into a sample mask; fill first-row n/a; demean."""
     outlier_columns = sorted({c for c in selected.columns if is_outlier_column(c)})
     regressor_columns = sorted(set(selected.columns) - set(outlier_columns))
-    outliers = selected.loc[:, outlier_columns].T.drop_duplicates().T if outlier_columns else pd.DataFrame()
+    # nilearn drops duplicate outlier columns first; a volume is kept when no column flags it either way, and
+    # pandas' drop_duplicates over 100s of transposed columns was half of a cohort run's confound selection
+    outliers = selected.loc[:, outlier_columns] if outlier_columns else pd.DataFrame()
     confounds = selected.loc[:, regressor_columns]
     sample_mask = outliers_to_sample_mask(outliers)
     if sample_mask is not None and sample_mask.size == 0:
