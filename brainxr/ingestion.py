@@ -520,17 +520,29 @@ def ingest_run(run: RunFiles, store, grid: MaskedGrid, voxel_chunk: int, t_r=Non
         lock.release()
 
 
+def source_changed(run: RunFiles, attrs: dict) -> bool:
+    """Whether a stored run's BOLD source changed since it was ingested (its size or modification time).
+
+    Parameters
+    ----------
+    run : RunFiles
+        The run's source files.
+    attrs : dict
+        The stored run's attributes (from the store's index or its group).
+    """
+    recorded = attrs.get("source") or {}
+    current = _source_record(run.bold)
+    return recorded.get("size") != current["size"] or recorded.get("mtime_ns") != current["mtime_ns"]
+
+
 def _already_done(run: RunFiles, attrs: dict) -> bool:
     """A complete run is kept; warn when its source changed since (size or modification time)."""
-    recorded = attrs.get("source", {})
-    current = _source_record(run.bold)
-    if recorded.get("size") == current["size"] and recorded.get("mtime_ns") == current["mtime_ns"]:
-        return True
-    warnings.warn(
-        f"{run.bold}: changed since it was ingested as {_key_of(run)!r}; the stored run is kept. "
-        "Pass overwrite=True to ingest it again.",
-        stacklevel=3,
-    )
+    if source_changed(run, attrs):
+        warnings.warn(
+            f"{run.bold}: changed since it was ingested as {_key_of(run)!r}; the stored run is kept. "
+            "Pass overwrite=True to ingest it again.",
+            stacklevel=3,
+        )
     return True
 
 

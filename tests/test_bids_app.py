@@ -241,6 +241,61 @@ def test_rerun_skips_what_is_done(outputs, capsys):
     assert sidecar.stat().st_mtime_ns == before
 
 
+def test_rerun_with_nothing_to_do_reads_only_the_index_and_sidecars(outputs):
+    """A rerun of both levels in a fresh process: nothing is written and no extraction, cleaning, connectivity or
+    reporting code is imported (the decision comes from the store's runs index and the output sidecars)."""
+    cohort, out = outputs
+    common = ["--atlas", str(cohort.atlas_labels_img), str(cohort.atlas_maps_img), "--denoise-strategy", *STRATEGIES,
+              "--kind", *KINDS, "--work-dir", str(out.parent / "work")]
+    files = {path: path.stat().st_mtime_ns for path in out.rglob("*") if path.is_file() and "logs" not in path.parts}
+    code = f"""
+import sys
+from brainxr.cli import main
+for level in ("participant", "group"):
+    assert main(["run", {str(cohort.root)!r}, {str(out)!r}, level, *{common!r}]) == 0
+heavy = ("brainxr.signal", "brainxr.regions", "brainxr.connectome", "brainxr.reporting", "brainxr.cohort", "sklearn",
+         "numba")
+print("imported:", [name for name in heavy if name in sys.modules])
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "brainxr run participant: 0 run(s) processed, 4 already done, 0 failed" in done.stdout
+    assert "brainxr run group: 0 run(s) processed, 4 already done, 0 failed" in done.stdout
+    assert "imported: []" in done.stdout, done.stdout
+    assert {path: path.stat().st_mtime_ns for path in files} == files
+
+
+def test_group_rerun_redoes_what_changed(outputs, tmp_path):
+    """The group level is skipped only when its inputs, its options and every file it wrote are the same."""
+    cohort, original = outputs
+    out = tmp_path / "out"
+    shutil.copytree(original, out)  # outputs moved elsewhere stay up to date (their record is relative)
+    common = ["--atlas", cohort.atlas_labels_img, cohort.atlas_maps_img, "--denoise-strategy", *STRATEGIES,
+              "--work-dir", tmp_path / "work", "--quiet", "--no-reports"]
+    mean = next((out / "group").glob("*_seg-Synth_stat-mean_meas-ShrunkCorrelation_desc-simple_relmat.tsv"))
+    tangent = next(out.glob("sub-02/func/*_seg-SynthProb_meas-Tangent_desc-scrubbing5_relmat.tsv"))
+    record = json.loads((out / "group" / "qcfc.json").read_text())
+    assert {str(mean.relative_to(out)), str(tangent.relative_to(out)), "group/runs_qc.tsv"} <= set(record["Outputs"])
+    assert record["n_runs"]["Description"]
+    before = mean.stat().st_mtime_ns
+    assert run_cli(cohort.root, out, "group", *common, "--kind", *KINDS) == 0
+    assert mean.stat().st_mtime_ns == before
+    expected = tangent.read_text()
+    tangent.unlink()  # a file the group level wrote is gone: redone
+    assert run_cli(cohort.root, out, "group", *common, "--kind", *KINDS) == 0
+    assert tangent.read_text() == expected and mean.stat().st_mtime_ns > before
+    before = mean.stat().st_mtime_ns
+    assert run_cli(cohort.root, out, "group", *common, "--kind", "correlation") == 0  # other options: redone
+    assert mean.stat().st_mtime_ns > before
+    assert json.loads((out / "group" / "qcfc.json").read_text())["BrainxrSettings"] != record["BrainxrSettings"]
+    sidecar = next(out.glob("sub-03/func/*_seg-Synth_desc-simple_timeseries.json"))
+    content = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps(dict(content, BrainxrSettings="other")))  # a participant output redone: redone
+    before = mean.stat().st_mtime_ns
+    assert run_cli(cohort.root, out, "group", *common, "--kind", "correlation") == 0
+    assert mean.stat().st_mtime_ns > before
+
+
 def test_smoothing_equals_nilearn(synthetic, tmp_path):
     """--smoothing-fwhm smooths each volume before extraction, as the maskers' smoothing_fwhm
     (the synthetic images are 0 outside the brain, so the cohort mask loses nothing)."""

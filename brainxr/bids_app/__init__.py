@@ -11,7 +11,9 @@
   group report.
 
 Reruns skip what is done (complete runs in the store, outputs whose sidecar
-records the same settings); a failing run is reported and the others go on.
+records the same settings); a rerun with nothing to do decides so from the
+store's runs index and the output sidecars alone. A failing run is reported
+and the others go on.
 """
 
 from __future__ import annotations
@@ -178,6 +180,8 @@ def _setup_log_file(output_dir: Path, level: str) -> tuple[Path, logging.Handler
 
 def _participant_reports(settings, outcome, atlases, strategies, space_entities) -> list:
     """One HTML report per participant with new outputs."""
+    if not outcome.touched_participants:
+        return []
     import xarray as xr
 
     from brainxr import store as cohort_store
@@ -300,17 +304,21 @@ def _participant(settings, runs, space_entities):
 
 def _group(settings, space_entities):
     from brainxr.bids_app.group import atlas_and_strategy_labels, run_group_level
-    from brainxr.reporting.connectivity_reports import group_report
 
     atlases, strategies = atlas_and_strategy_labels(settings.output_dir)
     if not atlases:
         raise BidsAppError(f"group level: no participant-level outputs in {settings.output_dir}; run the participant "
                            "level first")
-    outcome = run_group_level(settings, atlases, strategies, space_entities)
-    reports = []
-    if settings.reports:
-        report = group_report(outcome.runs_table, outcome.qcfc_table, outcome.qc,
-                              description="Runs, motion, coverage, group connectomes and denoising quality of each "
-                                          "strategy side by side, from brainxr run (group level).")
-        reports.append(report.save_as_html(Path(settings.output_dir) / "group.html"))
-    return outcome, reports
+    report_path = Path(settings.output_dir) / "group.html"
+    outcome = run_group_level(settings, atlases, strategies, space_entities,
+                              required=[report_path.name] if settings.reports else [])
+    if not settings.reports:
+        return outcome, []
+    if outcome.up_to_date:
+        return outcome, [report_path]
+    from brainxr.reporting.connectivity_reports import group_report
+
+    report = group_report(outcome.runs_table, outcome.qcfc_table, outcome.qc,
+                          description="Runs, motion, coverage, group connectomes and denoising quality of each "
+                                      "strategy side by side, from brainxr run (group level).")
+    return outcome, [report.save_as_html(report_path)]

@@ -11,11 +11,16 @@ run, for each atlas and strategy, and writes under ``OUTPUT_DIR/group/``:
 - ``runs_qc.tsv``: one row per run: participant, entities, mean/max FD,
   volumes, volumes kept, tDOF loss per strategy, mean region coverage per atlas;
 - ``qcfc.tsv``: per atlas and strategy: runs, edges, % edges with significant
-  QC-FC (uncorrected, FDR), median |QC-FC|, distance dependence, mean tDOF loss.
+  QC-FC (uncorrected, FDR), median |QC-FC|, distance dependence, mean tDOF loss;
+- ``qcfc.json``: its columns, the digest of the inputs and the files written.
+  Written last; a rerun whose participant outputs and options are the same
+  (and whose files are all there) computes nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 import time
@@ -25,6 +30,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+import brainxr
 from brainxr.bids_app import outputs
 from brainxr.bids_app.participant import KINDS, Failure, Outcome, measure_label
 from brainxr.bids_app.specs import BidsAppError
@@ -84,8 +90,12 @@ def _lazy_relmats(paths: list, n_regions: int, runs_per_chunk: int = 64):
     return da.concatenate(blocks, axis=0)
 
 
-def _group_for(settings, atlas_label, strategy_label, runs, regions, group_dir, space_entities, outcome) -> dict:
-    """Group outputs of one atlas and strategy, in memory bounded by a chunk of runs (tangent space aside)."""
+def _group_for(settings, atlas_label, strategy_label, runs, regions, group_dir, space_entities, outcome,
+               files: list) -> dict:
+    """Group outputs of one atlas and strategy, in memory bounded by a chunk of runs (tangent space aside).
+
+    The paths of the files written are appended to ``files``.
+    """
     from brainxr.connectome import connectivity, mean_connectome, tangent_space
     from brainxr.reporting.qc import QcfcSums
 
@@ -110,10 +120,10 @@ def _group_for(settings, atlas_label, strategy_label, runs, regions, group_dir, 
         mean = mean_connectome(matrices).compute()
         path = group_dir / outputs.bids_name(dict(base, stat="mean", meas=measure_label(kind, settings.cov_estimator)),
                                              "relmat", ".tsv")
-        outputs.write_relmat(path, mean.values, regions)
-        outputs.write_json(path.with_suffix(".json"), {
+        files.append(outputs.write_relmat(path, mean.values, regions))
+        files.append(outputs.write_json(path.with_suffix(".json"), {
             "Measure": measure_label(kind, settings.cov_estimator), "Kind": kind, "Statistic": mean.attrs.get("reduction"),
-            "NumberOfRuns": len(runs), "Runs": names, "RegionNames": regions})
+            "NumberOfRuns": len(runs), "Runs": names, "RegionNames": regions}))
         written[kind] = mean
     if "tangent" in settings.kinds:
         if len(runs) < 2:
@@ -138,19 +148,19 @@ def _group_for(settings, atlas_label, strategy_label, runs, regions, group_dir, 
             mean.loc[kept, kept] = tangent["mean"].values
             covariance_label = measure_label("covariance", settings.cov_estimator)
             path = group_dir / outputs.bids_name(dict(base, stat="geometricmean", meas=covariance_label), "relmat", ".tsv")
-            outputs.write_relmat(path, mean.to_numpy(), regions)
-            outputs.write_json(path.with_suffix(".json"), {
+            files.append(outputs.write_relmat(path, mean.to_numpy(), regions))
+            files.append(outputs.write_json(path.with_suffix(".json"), {
                 "Measure": covariance_label, "Statistic": "geometric mean (tangent-space reference, Fletcher)",
                 "NumberOfRuns": len(runs), "Runs": names, "RegionNames": regions,
-                "RegionsExcluded": sorted(set(regions) - set(kept))})
+                "RegionsExcluded": sorted(set(regions) - set(kept))}))
             for position, (sidecar_path, _, entities) in enumerate(runs):
                 vector = full.copy()
                 vector.loc[kept, kept] = tangent["tangent"].values[position]
                 run_path = sidecar_path.parent / outputs.bids_name(dict(entities, meas="Tangent"), "relmat", ".tsv")
-                outputs.write_relmat(run_path, vector.to_numpy(), regions)
-                outputs.write_json(run_path.with_suffix(".json"), {
+                files.append(outputs.write_relmat(run_path, vector.to_numpy(), regions))
+                files.append(outputs.write_json(run_path.with_suffix(".json"), {
                     "Measure": "Tangent", "Kind": "tangent", "Reference": path.name, "RegionNames": regions,
-                    "GroupRuns": names, "Sources": [sidecar_path.with_suffix(".tsv").name]})
+                    "GroupRuns": names, "Sources": [sidecar_path.with_suffix(".tsv").name]}))
             written["tangent"] = tangent["mean"]
     # denoising QC: QC-FC on Pearson correlations of the cleaned signals, summed run by run
     sums = QcfcSums(len(regions) * (len(regions) - 1) // 2)
@@ -182,48 +192,100 @@ def _group_for(settings, atlas_label, strategy_label, runs, regions, group_dir, 
     return summary
 
 
-def run_group_level(settings, atlases: list, strategies: list, space_entities: dict) -> Outcome:
-    """The group level on the participant outputs; returns the outcome and keeps the QC for the report."""
+#: the group level's record: a sidecar of qcfc.tsv written last, with the digest of the inputs and the files written
+RECORD = "qcfc.json"
+QCFC_COLUMNS = {
+    "atlas": "Atlas (seg label)", "strategy": "Denoising strategy (desc label)", "n_runs": "Runs in the group",
+    "n_edges": "Region pairs", "percent_significant_qcfc": "Edges whose QC-FC correlation is significant (p < 0.05)",
+    "percent_significant_qcfc_fdr": "The same after FDR correction",
+    "median_abs_qcfc": "Median absolute QC-FC correlation",
+    "qcfc_distance_dependence": "Spearman correlation of QC-FC with the distance between regions",
+    "mean_tdof_loss": "Mean loss of temporal degrees of freedom", "mean_tdof_loss_percent": "The same, in % of volumes",
+}
+
+
+def inputs_digest(settings, collected: dict) -> str:
+    """Digest of what the group outputs depend on: each run's participant outputs (their settings digest) and
+    the group's options."""
+    content = {
+        "runs": {f"{atlas} {strategy}": [(str(path.relative_to(settings.output_dir)), sidecar.get("BrainxrSettings"))
+                                          for path, sidecar, _ in runs]
+                 for (atlas, strategy), runs in collected.items()},
+        "kinds": settings.kinds, "cov_estimator": settings.cov_estimator, "version": brainxr.__version__,
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def is_up_to_date(output_dir: Path, digest: str, required=()) -> bool:
+    """Whether the group outputs were written from the same inputs and are all there (with ``required`` files)."""
+    record = outputs.read_json(Path(output_dir) / "group" / RECORD)
+    if not record or record.get("BrainxrSettings") != digest:
+        return False
+    return all((Path(output_dir) / name).exists() for name in [*record.get("Outputs", []), *required])
+
+
+def run_group_level(settings, atlases: list, strategies: list, space_entities: dict, required=()) -> Outcome:
+    """The group level on the participant outputs; returns the outcome and keeps the QC for the report.
+
+    When the outputs were written from the same participant outputs and
+    options and are all there (with the ``required`` files, relative to the
+    output folder), nothing is computed: ``outcome.up_to_date`` is True.
+    """
     started = time.perf_counter()
     outcome = Outcome()
-    group_dir = Path(settings.output_dir) / "group"
-    rows, qc_rows, qc = {}, [], {}
+    output_dir = Path(settings.output_dir)
+    group_dir = output_dir / "group"
+    collected = {}
     for atlas_label in atlases:
         for strategy_label in strategies:
-            runs = collect_runs(settings.output_dir, atlas_label, strategy_label, settings.participant_label,
-                                settings.task)
+            runs = collect_runs(output_dir, atlas_label, strategy_label, settings.participant_label, settings.task)
             if not runs:
                 raise BidsAppError(
                     f"group level: no participant-level timeseries for atlas {atlas_label} and strategy "
-                    f"{strategy_label} in {settings.output_dir}; run the participant level first")
+                    f"{strategy_label} in {output_dir}; run the participant level first")
             regions = runs[0][1]["Columns"]
             mismatched = [path.name for path, sidecar, _ in runs if sidecar["Columns"] != regions]
             if mismatched:
                 raise BidsAppError(f"group level: {mismatched[0]} has other regions than {runs[0][0].name}")
-            summary = _group_for(settings, atlas_label, strategy_label, runs, regions, group_dir, space_entities,
-                                 outcome)
-            qc[(atlas_label, strategy_label)] = summary
-            qc_rows.append({
-                "atlas": atlas_label, "strategy": strategy_label, "n_runs": summary["n_runs"],
-                "n_edges": summary["n_edges"], "percent_significant_qcfc": summary["percent_significant"],
-                "percent_significant_qcfc_fdr": summary["percent_significant_fdr"],
-                "median_abs_qcfc": summary["median_abs_qcfc"], "qcfc_distance_dependence": summary["distance_dependence"],
-                "mean_tdof_loss": float(np.mean(summary["tdof_loss"])),
-                "mean_tdof_loss_percent": float(100 * np.mean(summary["tdof_loss"] / summary["n_volumes"])),
-            })
-            for path, sidecar, entities in runs:
-                row = rows.setdefault(_run_name(entities), {
-                    "participant_id": f"sub-{entities['sub']}",
-                    **{k: entities[k] for k in ("ses", "task", "acq", "run") if k in entities},
-                    "mean_fd": sidecar.get("MeanFramewiseDisplacement"), "max_fd": sidecar.get("MaxFramewiseDisplacement"),
-                    "n_volumes": sidecar["NumberOfVolumes"]})
-                row[f"n_volumes_kept_{strategy_label}"] = sidecar["NumberOfVolumesKept"]
-                row[f"tdof_loss_{strategy_label}"] = sidecar["TemporalDegreesOfFreedomLoss"]
-                coverage = list(sidecar.get("RegionCoverage", {}).values())
-                row[f"mean_coverage_{atlas_label}"] = float(np.mean(coverage)) if coverage else np.nan
+            collected[(atlas_label, strategy_label)] = runs
+    digest = inputs_digest(settings, collected)
+    outcome.up_to_date = not settings.overwrite and is_up_to_date(output_dir, digest, required)
+    if outcome.up_to_date:
+        outcome.skipped = sorted({_run_name(entities) for runs in collected.values() for _, _, entities in runs})
+        outcome.seconds = time.perf_counter() - started
+        log.info("group level: outputs already up to date with the %d run(s)", len(outcome.skipped))
+        return outcome
+    rows, qc_rows, qc, files = {}, [], {}, []
+    for (atlas_label, strategy_label), runs in collected.items():
+        regions = runs[0][1]["Columns"]
+        summary = _group_for(settings, atlas_label, strategy_label, runs, regions, group_dir, space_entities,
+                             outcome, files)
+        qc[(atlas_label, strategy_label)] = summary
+        qc_rows.append({
+            "atlas": atlas_label, "strategy": strategy_label, "n_runs": summary["n_runs"],
+            "n_edges": summary["n_edges"], "percent_significant_qcfc": summary["percent_significant"],
+            "percent_significant_qcfc_fdr": summary["percent_significant_fdr"],
+            "median_abs_qcfc": summary["median_abs_qcfc"], "qcfc_distance_dependence": summary["distance_dependence"],
+            "mean_tdof_loss": float(np.mean(summary["tdof_loss"])),
+            "mean_tdof_loss_percent": float(100 * np.mean(summary["tdof_loss"] / summary["n_volumes"])),
+        })
+        for path, sidecar, entities in runs:
+            row = rows.setdefault(_run_name(entities), {
+                "participant_id": f"sub-{entities['sub']}",
+                **{k: entities[k] for k in ("ses", "task", "acq", "run") if k in entities},
+                "mean_fd": sidecar.get("MeanFramewiseDisplacement"), "max_fd": sidecar.get("MaxFramewiseDisplacement"),
+                "n_volumes": sidecar["NumberOfVolumes"]})
+            row[f"n_volumes_kept_{strategy_label}"] = sidecar["NumberOfVolumesKept"]
+            row[f"tdof_loss_{strategy_label}"] = sidecar["TemporalDegreesOfFreedomLoss"]
+            coverage = list(sidecar.get("RegionCoverage", {}).values())
+            row[f"mean_coverage_{atlas_label}"] = float(np.mean(coverage)) if coverage else np.nan
     runs_table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("run").reset_index()
-    outputs.write_tsv(group_dir / "runs_qc.tsv", runs_table)
-    outputs.write_tsv(group_dir / "qcfc.tsv", pd.DataFrame(qc_rows))
+    files.append(outputs.write_tsv(group_dir / "runs_qc.tsv", runs_table))
+    files.append(outputs.write_tsv(group_dir / "qcfc.tsv", pd.DataFrame(qc_rows)))
+    outputs.write_json(group_dir / RECORD, {  # last: it marks the group outputs complete (a failure: redone)
+        **{column: {"Description": text} for column, text in QCFC_COLUMNS.items()},
+        "BrainxrSettings": digest if not outcome.failures else None,
+        "Outputs": sorted(str(path.relative_to(output_dir)) for path in files)})
     outcome.processed = list(rows)
     outcome.seconds = time.perf_counter() - started
     outcome.qc = qc

@@ -318,13 +318,51 @@ def _batches(keys, n_volumes: dict, n_regions: int):
         yield batch
 
 
+def _all_done(settings, runs, atlases, strategies, space_entities) -> bool:
+    """Whether every run is stored, unchanged, with up-to-date outputs for every atlas and strategy.
+
+    Decided from the store's runs index (one file) and the runs' output
+    sidecars only: no run is opened and nothing heavy is imported.
+    """
+    from brainxr.ingestion import source_changed
+
+    stored = cohort_store.read_index(settings.store)
+    kinds = [kind for kind in settings.kinds if kind != "tangent"]
+    for run in runs:
+        attrs = stored.get(run.key)
+        if attrs is None or source_changed(run, attrs):  # ingest has work, or a warning to give
+            return False
+        entities = run_entities(attrs, settings, space_entities)
+        for atlas in atlases:
+            for strategy in strategies:
+                paths = output_paths(settings.output_dir, entities, atlas.label, strategy.label, kinds,
+                                     settings.cov_estimator)
+                if not is_done(paths, settings_digest(attrs, atlas, strategy, settings), kinds):
+                    return False
+    return True
+
+
+def _stored_attrs(store, keys) -> dict:
+    """The attributes of stored runs: from the runs index, else (a format-1 store) each run's group."""
+    index = cohort_store.read_index(store)
+    return {key: index.get(key) or cohort_store.read_run_attrs(store, key) for key in keys}
+
+
 def run_participant_level(settings, runs, atlases, strategies, space_entities, show_progress=True) -> Outcome:
     """The participant level on discovered runs; see the module docstring."""
+    started = time.perf_counter()
+    outcome = Outcome()
+    outcome.touched_participants, outcome.cohort = [], None
+    if not settings.overwrite and _all_done(settings, runs, atlases, strategies, space_entities):
+        log.info("participant level: all %d run(s) already done", len(runs))
+        outcome.skipped = sorted(run.key for run in runs)
+        outcome.seconds = time.perf_counter() - started
+        return outcome
     from brainxr import progress
     from brainxr.provenance import atlas_record
 
-    started = time.perf_counter()
-    outcome = Outcome()
+    for atlas in atlases:
+        _ = atlas.regions  # loaded now: a bad atlas is told before any work
     store = settings.store
     ingest = brainxr.ingest(runs, store, overwrite=settings.overwrite,
                             client=settings.client if settings.client is not None else False,
@@ -336,9 +374,9 @@ def run_participant_level(settings, runs, atlases, strategies, space_entities, s
     cohort = brainxr.open_cohort(store)
     keys = [run.key for run in runs if run.key not in failed and run.key in cohort]
     cohort = cohort.subset(keys)
-    # run metadata (sources and their checksums, TR) from each run's attributes, without opening its arrays;
-    # confounds and their JSON through the store's read contract
-    attrs = {key: cohort_store.read_run_attrs(store, key) for key in keys}
+    # run metadata (sources and their checksums, TR) from the runs index; confounds and their JSON through the
+    # store's read contract
+    attrs = _stored_attrs(store, keys)
     kinds = [kind for kind in settings.kinds if kind != "tangent"]
     touched = set()
     for atlas in atlases:

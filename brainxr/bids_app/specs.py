@@ -173,7 +173,11 @@ def parse_strategy(spec: str) -> Strategy:
 
 @dataclass
 class AtlasChoice:
-    """An atlas to extract, loaded.
+    """An atlas to extract: its identity now, its regions loaded on first use.
+
+    Deciding whether outputs are up to date needs only the label and the
+    provenance (files and checksums); loading the regions imports the
+    extraction code, which a rerun with nothing to do never needs.
 
     Attributes
     ----------
@@ -181,7 +185,6 @@ class AtlasChoice:
         As given on the command line.
     label : str
         The BIDS ``seg`` label.
-    regions : LabelsAtlas, MapsAtlas or Spheres
     provenance : dict
         Name, source files and their checksums, kind; written in sidecars.
     record : dict, optional
@@ -190,9 +193,19 @@ class AtlasChoice:
 
     spec: str
     label: str
-    regions: object
     provenance: dict
+    load: object = field(repr=False, compare=False)
     record: dict | None = None
+
+    @property
+    def regions(self):
+        """The LabelsAtlas, MapsAtlas or Spheres (loaded once; a bad atlas raises :class:`BidsAppError`)."""
+        if not hasattr(self, "_regions"):
+            try:
+                self._regions = self.load()
+            except ValueError as error:
+                raise BidsAppError(f"--atlas {self.spec}: {error}") from None
+        return self._regions
 
 
 def _table_next_to(image: Path, where: str) -> Path:
@@ -204,8 +217,6 @@ def _table_next_to(image: Path, where: str) -> Path:
 
 
 def _file_atlas(spec: str, path: Path, radius) -> AtlasChoice:
-    from brainxr.regions import Spheres, load_labels_atlas, load_maps_atlas
-
     where = f"--atlas {spec}"
     entities = parse_entities(path)
     label = bids_label(entities.get("atlas", "") + entities.get("desc", "")) or bids_label(path.name.split(".")[0])
@@ -215,12 +226,15 @@ def _file_atlas(spec: str, path: Path, radius) -> AtlasChoice:
         if missing:
             raise BidsAppError(f"{where}: a coordinates TSV needs columns x, y, z (mm); it lacks {', '.join(missing)}")
         names = table["name"].astype(str).tolist() if "name" in table.columns else None
-        try:
-            spheres = Spheres(table[["x", "y", "z"]].to_numpy(float), radius=radius, names=names, allow_overlap=True)
-        except ValueError as error:
-            raise BidsAppError(f"{where}: {error}") from None
-        return AtlasChoice(spec, label, spheres, {"Name": label, "Type": "spheres", "Radius": radius,
-                                                  "Coordinates": {"Path": str(path.resolve()), "SHA256": sha256_of(path)}})
+
+        def spheres():
+            from brainxr.regions import Spheres
+
+            return Spheres(table[["x", "y", "z"]].to_numpy(float), radius=radius, names=names, allow_overlap=True)
+
+        return AtlasChoice(spec, label, {"Name": label, "Type": "spheres", "Radius": radius,
+                                         "Coordinates": {"Path": str(path.resolve()), "SHA256": sha256_of(path)}},
+                           spheres)
     if not path.name.endswith((".nii", ".nii.gz")):
         raise BidsAppError(f"{where}: expected a TemplateFlow atlas (NAME:DESC), a .nii[.gz] dseg/probseg image or a coordinates .tsv")
     table_path = _table_next_to(path, where)
@@ -231,41 +245,52 @@ def _file_atlas(spec: str, path: Path, radius) -> AtlasChoice:
 
     ndim = len(nib.load(str(path)).shape)
     kind = entities.get("suffix") if entities.get("suffix") in ("dseg", "probseg") else ("probseg" if ndim == 4 else "dseg")
-    try:
+
+    def regions():
+        from brainxr.regions import load_labels_atlas, load_maps_atlas
+
         if kind == "dseg":
-            regions = load_labels_atlas(path, lut=table[["index", "name"]])
-        else:
-            regions = load_maps_atlas(path, names=table.sort_values("index")["name"].astype(str).tolist())
-    except ValueError as error:
-        raise BidsAppError(f"{where}: {error}") from None
+            return load_labels_atlas(path, lut=table[["index", "name"]])
+        return load_maps_atlas(path, names=table.sort_values("index")["name"].astype(str).tolist())
+
     provenance = {"Name": label, "Type": kind, "Image": {"Path": str(path.resolve()), "SHA256": sha256_of(path)},
                   "Table": {"Path": str(table_path.resolve()), "SHA256": sha256_of(table_path)}}
-    return AtlasChoice(spec, label, regions, provenance)
+    return AtlasChoice(spec, label, provenance, regions)
 
 
 def parse_atlas(spec: str, template: str, resolution, radius=None) -> AtlasChoice:
-    """An ``--atlas`` value, loaded: a file (dseg/probseg NIfTI with its TSV, coordinates TSV) or a TemplateFlow atlas."""
+    """An ``--atlas`` value: a file (dseg/probseg NIfTI with its TSV, coordinates TSV) or a TemplateFlow atlas.
+
+    Its files are found (TemplateFlow atlases fetched) and checked now; its
+    regions are loaded when first used (:attr:`AtlasChoice.regions`).
+    """
     path = Path(spec)
     if path.suffix in (".tsv", ".nii", ".gz") or path.exists():
         if not path.is_file():
             raise BidsAppError(f"--atlas {spec}: no such file")
         return _file_atlas(spec, path, radius)
-    from brainxr.datasets.templateflow import TemplateFlowError, load_atlas
+    from brainxr.datasets.templateflow import TemplateFlowError, fetch_atlas
 
     name, _, desc = spec.partition(":")
     suffix = desc if desc in ("dseg", "probseg") else None
     desc = None if suffix or not desc else desc
     try:
-        regions, fetched = load_atlas(name, desc, template=template, resolution=resolution or 2, suffix=suffix)
+        fetched = fetch_atlas(name, desc, template=template, resolution=resolution or 2, suffix=suffix)
     except TemplateFlowError as error:
         raise BidsAppError(f"--atlas {spec}: {error}") from None
+
+    def regions():
+        from brainxr.datasets.templateflow import load_atlas
+
+        return load_atlas(name, desc, template=template, resolution=resolution or 2, suffix=suffix)[0]
+
     provenance = {
         "Name": fetched.label, "Type": fetched.kind, "TemplateFlow": {
             "atlas": fetched.name, "desc": fetched.desc, "template": fetched.template, "resolution": fetched.resolution},
         "Image": {"Path": str(fetched.image), "SHA256": sha256_of(fetched.image)},
         "Table": {"Path": str(fetched.table), "SHA256": sha256_of(fetched.table)},
     }
-    return AtlasChoice(spec, fetched.label, regions, provenance)
+    return AtlasChoice(spec, fetched.label, provenance, regions)
 
 
 # --------------------------------------------------------------------- kinds

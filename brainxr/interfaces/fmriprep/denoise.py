@@ -9,7 +9,6 @@ import pandas as pd
 import xarray as xr
 
 from brainxr.interfaces.fmriprep.selection import ConfoundsStrategy, select_confounds
-from brainxr.signal import clean
 
 
 def as_confounds_table(confounds) -> pd.DataFrame:
@@ -107,4 +106,6 @@ def clean_run(
     confounds, sample_mask = select_confounds(table, confounds_metadata, spec, min_volumes=min_volumes)
     if confounds is not None and confounds.shape[1] == 0:
         confounds = None
+    from brainxr.signal import clean  # numba kernels: imported when a run is cleaned, not to parse a strategy
+
     return clean(bold, confounds=confounds, sample_mask=sample_mask, **clean_kwargs)
