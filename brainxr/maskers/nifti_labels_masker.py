@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from brainxr._docs import fill_doc
 from brainxr.dims import SPATIAL_DIMS
 from brainxr.geometry import Grid, get_grid, with_grid
 from brainxr.image import resample_img, same_grid
@@ -20,6 +21,7 @@ from brainxr.regions.labels import check_strategy, reduce_labels
 RESAMPLING_TARGETS = ("data", "labels", None)
 
 
+@fill_doc
 class NiftiLabelsMasker(BaseMasker):
     """Extract the signals of the non-overlapping regions of a labels image.
 
@@ -41,27 +43,26 @@ class NiftiLabelsMasker(BaseMasker):
     background_label : number, default=0
     mask_img : mask image, optional
         Voxels outside are background.
-    smoothing_fwhm : float, optional
-        Gaussian smoothing (mm) of the images before extraction.
-    standardize : {"zscore_sample", "psc", True, False, None}, default=False
-    standardize_confounds : bool, default=True
-    high_variance_confounds : bool, default=False
-    detrend : bool, default=False
-    low_pass, high_pass, t_r : float, optional
-    dtype : dtype or "auto", optional
+    %(smoothing_fwhm)s
+    %(standardize_maskers)s
+    %(standardize_confounds)s
+    %(high_variance_confounds)s
+    %(detrend_maskers)s
+    %(low_pass_high_pass)s
+    %(t_r_maskers)s
+    %(dtype)s
     resampling_target : {"data", "labels", None}, default="data"
         Which grid the extraction happens on: the data's (the labels are
         resampled with nearest neighbour), the labels' (the images are
         resampled with cubic interpolation), or none (grids must match).
-    memory, memory_level : accepted for compatibility (nothing is cached)
-    verbose : int, default=0
+    %(memory)s
+    %(verbose)s
     strategy : {"mean", "sum", "median", "minimum", "maximum", "variance", "standard_deviation"}
     keep_masked_labels : bool, default=False
         Deprecated in nilearn: keep (as zeros) the regions that the mask removes.
-    reports : bool, default=True
-    cmap : str, optional
-    clean_args : dict, optional
-        More :func:`brainxr.signal.clean` parameters.
+    %(reports)s
+    %(cmap)s
+    %(clean_args)s
 
     Attributes
     ----------

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from brainxr._docs import fill_doc
 from brainxr.dims import SPATIAL_DIMS
 from brainxr.geometry import Grid, get_grid, with_grid
 from brainxr.image import resample_img, same_grid
@@ -27,6 +28,7 @@ def _resample_maps(maps: np.ndarray, affine, shape, target_affine) -> np.ndarray
     return resampled
 
 
+@fill_doc
 class NiftiMapsMasker(BaseMasker):
     """Extract the signals of (possibly overlapping) probabilistic maps.
 
@@ -43,17 +45,24 @@ class NiftiMapsMasker(BaseMasker):
     mask_img : mask image, optional
     allow_overlap : bool, default=True
         If False, maps that overlap raise a ValueError.
-    smoothing_fwhm, standardize, standardize_confounds, high_variance_confounds
-        As for :class:`NiftiLabelsMasker`.
-    detrend, low_pass, high_pass, t_r, dtype, clean_args
-        As for :class:`NiftiLabelsMasker`.
+    %(smoothing_fwhm)s
+    %(standardize_maskers)s
+    %(standardize_confounds)s
+    %(high_variance_confounds)s
+    %(detrend_maskers)s
+    %(low_pass_high_pass)s
+    %(t_r_maskers)s
+    %(dtype)s
     resampling_target : {"data", "mask", "maps", None}, default="data"
         The grid of the extraction; the maps are resampled linearly, the
         images with cubic interpolation, the mask with nearest neighbour.
     keep_masked_maps : bool, default=False
         Deprecated in nilearn: keep (as zeros) the maps outside the mask.
-    memory, memory_level, verbose, reports, cmap
-        As in nilearn (nothing is cached).
+    %(memory)s
+    %(verbose)s
+    %(reports)s
+    %(cmap)s
+    %(clean_args)s
 
     Attributes
     ----------

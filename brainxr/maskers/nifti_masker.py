@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from brainxr._docs import fill_doc
 from brainxr import masking
 from brainxr.dims import TIME_DIM
 from brainxr.geometry import get_grid, masked_dataarray
@@ -56,6 +57,7 @@ def supported_mask_args(function, mask_args, strategy: str) -> dict:
     return kept
 
 
+@fill_doc
 class NiftiMasker(BaseMasker):
     """Apply a brain mask to 4D images: ``(time, voxel)`` signals, cleaned.
 
@@ -70,17 +72,24 @@ class NiftiMasker(BaseMasker):
     mask_img : mask image, optional
     runs : array, optional
         Run label of each volume (each run cleaned on its own).
-    smoothing_fwhm, standardize, standardize_confounds, detrend
-        As for :class:`NiftiLabelsMasker`.
-    high_variance_confounds, low_pass, high_pass, t_r, dtype, clean_args
-        As for :class:`NiftiLabelsMasker`.
+    %(smoothing_fwhm)s
+    %(standardize_maskers)s
+    %(standardize_confounds)s
+    %(detrend_maskers)s
+    %(high_variance_confounds)s
+    %(low_pass_high_pass)s
+    %(t_r_maskers)s
     target_affine, target_shape : optional
         Resample the mask (nearest) and the images (cubic) to this grid.
     mask_strategy : {"background", "epi", "whole-brain-template", "gm-template", "wm-template"}
     mask_args : dict, optional
         Parameters of the mask computation.
-    memory, memory_level, verbose, reports, cmap
-        As in nilearn (nothing is cached).
+    %(dtype)s
+    %(memory)s
+    %(verbose)s
+    %(reports)s
+    %(cmap)s
+    %(clean_args)s
 
     Attributes
     ----------

@@ -6,6 +6,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from brainxr._docs import fill_doc
 from brainxr.image import same_grid
 from brainxr.maskers._base import BaseMasker, load_mask_img, resample_mask
 from brainxr.maskers._inputs import Run, load_run
@@ -16,6 +17,7 @@ from brainxr.regions.spheres import sphere_adjacency, spheres_to_volume, voxels_
 _SEEDS_ERROR = "Seeds must be a list of triplets of coordinates in native space.\n"
 
 
+@fill_doc
 class NiftiSpheresMasker(BaseMasker):
     """Extract the mean signal of spheres around seeds.
 
@@ -33,12 +35,18 @@ class NiftiSpheresMasker(BaseMasker):
         Only voxels in the mask count.
     allow_overlap : bool, default=False
         Otherwise overlapping spheres raise a ValueError naming the seeds.
-    smoothing_fwhm, standardize, standardize_confounds, high_variance_confounds
-        As for :class:`NiftiLabelsMasker`.
-    detrend, low_pass, high_pass, t_r, dtype, memory, memory_level, verbose
-        As for :class:`NiftiLabelsMasker`.
-    reports, clean_args
-        As for :class:`NiftiLabelsMasker`.
+    %(smoothing_fwhm)s
+    %(standardize_maskers)s
+    %(standardize_confounds)s
+    %(high_variance_confounds)s
+    %(detrend_maskers)s
+    %(low_pass_high_pass)s
+    %(t_r_maskers)s
+    %(dtype)s
+    %(memory)s
+    %(verbose)s
+    %(reports)s
+    %(clean_args)s
 
     Attributes
     ----------

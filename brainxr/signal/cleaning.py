@@ -11,6 +11,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from brainxr._docs import fill_doc
 from brainxr.dims import TIME_DIM
 from brainxr.errors import GeometryError
 from brainxr.geometry import get_t_r
@@ -37,6 +38,7 @@ class _DefaultTR(float):
 NILEARN_DEFAULT_T_R = _DefaultTR(2.5)
 
 
+@fill_doc
 def clean(
     signals,
     runs=None,
@@ -80,8 +82,7 @@ def clean(
         Unlike nilearn 0.14, ``standardize_confounds``, ``extrapolate`` and
         the ``butterworth__*`` options apply to every run (nilearn drops
         them when ``runs`` is given).
-    detrend : bool, default=True
-        Remove the linear trend (and mean) of signals and confounds.
+    %(detrend)s
     standardize : {'zscore_sample', 'psc', None}, default='zscore_sample'
         'zscore_sample': unit sample variance (ddof=1); 'psc': percent signal
         change, relative to the mean before cleaning when cleaning removed the
@@ -94,14 +95,12 @@ def clean(
         ``(time, k)`` regressors to remove (lists are stacked as columns).
         A path names a CSV/TSV file, with or without a header line. Must be
         finite.
-    standardize_confounds : bool, default=True
-        z-score the confounds before the projection (else only rescale them).
+    %(standardize_confounds)s
     filter : {'butterworth', 'cosine', False}, default='butterworth'
         'butterworth': zero-phase Butterworth filter with ``low_pass`` and/or
         ``high_pass``; 'cosine': discrete cosine drift regressors up to
         ``high_pass`` added to the confounds; False: no filtering.
-    low_pass, high_pass : float, optional
-        Cutoff frequencies in Hz.
+    %(low_pass_high_pass)s
     t_r : float, optional
         Repetition time in seconds. For a DataArray, its own (the ``t_r``
         attribute of its ``time`` coordinate) unless passed: the data know
