@@ -29,7 +29,7 @@ from brainxr.dims import SPATIAL_DIMS, TIME_DIM
 from brainxr.geometry import get_grid
 from brainxr.signal.confounds import high_variance_confounds
 from brainxr.signal.validation import check_params
-from brainxr.maskers._inputs import Run, load_run, load_volume
+from brainxr.maskers._inputs import Run, load_run, load_volume, whole_values
 
 OUTPUT_KINDS = ("default", "pandas", "xarray")
 
@@ -52,7 +52,7 @@ def load_mask_img(mask_img, name: str = "mask_img") -> tuple[np.ndarray, np.ndar
     if mask_img is None:
         return None
     volume, _ = load_volume(mask_img, name)
-    values = np.asarray(volume.transpose(*SPATIAL_DIMS, ...).values)
+    values = whole_values(volume.transpose(*SPATIAL_DIMS, ...))
     values = np.where(np.isfinite(values), values, 0) if values.dtype.kind == "f" else values
     if values.ndim == 4:
         values = values.astype(bool).all(axis=3)

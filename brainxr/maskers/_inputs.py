@@ -262,9 +262,34 @@ def is_run_list(imgs) -> bool:
     return _ordered(volume).ndim == 4
 
 
+def whole_values(volume: xr.DataArray) -> np.ndarray:
+    """The values of an image a masker holds whole (an atlas, maps, a mask), read in this process.
+
+    Read by dask's synchronous scheduler, passed as a function: one small
+    file, for which dask's lookup of a scheduler by name, or of the default
+    one, imports ``distributed`` (a third of a second of a short script's
+    start-up) for nothing.
+
+    Parameters
+    ----------
+    volume : xarray.DataArray
+        The image, lazy or not.
+
+    Returns
+    -------
+    numpy.ndarray
+        Its values, dims in the order of ``volume``.
+    """
+    if isinstance(volume.data, dsa.Array):
+        from dask.local import get_sync
+
+        return np.asarray(volume.data.compute(scheduler=get_sync))
+    return np.asarray(volume.values)
+
+
 def to_nibabel_image(volume: xr.DataArray, dtype=None) -> nib.Nifti1Image:
     """An in-memory nibabel image of a (computed) volume DataArray."""
-    values = np.asarray(volume.transpose(*SPATIAL_DIMS, ...).values)
+    values = whole_values(volume.transpose(*SPATIAL_DIMS, ...))
     if dtype is not None:
         values = values.astype(dtype)
     if values.dtype == bool:

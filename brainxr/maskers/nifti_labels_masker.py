@@ -14,7 +14,7 @@ from brainxr.dims import SPATIAL_DIMS
 from brainxr.geometry import Grid, get_grid, with_grid
 from brainxr.image import resample_img, same_grid
 from brainxr.maskers._base import BaseMasker, check_same_fov, load_mask_img, resample_mask
-from brainxr.maskers._inputs import Run, load_run, load_volume, masked_values_of
+from brainxr.maskers._inputs import Run, load_run, load_volume, masked_values_of, whole_values
 from brainxr.regions.atlas import _centres_of_mass, _label_values, look_up_table, unique_region_names
 from brainxr.regions.labels import check_strategy, reduce_labels
 
@@ -156,7 +156,7 @@ class NiftiLabelsMasker(BaseMasker):
             volume = volume.isel({volume.dims[3]: 0})
         if volume.ndim != 3:
             raise ValueError(f"labels_img: expected a 3D labels image, got shape {tuple(volume.shape)}")
-        values = np.asarray(volume.values)
+        values = whole_values(volume)
         if values.dtype.kind == "f":
             values = np.where(np.isfinite(values), values, 0)
         if np.all(values == self.background_label):

@@ -14,7 +14,7 @@ from brainxr.dims import SPATIAL_DIMS
 from brainxr.geometry import Grid, get_grid, with_grid
 from brainxr.image import resample_img, same_grid
 from brainxr.maskers._base import BaseMasker, check_same_fov, load_mask_img, resample_mask
-from brainxr.maskers._inputs import Run, load_run, load_volume, masked_values_of
+from brainxr.maskers._inputs import Run, load_run, load_volume, masked_values_of, whole_values
 from brainxr.regions.maps import project_maps
 
 RESAMPLING_TARGETS = ("mask", "maps", "data", None)
@@ -142,7 +142,7 @@ class NiftiMapsMasker(BaseMasker):
         mask = load_mask_img(self.mask_img)
         volume, _ = load_volume(self.maps_img, "maps_img")
         volume = volume.transpose(*SPATIAL_DIMS, ...)
-        maps = np.asarray(volume.values)
+        maps = whole_values(volume)
         if maps.ndim == 3:
             maps = maps[..., None]
         if maps.ndim != 4:
