@@ -258,3 +258,38 @@ def test_a_file_is_read_once_per_masker_pass_and_its_mean_reused(monkeypatch, bo
     changed = maskers.NiftiMasker().fit(path)
     assert len(reads) == 1
     assert changed.mask_img_.get_fdata().sum() < expected_mask.sum()
+
+
+def test_an_unfiltered_masker_script_imports_neither_distributed_nor_numba(tmp_path, atlas, bold_path, brain_mask):
+    """Start-up: a labels, maps or masked-voxels script without filtering pays no import it does not use.
+
+    dask's default-scheduler lookup imports distributed on the first
+    compute; the atlas, maps and mask are read with the synchronous
+    scheduler passed as a function, which skips it. numba is imported when
+    a Butterworth filter first runs.
+    """
+    import subprocess
+    import sys
+
+    maps = load_synthetic_maps_atlas(resolution=4, n_maps=5).maps
+    paths = {"labels": tmp_path / "labels.nii.gz", "maps": tmp_path / "maps.nii.gz", "mask": tmp_path / "mask.nii.gz"}
+    run = nib.load(bold_path)
+    bold = tmp_path / "bold.nii.gz"  # long enough for the Butterworth filter
+    nib.save(nib.Nifti1Image(np.tile(np.asarray(run.dataobj), 4), run.affine, run.header), bold)
+    nib.save(atlas.maps, paths["labels"])
+    nib.save(maps, paths["maps"])
+    nib.save(brain_mask, paths["mask"])
+    script = f"""
+import sys
+from brainxr.maskers import NiftiLabelsMasker, NiftiMapsMasker, NiftiMasker
+bold = {str(bold)!r}
+NiftiLabelsMasker({str(paths["labels"])!r}, standardize="zscore_sample").fit_transform(bold)
+NiftiMapsMasker({str(paths["maps"])!r}, standardize="zscore_sample").fit_transform(bold)
+NiftiMasker(mask_img={str(paths["mask"])!r}, standardize="zscore_sample", detrend=True).fit_transform(bold)
+print(sorted(name for name in ("distributed", "numba") if name in sys.modules))
+"""
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert found.strip().splitlines()[-1] == "[]"
+    filtered = script.replace('detrend=True', 'detrend=True, low_pass=0.1, t_r=2.0')
+    found = subprocess.run([sys.executable, "-c", filtered], capture_output=True, text=True, check=True).stdout
+    assert found.strip().splitlines()[-1] == "['numba']"
