@@ -198,11 +198,14 @@ class DisplayAxes:
             else:
                 keep = (x_start < 0) & (x_end < 0)
             line_coords, line_values = line_coords[keep], line_values[keep]
-        to_rgba = plt.cm.ScalarMappable(norm=norm, cmap=cmap).to_rgba
+        # colours and strengths of all the edges at once: matplotlib's per-value calls cost ~0.2 ms each
+        line_values = np.asarray(line_values)
+        colors = plt.cm.ScalarMappable(norm=norm, cmap=cmap).to_rgba(line_values)
         strength = Normalize(vmin=0, vmax=max(abs(norm.vmin), abs(norm.vmax)))
-        for points, value in zip(line_coords, line_values):
-            relative = float(strength(abs(value)))
-            style = {"color": to_rgba(value), "linewidth": 1 + 2 * relative, "zorder": 10 + 10 * relative}
+        strengths = np.ma.getdata(strength(np.abs(line_values)))
+        for points, color, relative in zip(line_coords, colors, strengths):
+            relative = float(relative)
+            style = {"color": tuple(color), "linewidth": 1 + 2 * relative, "zorder": 10 + 10 * relative}
             style.update(kwargs)
             (x0, y0), (x1, y1) = coords_3d_to_2d(points, self.direction)
             if directed:
