@@ -35,6 +35,7 @@ Every task runs its numpy kernels with one BLAS thread
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import threading
 from dataclasses import dataclass
@@ -65,6 +66,51 @@ _threads_lock = threading.Lock()
 _threads_users = 0
 _threads_limiter = None
 
+#: glibc's thresholds inside cohort tasks: buffers below MMAP_THRESHOLD come from the heap, and free heap
+#: memory above TRIM_THRESHOLD goes back to the OS (see :func:`tune_allocator`)
+MMAP_THRESHOLD = 64 * 2**20
+TRIM_THRESHOLD = 128 * 2**20
+_allocator_tuned = None
+
+
+def tune_allocator() -> bool:
+    """Let glibc reuse a task's per-run buffers on dask worker processes (once per process).
+
+    Dask's nanny starts its workers with ``MALLOC_TRIM_THRESHOLD_=65536``,
+    which also turns glibc's dynamic mmap threshold off: every buffer over
+    128 kB (a run's bold chunk and its copies, 10-60 MB) is then mapped and
+    unmapped run after run, its pages faulted in anew each time. Measured on
+    100 runs (4 mm, 150 volumes), region extraction took 23.7 s of task time
+    on two worker processes against 3.0 s with glibc's own thresholds. Where
+    that environment variable asks for less than :data:`TRIM_THRESHOLD`, the
+    thresholds become :data:`MMAP_THRESHOLD` / :data:`TRIM_THRESHOLD`
+    (``mallopt``): per-run buffers stay on the heap, larger free memory is
+    still returned. Elsewhere (the threaded scheduler, other platforms) and
+    with ``BRAINXR_TUNE_MALLOC=0`` glibc is left alone.
+
+    Returns
+    -------
+    bool
+        Whether this process's thresholds were set (now or before).
+    """
+    global _allocator_tuned
+    if _allocator_tuned is not None:
+        return _allocator_tuned
+    _allocator_tuned = False
+    requested = os.environ.get("MALLOC_TRIM_THRESHOLD_", "")
+    if (sys.platform.startswith("linux") and os.environ.get("BRAINXR_TUNE_MALLOC", "1") != "0"
+            and requested.isdigit() and int(requested) < TRIM_THRESHOLD):
+        import ctypes
+
+        try:
+            mallopt = ctypes.CDLL("libc.so.6").mallopt
+        except (OSError, AttributeError):  # not glibc
+            return _allocator_tuned
+        m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's malloc.h
+        _allocator_tuned = bool(mallopt(m_mmap_threshold, MMAP_THRESHOLD)) and bool(
+            mallopt(m_trim_threshold, TRIM_THRESHOLD))
+    return _allocator_tuned
+
 
 @contextlib.contextmanager
 def one_thread_per_task():
@@ -82,6 +128,8 @@ def one_thread_per_task():
     from threadpoolctl import threadpool_limits
 
     with _threads_lock:
+        if _allocator_tuned is None:
+            tune_allocator()
         if _threads_users == 0:
             _threads_limiter = threadpool_limits(limits=1)
         _threads_users += 1

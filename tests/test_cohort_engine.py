@@ -6,6 +6,7 @@ and its graph is checked to build without reading anything.
 """
 
 import json
+import sys
 import warnings
 
 import numpy as np
@@ -381,3 +382,26 @@ def test_group_sparse_inputs_equal_nilearn_empirical_covariances(ragged_store):
     np.testing.assert_allclose(inputs["covariance"].transpose("region", "region_", "run").values, expected,
                                rtol=1e-10, atol=1e-12)
     np.testing.assert_array_equal(inputs["n_samples"].values, n_samples)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+@pytest.mark.parametrize(("environment", "tuned"), [
+    ({"MALLOC_TRIM_THRESHOLD_": "65536"}, True),  # a dask nanny's worker: thresholds set
+    ({}, False),  # glibc's dynamic thresholds are left alone
+    ({"MALLOC_TRIM_THRESHOLD_": str(2**30)}, False),  # a larger threshold the user asked for
+    ({"MALLOC_TRIM_THRESHOLD_": "65536", "BRAINXR_TUNE_MALLOC": "0"}, False),
+])
+def test_allocator_is_tuned_only_under_a_nanny_trim_threshold(environment, tuned):
+    """Engine tasks keep per-run buffers on the heap where dask's nanny disabled glibc's dynamic thresholds."""
+    import os
+    import subprocess
+
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("MALLOC_TRIM_THRESHOLD_", "BRAINXR_TUNE_MALLOC")}
+    code = ("from brainxr import engine\n"
+            "with engine.one_thread_per_task():\n"
+            "    pass\n"
+            "print(engine.tune_allocator())")
+    result = subprocess.run([sys.executable, "-c", code], env={**env, **environment}, capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.strip() == str(tuned)
