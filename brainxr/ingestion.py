@@ -338,7 +338,7 @@ def _read_confounds(run: RunFiles, n_volumes: int):
         table = pd.read_csv(io.BytesIO(raw), sep="\t", na_values=["n/a", "N/A", "NaN", "nan"])
     except Exception as err:
         raise InputFileError(run.confounds, f"unreadable confounds TSV ({err})") from err
-    non_numeric = [c for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])]
+    non_numeric = [c for c, dtype in table.dtypes.items() if not pd.api.types.is_numeric_dtype(dtype)]
     if non_numeric:
         raise InputFileError(run.confounds, f"non-numeric confound columns {non_numeric}")
     if len(table) != n_volumes:
@@ -443,6 +443,8 @@ def ingest_run(run: RunFiles, store, grid: MaskedGrid, voxel_chunk: int, t_r=Non
                 run_mask = _to_grid(values.astype(np.uint8), mask_affine, grid, "nearest") > 0
 
         i, j, k = (grid.voxel_index[:, axis] for axis in range(3))
+        # each cohort voxel's offset in a volume as NIfTI stores it (i fastest)
+        offsets = np.ravel_multi_index((i, j, k), grid.shape, order="F")
         starts = range(0, grid.n_voxels, voxel_chunk)
         # one C-contiguous (time, voxel) buffer per stored chunk: written without another copy
         chunks = [np.empty((n_volumes, min(voxel_chunk, grid.n_voxels - s)), np.float32) for s in starts]
@@ -450,11 +452,12 @@ def ingest_run(run: RunFiles, store, grid: MaskedGrid, voxel_chunk: int, t_r=Non
         for first, block in iter_volume_blocks(bold_source, block_size, np.float32, layout, hasher):
             if off_grid:
                 block = _to_grid(block, affine, grid, resample)
-            stop = first + block.shape[3]
+            volumes = block.T.reshape(block.shape[3], -1)  # (time, I*J*K): a view of the F-ordered block
+            stop = first + len(volumes)
             for s, chunk in zip(starts, chunks):
-                sl = slice(s, s + chunk.shape[1])
-                chunk[first:stop] = block[i[sl], j[sl], k[sl]].T
-            del block
+                # gathered row by row straight into the chunk (mode="clip": unbuffered; the offsets are in range)
+                np.take(volumes, offsets[s : s + chunk.shape[1]], axis=1, out=chunk[first:stop], mode="clip")
+            del block, volumes
 
         valid = np.empty(grid.n_voxels, dtype=bool)
         n_repaired, any_signal = 0, False
