@@ -50,6 +50,33 @@ def raise_if_dask_computes(max_computes: int = 0):
         yield scheduler
 
 
+def assert_lazy_equals_eager(lazy, eager, *, atol: float = 0.0) -> None:
+    """Assert that a dask-backed result, computed, is the numpy-backed one.
+
+    Coordinates, attrs and names are compared with
+    ``xarray.testing.assert_identical``; values too, exactly, unless ``atol``
+    is given (where the order of a reduction, or a BLAS product over blocks of
+    another width, may change the last bits): then within ``atol``.
+
+    Parameters
+    ----------
+    lazy : xarray.DataArray
+        The result of the dask path, not computed yet.
+    eager : xarray.DataArray
+        The result of the numpy path.
+    atol : float, default=0.0
+        Absolute tolerance on the values (0: identical values).
+    """
+    import xarray as xr
+
+    assert lazy.chunks is not None, "the lazy path computed: its result holds no dask array"
+    lazy = lazy.compute()
+    if atol:
+        xr.testing.assert_allclose(lazy, eager, atol=atol, rtol=0)
+        lazy = lazy.copy(data=eager.values)
+    xr.testing.assert_identical(lazy, eager)
+
+
 def replicate_cohort(source, target, n_runs: int, *, arrays: bool = True, vary_confounds: float = 1e-3) -> list:
     """A cohort store of ``n_runs`` runs made cheaply from the runs of ``source``.
 

@@ -22,7 +22,7 @@ from brainxr.image import mean_img, resample_img, smooth_img
 from brainxr.masking import apply_mask, unmask
 from brainxr.regions import extract_labels
 from brainxr.signal import clean
-from brainxr.testing import raise_if_dask_computes
+from brainxr.testing import assert_lazy_equals_eager, raise_if_dask_computes
 
 SHAPE = (6, 7, 5)
 N_TIME = 40
@@ -53,15 +53,6 @@ def _chunked(da: xr.DataArray, dim: str, chunks):
     return da.copy(data=dask.array.from_array(da.values, chunks=sizes))
 
 
-def _assert_same(lazy: xr.DataArray, eager: xr.DataArray, atol=0.0):
-    assert lazy.chunks is not None, "the lazy path computed"
-    lazy = lazy.compute()
-    if atol:
-        xr.testing.assert_allclose(lazy, eager, atol=atol, rtol=0)
-        lazy = lazy.copy(data=eager.values)
-    xr.testing.assert_identical(lazy, eager)
-
-
 VOLUME_KERNELS = {
     "apply_mask": lambda v: apply_mask(v, _mask(), voxel_chunks=None),
     "smooth_img": lambda v: smooth_img(v, 5.0),
@@ -79,7 +70,7 @@ def test_volume_kernels_lazy_equal_eager(kernel, chunks):
     assert eager.chunks is None
     with raise_if_dask_computes():
         lazy = function(_chunked(_volume(), "time", chunks))
-    _assert_same(lazy, eager, atol=1e-5 if kernel == "mean_img" else 0.0)
+    assert_lazy_equals_eager(lazy, eager, atol=1e-5 if kernel == "mean_img" else 0.0)
 
 
 MASKED_KERNELS = {
@@ -105,7 +96,7 @@ def test_masked_kernels_lazy_equal_eager(kernel, chunks):
     eager = function(masked)
     with raise_if_dask_computes():
         lazy = function(_chunked(masked, "voxel", chunks))
-    _assert_same(lazy, eager, atol=1e-10 if kernel != "unmask" else 0.0)
+    assert_lazy_equals_eager(lazy, eager, atol=1e-10 if kernel != "unmask" else 0.0)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -123,7 +114,7 @@ def test_any_time_chunking_gives_the_eager_result(time_chunks, kernel):
     function = VOLUME_KERNELS[kernel]
     eager = function(_volume())
     lazy = function(_chunked(_volume(), "time", tuple(sizes)))
-    _assert_same(lazy, eager, atol=1e-5 if kernel == "mean_img" else 0.0)
+    assert_lazy_equals_eager(lazy, eager, atol=1e-5 if kernel == "mean_img" else 0.0)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -136,12 +127,12 @@ def test_any_voxel_chunking_gives_the_eager_result(voxel_chunk, kernel):
     masked = apply_mask(_volume(), _mask())
     eager = function(masked)
     lazy = function(_chunked(masked, "voxel", voxel_chunk))
-    _assert_same(lazy, eager, atol=1e-10 if kernel != "unmask" else 0.0)
+    assert_lazy_equals_eager(lazy, eager, atol=1e-10 if kernel != "unmask" else 0.0)
 
 
 def test_open_nifti_lazy_equals_eager(tmp_path):
     path = brainxr.to_nifti(_volume(), tmp_path / "bold.nii.gz")
     eager = brainxr.open_nifti(path, chunks=None)
     for chunks in (1, 5, "auto"):
-        _assert_same(brainxr.open_nifti(path, chunks=chunks), eager)
-    _assert_same(xr.open_dataarray(path, engine="nifti", chunks={"time": 4}), eager)
+        assert_lazy_equals_eager(brainxr.open_nifti(path, chunks=chunks), eager)
+    assert_lazy_equals_eager(xr.open_dataarray(path, engine="nifti", chunks={"time": 4}), eager)
