@@ -1,8 +1,9 @@
 """Seed-to-voxel correlation maps.
 
 The correlation of one or more seed signals with every voxel of a
-``(time, voxel)`` masked image, computed block by block over the voxel chunks
-(one matrix product per chunk, no rechunk of the voxel data), optionally
+``(time, voxel)`` masked image, computed by one kernel wrapped with ``xr.apply_ufunc``:
+on numpy data at once, on dask data one matrix product per voxel chunk (voxel
+chunks kept; chunks along time joined), optionally
 Fisher-z transformed, returned as a ``(seed, voxel)`` DataArray or a volume.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from brainxr.connectome.matrices import _is_dask
 from brainxr.connectome.matrices import fisher_z as _fisher_z
 
 __all__ = ["seed_to_voxel_correlation"]
@@ -28,12 +28,20 @@ def _unit_centered_columns(values: np.ndarray) -> np.ndarray:
         return centered / np.where(norms > 0, norms, np.nan)
 
 
-def _seed_correlation_block(voxels, seeds, *, method: str, ddof: int):
-    """``(time, voxel)`` block and prepared ``(time, seed)`` seeds -> ``(seed, voxel)``."""
-    voxels = np.asarray(voxels, dtype=np.float64)
+def _seed_correlation_block(voxels, seeds, *, method: str, ddof: int, fisher_z: bool):
+    """``(voxel, time)`` block and prepared ``(time, seed)`` seeds -> ``(voxel, seed)``.
+
+    The one kernel of :func:`seed_to_voxel_correlation`, numpy in and out;
+    ``xr.apply_ufunc`` puts the core dim ``time`` last.
+    """
+    # (time, voxel) in C order whatever the block's layout, and seeds.T @
+    # voxels: each value then comes from the same sums for any chunking
+    voxels = np.ascontiguousarray(np.asarray(voxels, dtype=np.float64).T)
     if method == "pearson":
-        return seeds.T @ _unit_centered_columns(voxels)
-    return (seeds.T @ voxels) / (voxels.shape[0] - ddof)
+        correlation = seeds.T @ _unit_centered_columns(voxels)
+    else:
+        correlation = (seeds.T @ voxels) / (voxels.shape[0] - ddof)
+    return (_fisher_z(correlation) if fisher_z else correlation).T
 
 
 def _as_seed_matrix(seeds):
@@ -146,43 +154,36 @@ def seed_to_voxel_correlation(
     elif n_samples - ddof <= 0:
         raise ValueError(f"ddof={ddof} must be smaller than the number of samples ({n_samples}).")
 
-    data = voxels.data
-    if _is_dask(data):
-        import dask.array as da
-
-        correlation = da.blockwise(
-            _seed_correlation_block,
-            "sv",
-            data,
-            "tv",
-            da.from_array(seed_values, chunks=-1),
-            "ts",
-            concatenate=True,
-            dtype=np.float64,
-            meta=np.empty((0, 0)),
-            method=method,
-            ddof=ddof,
-        )
-    else:
-        correlation = _seed_correlation_block(data, seed_values, method=method, ddof=ddof)
-    if fisher_z:
-        correlation = _fisher_z(correlation)
-
-    coords = {
-        name: coord.variable
-        for name, coord in voxels.coords.items()
-        if coord.dims == ("voxel",) or name == "grid"
-    }
+    # one kernel for numpy data and for each voxel chunk of dask data
+    correlation = xr.apply_ufunc(
+        _seed_correlation_block,
+        voxels,
+        xr.DataArray(seed_values, dims=("time", "seed_")),
+        input_core_dims=[["time"], ["time", "seed_"]],
+        output_core_dims=[["seed_"]],
+        kwargs={"method": method, "ddof": ddof, "fisher_z": fisher_z},
+        dask="parallelized",
+        output_dtypes=[np.float64],
+        # time chunks are joined (each voxel's whole series is one product), voxel chunks kept
+        dask_gufunc_kwargs={"allow_rechunk": True},
+        keep_attrs=True,
+    )
     attrs = {key: value for key, value in voxels.attrs.items() if key not in _SOURCE_ATTRS}
     attrs["stat"] = "fisher z" if fisher_z else "pearson correlation"
-    name = "fisher_z" if fisher_z else "correlation"
+    coords = {
+        name: coord.variable
+        for name, coord in correlation.coords.items()
+        if coord.dims == ("voxel",) or name == "grid"
+    }
     if seed_dim is None:
-        result = xr.DataArray(correlation[0], dims=("voxel",), coords=coords, attrs=attrs, name=name)
+        result = correlation.isel(seed_=0, drop=True)
     else:
+        result = correlation.rename(seed_=seed_dim).transpose(seed_dim, "voxel")
         coords.update(seed_coords)
-        result = xr.DataArray(
-            correlation, dims=(seed_dim, "voxel"), coords=coords, attrs=attrs, name=name
-        )
+    result = xr.DataArray(
+        result.data, dims=result.dims, coords=coords, attrs=attrs,
+        name="fisher_z" if fisher_z else "correlation",
+    )
     if as_volume:
         from brainxr.masking import unmask
 
