@@ -121,7 +121,7 @@ PAGES = {
         [
             ("brainxr.errors", ["BrainxrError", "InputFileError", "GeometryError", "LocationError", "StoreError",
                                 "StoreDamageError", "IngestError"]),
-            ("brainxr.testing", ["raise_if_dask_computes", "CountingScheduler"]),
+            ("brainxr.testing", ["raise_if_dask_computes", "CountingScheduler", "assert_lazy_equals_eager"]),
         ],
     ),
 }
