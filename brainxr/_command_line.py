@@ -17,6 +17,29 @@ from pathlib import Path
 EXIT_OK, EXIT_FAILED_RUNS, EXIT_USAGE = 0, 1, 2
 
 
+def local_folder(text: str) -> Path:
+    """A folder argument of ``brainxr run``: a path, never a URL taken for a folder named ``s3:``.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        If ``text`` is a URL (other than ``file://``) or looks like one.
+    """
+    from brainxr._storage import as_location
+    from brainxr.errors import LocationError
+
+    try:
+        location = as_location(text)
+    except LocationError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if not location.is_local:
+        raise argparse.ArgumentTypeError(
+            f"{text}: a URL; brainxr run reads and writes folders of this machine's (or a cluster's shared) "
+            "filesystem. For a cohort on object storage use brainxr ingest SOURCE STORE and brainxr.open_cohort(STORE) "
+            "(docs/deployment.md)")
+    return Path(location.url) if "://" in text else Path(text)  # a file:// URL as its path
+
+
 def version_string() -> str:
     """``brainxr X.Y.Z``, what ``--version`` prints."""
     from importlib.metadata import version
@@ -99,8 +122,8 @@ def add_run_command(commands) -> None:
               brainxr run derivatives/fmriprep out participant --cluster slurm --cluster-queue normal \\
                   --cluster-account lab --cluster-cores 4 --cluster-memory 16GB --cluster-walltime 02:00:00 \\
                   --cluster-jobs 8"""))
-    run.add_argument("bids_dir", type=Path, help="the fMRIPrep derivatives folder (read only)")
-    run.add_argument("output_dir", type=Path, help="where the BIDS-derivative outputs are written")
+    run.add_argument("bids_dir", type=local_folder, help="the fMRIPrep derivatives folder (read only)")
+    run.add_argument("output_dir", type=local_folder, help="where the BIDS-derivative outputs are written")
     run.add_argument("analysis_level", choices=["participant", "group"],
                      help="participant: per-run outputs and reports; group: group connectomes, QC table and report")
 
@@ -111,7 +134,7 @@ def add_run_command(commands) -> None:
     inputs.add_argument("--space", help="output space of the BOLD images (space-<label>), required when the folder "
                                         "holds several; also the TemplateFlow template of the atlases")
     inputs.add_argument("--res", help="resolution of the BOLD images (res-<label>), when the space has several")
-    inputs.add_argument("-w", "--work-dir", type=Path,
+    inputs.add_argument("-w", "--work-dir", type=local_folder,
                         help="folder of the cohort store (cohort.zarr), reused by reruns so they resume and skip "
                              "completed runs; default OUTPUT_DIR/work")
     inputs.add_argument("--overwrite", action="store_true",

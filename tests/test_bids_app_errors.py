@@ -62,6 +62,21 @@ def test_input_folder_messages(tmp_path, capsys, tree, case, pattern):
 import re  # noqa: E402
 
 
+@pytest.mark.parametrize("folder", ["bids_dir", "output_dir", "--work-dir"])
+@pytest.mark.parametrize("url", ["s3://bucket/study", "memory://study", "s3:bucket/study"])
+def test_a_url_is_refused_never_taken_for_a_local_folder(tmp_path, capsys, monkeypatch, tree, folder, url):
+    """``brainxr run`` works on folders: a URL is an error naming it, never a local folder named 's3:' (issue 13)."""
+    monkeypatch.chdir(tmp_path)
+    argv = {"bids_dir": [url, "out"], "output_dir": [tree.root, url], "--work-dir": [tree.root, "out", "-w", url]}
+    with pytest.raises(SystemExit) as exited:
+        run_cli(*argv[folder][:2], "participant", *argv[folder][2:], "--atlas", tree.atlas_labels_img)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert re.search(rf"argument (-w/)?{folder}: {re.escape(url)}: (a URL; brainxr run reads and writes folders|looks like "
+                     "a URL)", err), err
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("options, pattern", [
     (["--participant-label", "04"], r"--participant-label: no sub-04 in .*; participants: 01, 02, 03"),
     (["--participant-label", "sub-1"], r"--participant-label: no sub-1 in .*; participants: 01, 02, 03"),
