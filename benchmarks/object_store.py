@@ -10,7 +10,8 @@ An S3 API server (moto's server mode, ``tests/s3_server.py``) runs on
 2. extraction throughput (``cohort.extract(atlas)``, MB/s of stored BOLD
    read, runs/s) from the local store and from the S3 store;
 3. reading every bold chunk of the S3 store through Zarr's ``FsspecStore``
-   (s3fs, brainxr's choice) and Zarr's ``ObjectStore`` (obstore), each
+   (s3fs, brainxr's choice) and Zarr's ``ObjectStore`` (obstore, not a
+   brainxr dependency: that row needs ``pip install obstore``), each
    client made and connected before the clock (in the other rows, a fresh
    process pays for making its S3 client, about a second);
 4. the number of requests ``open_cohort`` sends, counted at the server, and
@@ -27,6 +28,7 @@ volumes; ``--help``).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -147,8 +149,10 @@ def main(argv=None):
         extract_s3 = measure(setup, _EXTRACT.format(store=s3_store, atlas=atlas, lut=lut, workers=args.workers),
                              env=env)
         extract_requests = len(server.requests)
+        # obstore is not a brainxr dependency (FsspecStore is its choice): that row needs `pip install obstore`
+        backends = ["fsspec"] + (["obstore"] if importlib.util.find_spec("obstore") else [])
         reads = {backend: measure(_READ_SETUP.format(store=s3_store, backend=backend), _READ_CHUNKS, env=env)
-                 for backend in ("fsspec", "obstore")}
+                 for backend in backends}
 
         rows = [
             ("ingest, local -> local", f"{ingest_local['wall_s']:.1f}", *_rate(ingest_local), "-",
@@ -164,6 +168,8 @@ def main(argv=None):
                   f"{m['wall_s']:.1f}", *_rate(m), "-", f"{m['peak_mb']:.0f}") for b, m in reads.items()]
         print_table(f"{args.runs} runs ({args.resolution:g} mm, {args.volumes} volumes), {args.workers} workers",
                     rows, ("", "wall s", "MB/s", "runs/s", "requests", "peak MB"))
+        if "obstore" not in reads:
+            print("Zarr ObjectStore (obstore) not measured: obstore is not installed (pip install obstore)")
 
         from brainxr import store as cohort_store
 
