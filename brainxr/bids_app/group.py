@@ -76,6 +76,19 @@ def _pearson(signals: np.ndarray) -> np.ndarray:
         return np.corrcoef(signals, rowvar=False)
 
 
+def _correlations(paths: list, n_workers: int, runs_per_chunk: int = 64):
+    """Each run's Pearson correlation of its cleaned signals, in order; read on ``n_workers`` threads (pandas'
+    parser and the matrix product release the GIL), a chunk of runs at a time (bounded memory)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def correlation(path):
+        return _pearson(_signals(path))
+
+    with ThreadPoolExecutor(max(1, n_workers)) as pool:
+        for start in range(0, len(paths), runs_per_chunk):
+            yield from pool.map(correlation, paths[start : start + runs_per_chunk])
+
+
 def _lazy_relmats(paths: list, n_regions: int, runs_per_chunk: int = 64):
     """The relmat files of the runs as one dask array ``(run, region, region)``, read a chunk of runs at a time."""
     import dask
@@ -165,8 +178,7 @@ def _group_for(settings, atlas_label, strategy_label, runs, regions, group_dir, 
     # denoising QC: QC-FC on Pearson correlations of the cleaned signals, summed run by run
     sums = QcfcSums(len(regions) * (len(regions) - 1) // 2)
     z_sum, z_count = np.zeros((len(regions), len(regions))), np.zeros((len(regions), len(regions)))
-    for path, sidecar, _ in runs:
-        correlation = _pearson(_signals(path))
+    for (path, sidecar, _), correlation in zip(runs, _correlations([path for path, _, _ in runs], settings.n_workers)):
         sums.add(_lower(correlation), sidecar.get("MeanFramewiseDisplacement"))
         z = np.arctanh(np.clip(correlation, -0.999999, 0.999999))
         z_sum += np.nan_to_num(z)
