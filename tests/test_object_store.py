@@ -293,3 +293,35 @@ def test_opening_a_large_store_on_s3_takes_a_few_requests(s3, tmp_path):
     assert not any("/runs/" in path for path in gets), gets  # nothing read per run
     assert len(lists) <= 3 + 1  # one listing of runs/ (1,000 names a page)
     assert len(requests) <= 12, requests
+
+
+
+def test_a_remote_source_is_read_once_front_to_back(s3, tmp_path, monkeypatch):
+    """Ingest streams a remote .nii.gz once, front to back (checksum and volumes in one pass); its header reads
+    fetch a bounded prefix whatever the file's size (today three of 576 KiB a run: read_layout's)."""
+    import s3fs
+
+    local = tmp_path / "derivatives"
+    for n in range(2):
+        write_tiny_run(local, f"{n + 1:02d}", seed=n, n_volumes=400)  # 5.7 MB files
+    source = _upload(s3, local)
+    fetched = {}
+    fetch = s3fs.core.S3File._fetch_range
+
+    def counting(self, start, end):
+        fetched.setdefault(self.path, []).append((start, end))
+        return fetch(self, start, end)
+
+    monkeypatch.setattr(s3fs.core.S3File, "_fetch_range", counting)
+    brainxr.ingest(source, tmp_path / "c.zarr", n_workers=1, progress=False, client=False)
+    bolds = [path for path in fetched if path.endswith("_desc-preproc_bold.nii.gz")]
+    assert len(bolds) == 2
+    for path in bolds:
+        size, ranges = s3.fs.size(path), fetched[path]
+        last_start = max(i for i, (start, _) in enumerate(ranges) if start == 0)
+        headers, stream = ranges[:last_start], ranges[last_start:]
+        assert all(end - start <= 2**20 for start, end in headers), (size, ranges)
+        assert len(headers) <= 3, ranges
+        # the stream: contiguous, front to back, each byte once, to the end
+        assert all(a[1] == b[0] for a, b in zip(stream, stream[1:])) and stream[-1][1] >= size, (size, ranges)
+        assert sum(end - start for start, end in stream) <= size + 2**23, (size, ranges)
