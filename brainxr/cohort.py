@@ -145,6 +145,14 @@ class Cohort(Mapping):
         """The runs table's columns that hold BIDS entities (``sub``, ``ses``, ``task``, ...)."""
         return [column for column in self._table.columns if column in ENTITY_COLUMNS]
 
+    def _warn_runs_without_valid_voxels(self) -> None:
+        """Warn (from the runs table, nothing read) about runs whose region signals can only be NaN."""
+        empty = self._table.index[pd.to_numeric(self._table["n_valid_voxels"], errors="coerce") == 0]
+        if len(empty):
+            names = ", ".join(map(str, empty[:5])) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+            warnings.warn(f"{self.path}: run(s) {names} have no valid voxel (every voxel of the cohort mask is "
+                          "zero or non-finite in the run); their region signals are NaN", UserWarning, stacklevel=3)
+
     def _subset(self, keep) -> Cohort:
         return Cohort(self.path, self._table[keep], self.grid, self.incomplete, self._voxel_chunk, self._runs_per_chunk)
 
@@ -552,6 +560,7 @@ class Cohort(Mapping):
         elif confounds_options:
             raise ValueError("confounds_options were given without a confounds_strategy")
         cohort = self._without_failing(failing, on_error, "extract")
+        cohort._warn_runs_without_valid_voxels()
         weights = region_weights(regions, self.grid.shape, self.grid.affine, self.grid.voxel_index, strategy)
         n_time = int(cohort._table["n_volumes"].max())
         rows = n_time + 1 + (weights.n_regions if weights.with_gram else 0)

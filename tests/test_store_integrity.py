@@ -322,4 +322,15 @@ def test_an_all_zero_run_is_ingested_with_a_warning_naming_it(tmp_path):
     nib.save(nib.Nifti1Image(np.zeros(img.shape, np.float32), img.affine, img.header), str(zero))
     with pytest.warns(UserWarning, match="run sub-02_task-rest .*every voxel of the cohort mask is zero"):
         brainxr.ingest(source, tmp_path / "c.zarr", progress=False)
-    assert brainxr.open_cohort(tmp_path / "c.zarr").runs.loc["sub-02_task-rest", "n_valid_voxels"] == 0
+    cohort = brainxr.open_cohort(tmp_path / "c.zarr")
+    assert cohort.runs.loc["sub-02_task-rest", "n_valid_voxels"] == 0
+    atlas = next(source.rglob("*_dseg.nii.gz"), None)
+    if atlas is None:  # the tiny runs have no atlas: one label per half of the grid
+        grid = cohort.grid
+        labels = np.zeros(grid.shape, np.int16)
+        labels[: grid.shape[0] // 2] = 1
+        labels[grid.shape[0] // 2:] = 2
+        atlas = nib.Nifti1Image(labels, grid.affine)
+    with pytest.warns(UserWarning, match="run\\(s\\) sub-02_task-rest have no valid voxel"):
+        signals = cohort.extract(atlas)  # from the runs table: nothing is read
+    assert np.isnan(signals.sel(run="sub-02_task-rest").values).all()
