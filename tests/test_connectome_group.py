@@ -17,7 +17,7 @@ from brainxr.connectome import (
     mean_connectome,
     tangent_space,
 )
-from brainxr.testing import raise_if_dask_computes
+from brainxr.testing import assert_lazy_equals_eager, raise_if_dask_computes
 
 TOL = 1e-6
 
@@ -143,6 +143,26 @@ def test_tangent_space_equals_nilearn():
     with raise_if_dask_computes():
         again = tangent_space(covariances, mean=embedding["mean"])
     np.testing.assert_allclose(again["tangent"].values, expected, rtol=0, atol=TOL)
+
+
+@pytest.mark.parametrize("chunks", [-1, 1, 3, (2, 5, 1)])
+@pytest.mark.parametrize("with_failed_run", [False, True])
+def test_tangent_space_lazy_equals_eager(chunks, with_failed_run):
+    """One kernel (xr.apply_ufunc): the same labeled tangent vectors on numpy and on any chunking of runs."""
+    covariances = _covariances()
+    if with_failed_run:  # as cohort.extract(..., on_error="skip") leaves a run whose extraction failed
+        errors = np.array([""] * covariances.sizes["run"], dtype=object)
+        errors[2] = "OSError: unreadable"
+        covariances = covariances.where(covariances["run"] != "sub-02").assign_coords(error=("run", errors))
+    eager = tangent_space(covariances)
+    assert eager["tangent"].chunks is None
+    # the data on dask, the coordinates in memory (as cohort.extract gives them)
+    chunked = covariances.copy(data=covariances.chunk(run=chunks).data)
+    with raise_if_dask_computes():
+        lazy = tangent_space(chunked, mean=eager["mean"])
+    assert_lazy_equals_eager(lazy["tangent"], eager["tangent"])
+    xr.testing.assert_identical(lazy.drop_vars("tangent"), eager.drop_vars("tangent"))
+    assert np.isnan(eager["tangent"].sel(run="sub-02")).all() == with_failed_run
 
 
 def test_tangent_space_errors():

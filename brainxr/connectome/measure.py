@@ -190,7 +190,7 @@ class ConnectivityMeasure(TransformerMixin, BaseEstimator):
             return None
         connectivities = np.array(connectivities)
         if self.kind == "tangent":
-            connectivities = _tangent_blocks(connectivities, self.whitening_)
+            connectivities = _tangent_blocks(connectivities, whitening=self.whitening_)
         if self.vectorize:
             connectivities = sym_matrix_to_vec(
                 connectivities, discard_diagonal=self.discard_diagonal

@@ -13,12 +13,11 @@ group reductions (:mod:`brainxr.connectome.group`) and
 from __future__ import annotations
 
 import warnings
+from functools import partial
 
 import numpy as np
 import xarray as xr
 from scipy import linalg
-
-from dask.base import tokenize
 
 from brainxr.connectome.matrices import (
     NotPositiveDefiniteError,
@@ -86,8 +85,8 @@ def _sum_of_logs_blocks(covariances, kept, whitening):
     return total
 
 
-def _tangent_blocks(covariances, whitening, kept=None):
-    """``logm(W C_k W)`` for each run of a block (NaN for the runs left out)."""
+def _tangent_blocks(covariances, kept=None, *, whitening):
+    """``logm(W C_k W)`` for each run of a block (NaN for the runs left out): the kernel of :func:`tangent_space`."""
     kept = np.ones(len(covariances), dtype=bool) if kept is None else np.asarray(kept, dtype=bool)
     return np.stack(
         [map_eigenvalues(np.log, whitening @ covariance @ whitening) if keep else np.full(covariance.shape, np.nan)
@@ -95,12 +94,12 @@ def _tangent_blocks(covariances, whitening, kept=None):
     ).reshape(covariances.shape)
 
 
-def _in_task(block_function, *arguments):
-    """``block_function(*arguments)`` with one BLAS thread (tasks already run one per core)."""
+def _in_task(block_function, *arguments, **keywords):
+    """``block_function(*arguments, **keywords)`` with one BLAS thread (tasks already run one per core)."""
     from brainxr.engine import one_thread_per_task
 
     with one_thread_per_task():
-        return block_function(*arguments)
+        return block_function(*arguments, **keywords)
 
 
 def _map_sum(block_function, covariances, *run_aligned, square=(), split_every=None):
@@ -329,33 +328,23 @@ def tangent_space(
     else:
         mean = _check_init(np.asarray(getattr(mean, "values", mean)), data.shape[1])
     whitening = map_eigenvalues(lambda values: 1.0 / np.sqrt(values), mean)
-    if _is_dask(data):
-        import dask.array as da
-
-        tangent = da.blockwise(
-            _in_task,
-            "rij",
-            _tangent_blocks,
-            None,
-            data,
-            "rij",
-            da.from_array(whitening, chunks=-1),
-            "ij",
-            da.from_array(kept, chunks=(data.chunks[0],)),
-            "r",
-            dtype=np.float64,
-            meta=np.empty((0, 0, 0)),
-            name=f"tangent-{tokenize(data.name, whitening, kept)}",
-        )
-    else:
-        tangent = _tangent_blocks(data, whitening, kept)
+    # one kernel: on numpy data now, lazily on each chunk of runs of dask data (one BLAS thread per task)
+    tangent = xr.apply_ufunc(
+        partial(_in_task, _tangent_blocks) if _is_dask(data) else _tangent_blocks,
+        template.copy(data=data),
+        xr.DataArray(kept, dims=run_dim),
+        input_core_dims=[["region", "region_"], []],
+        output_core_dims=[["region", "region_"]],
+        kwargs={"whitening": whitening},
+        dask="parallelized",
+        output_dtypes=[np.float64],
+        keep_attrs=True,
+    )
     square = ("region", "region_")
-    attrs = dict(template.attrs)
-    attrs["kind"] = "tangent"
     group_attrs = dict(carried(template.attrs), n_runs=int(kept.sum()))
     return xr.Dataset(
         {
-            "tangent": template.copy(data=tangent).assign_attrs(attrs).rename("tangent"),
+            "tangent": tangent.assign_attrs(kind="tangent").rename("tangent"),
             "mean": (square, mean, dict(group_attrs, kind="geometric mean of covariances")),
             "whitening": (square, whitening, dict(group_attrs, kind="inverse square root of the mean")),
         },
