@@ -6,6 +6,7 @@ import dask.array as dsa
 import nibabel as nib
 import numpy as np
 import pytest
+import xarray as xr
 from nilearn.maskers.nifti_spheres_masker import _ExtractionFunctor as NilearnSpheresExtraction
 from nilearn.maskers.nifti_spheres_masker import apply_mask_and_get_affinity
 from nilearn.regions import img_to_signals_maps, signals_to_img_maps
@@ -176,3 +177,25 @@ def test_spheres_to_volume_equals_nilearn_inverse(bold, brain_mask, seeds):
     expected = masker.inverse_transform(signals).get_fdata()
     result = regions.spheres_to_volume(signals, two, brain_mask, radius=6, allow_overlap=True)
     np.testing.assert_allclose(result.values, expected, rtol=1e-6)
+
+
+def test_every_inverse_checks_one_value_per_region_alike(maps, brain_mask, seeds):
+    """labels/maps/spheres to volume and nilearn's signals_to_img_* share one check (regions._signals.values_per_region)."""
+    labels = load_synthetic_labels_atlas(resolution=4, n_regions=20)
+    n_labels = 20
+    wrong = np.zeros((3, 2))
+    cases = [
+        (lambda: regions.labels_to_volume(wrong, labels.maps), f"region_values: expected {n_labels} regions"),
+        (lambda: regions.maps_to_volume(wrong, maps.maps), "region_values: expected 8 maps"),
+        (lambda: regions.spheres_to_volume(np.zeros((3, 3)), seeds[:2], brain_mask), "region_values: expected 2 spheres"),
+        (lambda: regions.signals_to_img_labels(wrong, labels.maps), f"signals: expected {n_labels} regions"),
+        (lambda: regions.signals_to_img_maps(wrong, maps.maps), "region_signals: expected 8 maps"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ValueError, match=message + r" \(last axis\), got \d"):
+            call()
+    # a DataArray's region dim is moved last, whatever its place
+    values = np.random.default_rng(0).normal(size=(8,))
+    as_dataarray = xr.DataArray(np.tile(values, (2, 1)).T, dims=("region", "time"))
+    np.testing.assert_array_equal(regions.maps_to_volume(as_dataarray, maps.maps).values[..., 0],
+                                  regions.maps_to_volume(values, maps.maps).values)

@@ -100,6 +100,37 @@ def voxel_index(signals: xr.DataArray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return tuple(signals[name].values.astype(np.intp) for name in SPATIAL_DIMS)
 
 
+def values_per_region(values, n_regions: int, name: str, unit: str = "regions") -> np.ndarray:
+    """The ``(..., region)`` numpy values of a DataArray (its ``region`` dim last) or an array, one per region.
+
+    Parameters
+    ----------
+    values : xarray.DataArray or array-like
+        One value (or series) per region, regions on the last axis of an
+        array or along the ``region`` dim of a DataArray.
+    n_regions : int
+        The number of regions expected.
+    name : str
+        The parameter's name, for the error.
+    unit : str, default="regions"
+        What the regions are called in the error (``"maps"``, ``"spheres"``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., n_regions)``.
+
+    Raises
+    ------
+    ValueError
+        The last axis does not hold ``n_regions`` values.
+    """
+    values = values.transpose(..., REGION_DIM).values if isinstance(values, xr.DataArray) else np.asarray(values)
+    if values.shape[-1] != n_regions:
+        raise ValueError(f"{name}: expected {n_regions} {unit} (last axis), got {values.shape[-1]}")
+    return values
+
+
 def region_signals(values, signals: xr.DataArray, regions, coverage, strategy: str, name=None) -> xr.DataArray:
     """Wrap ``(time, region)`` values with the region and time coordinates.
 

@@ -12,7 +12,7 @@ import dask.array as dsa
 import numpy as np
 import xarray as xr
 
-from brainxr.dims import REGION_DIM, SPATIAL_DIMS, TIME_DIM, VOXEL_DIM
+from brainxr.dims import SPATIAL_DIMS, TIME_DIM, VOXEL_DIM
 from brainxr.geometry import Grid
 from brainxr.inputs import load_mask
 from brainxr.regions._reductions import grouped_reduce, project_onto_regions, voxel_validity
@@ -20,6 +20,7 @@ from brainxr.regions._signals import (
     grid_of_signals,
     masked_signals,
     region_signals,
+    values_per_region,
     voxel_index,
 )
 from brainxr.regions.atlas import LabelsAtlas, assignment_matrix, load_labels_atlas
@@ -191,9 +192,7 @@ def labels_to_volume(region_values: xr.DataArray | np.ndarray, atlas, mask=None,
         ``(i, j, k[, time])`` on the atlas's grid.
     """
     atlas = load_labels_atlas(atlas)
-    values = region_values.transpose(..., REGION_DIM).values if isinstance(region_values, xr.DataArray) else np.asarray(region_values)
-    if values.shape[-1] != atlas.n_regions:
-        raise ValueError(f"region_values: expected {atlas.n_regions} regions (last axis), got {values.shape[-1]}")
+    values = values_per_region(region_values, atlas.n_regions, "region_values")
     index = atlas.region_index_volume()
     if mask is not None:
         index = np.where(_mask_on_grid(mask, Grid(atlas.shape, atlas.affine)), index, -1)

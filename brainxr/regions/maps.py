@@ -18,10 +18,10 @@ import numpy as np
 import scipy.linalg
 import xarray as xr
 
-from brainxr.dims import REGION_DIM, SPATIAL_DIMS, TIME_DIM, VOXEL_DIM
+from brainxr.dims import SPATIAL_DIMS, TIME_DIM, VOXEL_DIM
 from brainxr.geometry import Grid
 from brainxr.regions._reductions import project_onto_regions
-from brainxr.regions._signals import grid_of_signals, masked_signals, region_signals, voxel_index
+from brainxr.regions._signals import grid_of_signals, masked_signals, region_signals, values_per_region, voxel_index
 from brainxr.regions.atlas import MapsAtlas, load_maps_atlas
 from brainxr.regions.labels import _mask_on_grid
 
@@ -146,9 +146,7 @@ def maps_to_volume(region_values, atlas, mask=None) -> xr.DataArray:
         ``(i, j, k[, time])`` on the atlas's grid.
     """
     atlas = load_maps_atlas(atlas)
-    values = region_values.transpose(..., REGION_DIM).values if isinstance(region_values, xr.DataArray) else np.asarray(region_values)
-    if values.shape[-1] != atlas.n_regions:
-        raise ValueError(f"region_values: expected {atlas.n_regions} maps (last axis), got {values.shape[-1]}")
+    values = values_per_region(region_values, atlas.n_regions, "region_values", "maps")
     maps = atlas.image.values
     if mask is not None:
         maps = maps * _mask_on_grid(mask, Grid(atlas.shape, atlas.affine))[..., None]

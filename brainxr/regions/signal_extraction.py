@@ -24,6 +24,7 @@ from brainxr.dims import TIME_DIM
 from brainxr.geometry import Grid, check_same_grid, get_grid
 from brainxr.inputs import check_niimg, load_mask
 from brainxr.masking import apply_mask
+from brainxr.regions._signals import values_per_region
 from brainxr.regions.labels import check_strategy, reduce_labels
 from brainxr.regions.maps import project_maps
 
@@ -155,15 +156,11 @@ def signals_to_img_labels(signals, labels_img, mask_img=None, background_label=0
     nibabel.Nifti1Image
         4D (3D for 1D signals) on the labels' grid, in the signals' dtype.
     """
-    if isinstance(signals, xr.DataArray):
-        signals = signals.transpose(..., "region").values
-    signals = np.asarray(signals)
     labels, affine = _values(labels_img, "labels_img", 3)
     mask = _check_mask(mask_img, labels.shape, affine, "labels_img")
     label_values, labels = _labels_data(labels, mask, background_label, keep_masked_labels=False)
+    signals = values_per_region(signals, len(label_values), "signals")
     signals_2d = np.atleast_2d(signals)
-    if signals_2d.shape[1] != len(label_values):
-        raise ValueError(f"signals: expected {len(label_values)} regions (last axis), got {signals_2d.shape[1]}")
     index = np.full(labels.shape, len(label_values), dtype=np.intp)
     for position, value in enumerate(label_values):
         index[labels == value] = position
@@ -233,13 +230,9 @@ def signals_to_img_maps(region_signals, maps_img, mask_img=None):
     nibabel.Nifti1Image
         4D (3D for 1D signals) on the maps' grid.
     """
-    if isinstance(region_signals, xr.DataArray):
-        region_signals = region_signals.transpose(..., "region").values
-    region_signals = np.asarray(region_signals)
     maps, affine = _values(maps_img, "maps_img", 4)
+    region_signals = values_per_region(region_signals, maps.shape[3], "region_signals", "maps")
     signals_2d = np.atleast_2d(region_signals)
-    if signals_2d.shape[1] != maps.shape[3]:
-        raise ValueError(f"region_signals: expected {maps.shape[3]} maps (last axis), got {signals_2d.shape[1]}")
     if mask_img is not None:
         mask = _check_mask(mask_img, maps.shape[:3], affine, "maps_img")
         maps = maps * mask[..., None]

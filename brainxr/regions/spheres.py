@@ -24,7 +24,14 @@ from brainxr._views import view
 from brainxr.dims import TIME_DIM, VOXEL_DIM
 from brainxr.geometry import Grid as _Grid
 from brainxr.regions._reductions import project_onto_regions
-from brainxr.regions._signals import grid_of_signals, is_masked, masked_signals, region_signals, voxel_index
+from brainxr.regions._signals import (
+    grid_of_signals,
+    is_masked,
+    masked_signals,
+    region_signals,
+    values_per_region,
+    voxel_index,
+)
 from brainxr.regions.labels import _divide, _mask_on_grid
 
 
@@ -357,9 +364,7 @@ def spheres_to_volume(region_values, seeds, mask, radius=None, allow_overlap: bo
     if spheres.allow_overlap:
         shared = np.maximum(1, np.asarray(adjacency.sum(axis=0)).ravel())
         adjacency = adjacency @ sparse.diags(1 / shared)
-    values = region_values.transpose(..., "region").values if isinstance(region_values, xr.DataArray) else np.asarray(region_values)
-    if values.shape[-1] != spheres.n_regions:
-        raise ValueError(f"region_values: expected {spheres.n_regions} spheres (last axis), got {values.shape[-1]}")
+    values = values_per_region(region_values, spheres.n_regions, "region_values", "spheres")
     voxel_values = np.asarray((adjacency.T @ np.atleast_2d(values).T).T)
     if values.ndim == 1:
         voxel_values = voxel_values[0]
