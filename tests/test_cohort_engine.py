@@ -287,6 +287,7 @@ def test_thousand_runs_build_without_reading_and_equal_per_run(small_synthetic, 
         assert_run_equals(values, key, per_run(cohort, key, atlas, "mean", "simple", CLEAN))
 
 
+@pytest.mark.distributed
 def test_threads_and_worker_processes_give_identical_results(synthetic_store):
     from distributed import Client, LocalCluster
 

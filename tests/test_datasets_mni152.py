@@ -24,7 +24,7 @@ def _values(img):
     return np.asarray(img.dataobj)
 
 
-@pytest.mark.parametrize("resolution", [None, 2, 3])
+@pytest.mark.parametrize("resolution", [None, pytest.param(2, marks=pytest.mark.slow), 3])  # 2 mm: the slow one
 def test_templates_and_masks_equal_nilearn(resolution):
     for name in ("load_mni152_template", "load_mni152_gm_template", "load_mni152_wm_template",
                  "load_mni152_brain_mask", "load_mni152_gm_mask", "load_mni152_wm_mask"):

@@ -260,6 +260,7 @@ def test_a_file_is_read_once_per_masker_pass_and_its_mean_reused(monkeypatch, bo
     assert changed.mask_img_.get_fdata().sum() < expected_mask.sum()
 
 
+@pytest.mark.integration  # fresh interpreters
 def test_an_unfiltered_masker_script_imports_neither_distributed_nor_numba(tmp_path, atlas, bold_path, brain_mask):
     """Start-up: a labels, maps or masked-voxels script without filtering pays no import it does not use.
 

@@ -109,6 +109,7 @@ def _pipeline(store, synthetic):
     return signals, brainxr.connectivity(signals, kind="correlation")
 
 
+@pytest.mark.integration
 def test_s3_sources_and_store_equal_local_files(s3, synthetic, tmp_path):
     source = _upload(s3, synthetic.root)
     from brainxr.bids import find_fmriprep_runs
@@ -191,6 +192,7 @@ _KILLABLE_S3_INGEST = textwrap.dedent(
 )
 
 
+@pytest.mark.integration
 def test_a_killed_ingest_resumes_on_s3(s3, tmp_path):
     local = tmp_path / "derivatives"
     for n in range(3):
@@ -270,6 +272,7 @@ def test_s3_errors_name_the_url(s3, tmp_path, monkeypatch):
         brainxr.open_cohort(store, storage_options={"skip_instance_cache": True})
 
 
+@pytest.mark.integration
 def test_opening_a_large_store_on_s3_takes_a_few_requests(s3, tmp_path):
     local = tmp_path / "derivatives"
     write_tiny_run(local, "01")
