@@ -235,6 +235,11 @@ def _mask_like(image: nib.Nifti1Image, mask: np.ndarray) -> nib.Nifti1Image:
     return nib.Nifti1Image(mask.astype(np.int8), image.affine, header=header)
 
 
+def _closed_mask(image: nib.Nifti1Image, threshold: float, n_iter: int) -> nib.Nifti1Image:
+    """Voxels of ``image`` above ``threshold``, binary-closed ``n_iter`` times (nilearn's gm/wm masks)."""
+    return _mask_like(image, ndimage.binary_closing(np.asanyarray(image.dataobj) > threshold, iterations=n_iter))
+
+
 def load_mni152_brain_mask(resolution=None, threshold: float = 0.2, template: str = DEFAULT_TEMPLATE) -> nib.Nifti1Image:
     """The MNI152 brain mask: the template above ``threshold`` (nilearn's ``load_mni152_brain_mask``).
 
@@ -272,7 +277,7 @@ def load_mni152_gm_mask(resolution=None, threshold: float = 0.2, n_iter: int = 2
         TemplateFlow template (see :func:`load_mni152_template`).
     """
     image = load_mni152_gm_template(resolution, template)
-    return _mask_like(image, ndimage.binary_closing(np.asanyarray(image.dataobj) > threshold, iterations=n_iter))
+    return _closed_mask(image, threshold, n_iter)
 
 
 def load_mni152_wm_mask(resolution=None, threshold: float = 0.2, n_iter: int = 2,
@@ -291,7 +296,7 @@ def load_mni152_wm_mask(resolution=None, threshold: float = 0.2, n_iter: int = 2
         TemplateFlow template (see :func:`load_mni152_template`).
     """
     image = load_mni152_wm_template(resolution, template)
-    return _mask_like(image, ndimage.binary_closing(np.asanyarray(image.dataobj) > threshold, iterations=n_iter))
+    return _closed_mask(image, threshold, n_iter)
 
 
 def template_for_mask(mask_type: str, template: str = DEFAULT_TEMPLATE) -> nib.Nifti1Image:
