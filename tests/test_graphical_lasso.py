@@ -370,6 +370,24 @@ def test_early_stopping_keeps_the_choice(cv_signals, brainxr_cv):
     assert exact.alpha_ == brainxr_cv.alpha_
 
 
+@pytest.mark.parametrize("seed", [0, 2, 3])
+def test_early_stopping_explores_the_same_grid(seed):
+    """Skipped alphas (past a fall, seen at grid points or at the continuation
+    steps between them) are brackets like the solved ones: the refinements,
+    the explored alphas and the choice are those of solving everything."""
+    signals = sparse_gaussian(n_features=30, n_samples=40, seed=seed)
+    early = GraphicalLassoCV(cv=3).fit(signals)
+    exact = GraphicalLassoCV(cv=3, early_stopping=False).fit(signals)
+    skipped = ~np.isfinite(early.cv_results_["mean_test_score"][:-1])
+    assert skipped.sum() >= 3
+    assert np.isfinite(exact.cv_results_["mean_test_score"][:-1]).all()
+    np.testing.assert_array_equal(early.cv_results_["alphas"], exact.cv_results_["alphas"])
+    assert early.alpha_ == exact.alpha_
+    # the skipped alphas scored below the best when solved
+    exact_scores = exact.cv_results_["mean_test_score"][:-1]
+    assert exact_scores[skipped].max() < exact_scores.max()
+
+
 def test_cv_parallel_folds_give_the_same_result(cv_signals, brainxr_cv):
     parallel = GraphicalLassoCV(n_jobs=2).fit(cv_signals)
     assert parallel.alpha_ == brainxr_cv.alpha_

@@ -738,9 +738,13 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
         errors of the fold-by-fold differences, or at an alpha 4 times
         smaller than the best or less. Those alphas are the densest and
         slowest to solve, and with a mean score that rises to one maximum and
-        then falls they cannot be the best. False solves every point, as
-        scikit-learn does. Every score that competes for ``alpha_`` comes
-        from a converged solve either way.
+        then falls they cannot be the best. The scores of the continuation
+        steps between two grid points (see Notes) count as evidence of a
+        fall, so the descent stops before the densest solve. A skipped alpha
+        counts as scored below the best when the next grid is bracketed: the
+        grids explored are those of solving every point. False solves every
+        point, as scikit-learn does. Every score that competes for
+        ``alpha_`` comes from a converged solve either way.
 
     Attributes
     ----------
@@ -777,7 +781,9 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
     last finite score.
 
     The folds are solved together, alpha after alpha in decreasing order,
-    each fold warm-started from its previous solution. A fold's solve gets
+    each fold warm-started from its previous solution; between two alphas
+    more than twice apart, intermediate (continuation) penalties are solved
+    first, to a duality gap of 0.1, for every fold. A fold's solve gets
     ``max_iter / 4`` Newton iterations (scikit-learn's get ``max_iter / 10``
     coordinate-descent sweeps, each far less work than a Newton iteration);
     one that does not converge within them fails, as scikit-learn's failures
@@ -858,8 +864,12 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
         fold_max_iter = _fold_max_iter(self.max_iter)
 
         # [alpha, per-fold scores, per-fold precisions (kept only where a
-        # later grid starts)], in decreasing order of alpha
+        # later grid can start), outcome], in decreasing order of alpha; outcome
+        # is _SOLVED, _FAILED or _SKIPPED
         explored = []
+        # (alpha, per-fold scores) of the continuation steps: evidence of a
+        # fall for early stopping, not grid points
+        steps = []
         warm_starts, warm_start_alpha = None, None
         t0 = time.time()
         with _blas_threads(X.shape[1], self.n_jobs):
@@ -872,20 +882,22 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
                 if warm_starts is None or len(warm_starts) != len(folds):
                     warm_starts, warm_start_alpha = [None] * len(folds), None
                 self._cv_grid(
-                    folds, alphas, warm_starts, warm_start_alpha, explored, fold_max_iter, verbose
+                    folds, alphas, warm_starts, warm_start_alpha, explored, steps, fold_max_iter, verbose
                 )
                 explored_alphas = [entry[0] for entry in explored]
-                best, last_finite = _alpha_grid.best_index(
-                    [np.mean(entry[1]) for entry in explored]
-                )
-                start = None
+                best, last_finite = _best_index(explored)
+                bracket = (np.inf, np.inf)
                 if refinement + 1 < n_refinements:
                     alphas, start = _alpha_grid.refined_grid(
                         explored_alphas, best, last_finite, len(alphas)
                     )
-                    warm_start_alpha, _, warm_starts = explored[start]
-                for index, entry in enumerate(explored):  # solutions no grid starts from
-                    if index != start:
+                    warm_start_alpha, _, warm_starts, _ = explored[start]
+                    below = [alpha for alpha in explored_alphas if alpha < min(alphas)]
+                    bracket = (max(below, default=0.0), warm_start_alpha)
+                # The later grids lie inside this bracket and start from one
+                # of its points: the other solutions are dropped.
+                for entry in explored:
+                    if not bracket[0] <= entry[0] <= bracket[1]:
                         entry[2] = None
                 if verbose and n_refinements > 1:
                     print(
@@ -908,8 +920,10 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
             with np.errstate(invalid="ignore"):  # the spread of -inf scores is nan
                 self.cv_results_["std_test_score"] = np.std(grid_scores, axis=1)
             self.alpha_ = best_alpha
-            mean_scores = self.cv_results_["mean_test_score"][:-1]
-            if best + 1 < len(mean_scores) and np.all(mean_scores[best + 1 :] == -np.inf):
+            outcomes = [entry[3] for entry in explored]
+            if best + 1 < len(outcomes) and _FAILED in outcomes[best + 1 :] and all(
+                outcome != _SOLVED for outcome in outcomes[best + 1 :]
+            ):
                 warnings.warn(
                     f"GraphicalLassoCV: the held-out likelihood still rose at alpha_={best_alpha:.3g}, "
                     f"the smallest alpha whose fold solves converged within {fold_max_iter} "
@@ -928,50 +942,91 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
         _warn_not_converged(status, self.n_iter_, self.costs_)
         return self
 
-    def _cv_grid(self, folds, alphas, warm_starts, warm_start_alpha, explored, max_iter, verbose):
+    def _cv_grid(self, folds, alphas, warm_starts, warm_start_alpha, explored, steps, max_iter, verbose):
         """Solve every fold along one grid, alpha after alpha in decreasing
-        order, and add the scores (and solutions) to ``explored``."""
+        order, and add the scores (and solutions) to ``explored``.
+
+        Between penalties more than ``_CONTINUATION_RATIO`` apart, the
+        intermediate (continuation) penalties are solved for every fold first
+        and their held-out scores added to ``steps``: with early stopping, a
+        clear fall there ends the descent before the densest solve.
+        """
         precisions = list(warm_starts)
-        from_alphas = [warm_start_alpha] * len(folds)
+        from_alpha = warm_start_alpha
         failed = False
         parallel = _parallel(self.n_jobs, max(0, verbose - 1))
         batch = effective_n_jobs(self.n_jobs)
         new = []
-        for alpha in sorted(alphas, reverse=True):
-            alpha = float(alpha)
-            scores = [(entry[0], entry[1]) for entry in explored + new]
-            if failed or (self.early_stopping and _past_a_fall(alpha, scores)):
-                new.append([alpha, [-np.inf] * len(folds), None])
-                continue
-            # the folds in batches of n_jobs: after a batch where one fails,
-            # the others are not attempted
-            work = list(zip(folds, precisions, from_alphas))
+
+        def evidence():
+            return [(entry[0], entry[1]) for entry in explored + new if entry[3] == _SOLVED] + steps
+
+        def solve_folds(alpha, tol):
+            """Every fold at ``alpha`` from ``precisions``, in batches of
+            n_jobs: ``[(precision, score)]``, or None as soon as one fails."""
             results = []
+            work = list(zip(folds, precisions))
             for start in range(0, len(work), batch):
                 results += parallel(
-                    delayed(_fold_solve)(
-                        fold, alpha, precision, from_alpha, self.tol, self.enet_tol, max_iter
-                    )
-                    for fold, precision, from_alpha in work[start : start + batch]
+                    delayed(_fold_solve)(fold, alpha, precision, from_alpha, tol, self.enet_tol, max_iter)
+                    for fold, precision in work[start : start + batch]
                 )
-                failed = any(precision is None for precision, _ in results)
-                if failed:
+                if any(precision is None for precision, _ in results):
+                    return None
+            return results
+
+        for alpha in sorted(alphas, reverse=True):
+            alpha = float(alpha)
+            outcome = _FAILED if failed else _SOLVED
+            if not failed and self.early_stopping and _past_a_fall(alpha, evidence()):
+                outcome = _SKIPPED
+            # continuation steps (none from the diagonal start: each fold's
+            # own alpha_max differs, _solve_from steps from there)
+            for step_alpha in [] if from_alpha is None or outcome != _SOLVED else _continuation(from_alpha, alpha):
+                results = solve_folds(step_alpha, _CONTINUATION_TOL)
+                if results is None:
+                    failed, outcome = True, _FAILED
                     break
-            if failed:
+                precisions = [precision for precision, _ in results]
+                from_alpha = step_alpha
+                steps.append((step_alpha, [score for _, score in results]))
+                if self.early_stopping and _past_a_fall(alpha, evidence()):
+                    outcome = _SKIPPED
+                    break
+            results = solve_folds(alpha, self.tol) if outcome == _SOLVED else None
+            if outcome == _SOLVED and results is None:
+                failed, outcome = True, _FAILED
+            if outcome != _SOLVED:
                 # scored -inf in every fold, whichever were attempted
-                new.append([alpha, [-np.inf] * len(folds), None])
+                new.append([alpha, [-np.inf] * len(folds), None, outcome])
             else:
-                new.append([alpha, [score for _, score in results], [precision for precision, _ in results]])
-                precisions = new[-1][2]
-                from_alphas = [alpha] * len(folds)
+                precisions = [precision for precision, _ in results]
+                new.append([alpha, [score for _, score in results], precisions, outcome])
+                from_alpha = alpha
             scores = new[-1][1]
             if verbose > 1:
-                print(f"[GraphicalLassoCV] alpha: {alpha:.3e}, mean score: {np.mean(scores):.4e}")
+                print(f"[GraphicalLassoCV] alpha: {alpha:.3e}, mean score: {np.mean(scores):.4e} ({outcome})")
             elif verbose:
                 sys.stderr.write(".")
         # scikit-learn's order: decreasing alpha, earlier entries first on ties
         explored.extend(new)
         explored.sort(key=lambda entry: entry[0], reverse=True)
+
+
+#: Outcomes of a grid point: solved in every fold; a fold did not converge
+#: (it and the smaller alphas of its grid score -inf, as scikit-learn's
+#: failures); not solved, past a clear fall of the held-out score (-inf too).
+_SOLVED, _FAILED, _SKIPPED = "solved", "failed", "skipped"
+
+
+def _best_index(explored):
+    """``_alpha_grid.best_index`` of the explored grid points, where an alpha
+    skipped past a fall counts as scored below the best (the next grid
+    brackets the best between its neighbours, as it would had it been
+    solved), and only a failure as the end of the finite scores."""
+    best, last_finite = _alpha_grid.best_index([np.mean(entry[1]) for entry in explored])
+    skipped = [index for index, entry in enumerate(explored) if entry[3] == _SKIPPED]
+    return best, max([last_finite] + skipped)
 
 
 def _fold_max_iter(max_iter):
