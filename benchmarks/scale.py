@@ -98,10 +98,12 @@ def base_cohort(data: Path, resolution: float, volumes: int, n_base: int):
 
     import brainxr
 
-    from brainxr.store import FORMAT_VERSION
+    from brainxr.store import BOLD_COMPRESSORS, FORMAT_VERSION
 
-    # the store format is in the name: cohorts kept from an older brainxr are never measured
-    root = data / f"base-r{resolution:g}-v{volumes}-n{n_base}-format{FORMAT_VERSION}"
+    # the store format and the bold codec are in the name: cohorts kept from an older brainxr are never measured
+    blosc = BOLD_COMPRESSORS[0]
+    codec = f"{blosc.cname.value}-{blosc.shuffle.value}"
+    root = data / f"base-r{resolution:g}-v{volumes}-n{n_base}-format{FORMAT_VERSION}-{codec}"
     done = root / "ready.json"
     if not done.exists():
         shutil.rmtree(root, ignore_errors=True)

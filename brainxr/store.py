@@ -40,6 +40,7 @@ confounds JSON in the run attributes) is read, never written.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import itertools
 import json
@@ -54,7 +55,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 import zarr
+from zarr.api.asynchronous import open_array as open_async_array
 from zarr.codecs import BloscCodec, Crc32cCodec
+from zarr.core.sync import sync as zarr_sync  # runs a coroutine on Zarr's own event loop (where its stores live)
 from zarr.storage import WrapperStore
 
 from brainxr._storage import LeaseLock, Location, _access_problem, as_location
@@ -71,7 +74,10 @@ INDEX = "index.json.gz"
 # object-store GETs of 8-100 MB amortise their latency, and a worker thread holds
 # a few chunks at a time within 1 GB.
 VOXEL_CHUNK_MB = 32
-BOLD_COMPRESSORS = (BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle"), Crc32cCodec())
+# Byte shuffle rather than bitshuffle: on float32 BOLD (4 mm, 150 volumes) it compressed to 75% of the
+# raw bytes against 74%, and decoded in 5 ms against 14 ms (encoded in 8 ms against 22 ms); every run is
+# decoded once per pass of the cohort engine, so decode speed is what counts.
+BOLD_COMPRESSORS = (BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"), Crc32cCodec())
 CHECKSUM = (Crc32cCodec(),)
 _WRITE_EVERY_CHUNK = {"write_empty_chunks": True}
 # what creating a store writes (format 1 also wrote an `axis` array)
@@ -566,10 +572,56 @@ def _open_array(location: Location, key: str | None, name: str) -> zarr.Array:
                            zarr_format=3)
 
 
+async def _read_async(store, key: str | None, name: str, selection):
+    array = await open_async_array(store=store, path=_array_path(key, name), mode="r", zarr_format=3)
+    return await array.getitem(selection if selection != () else ...)
+
+
+def read_run_arrays(store, key: str | None, selections: dict) -> dict:
+    """Arrays of one run (or of the store's root, ``key=None``), read together.
+
+    The reads go to Zarr's event loop in one call and run there concurrently:
+    reading a run's small arrays one synchronous call at a time cost about
+    2 ms each in thread hand-offs (4 mm runs, 2 threads), and on object
+    storage their requests overlap.
+
+    Parameters
+    ----------
+    store : str, os.PathLike or Location
+        The store (path or URL).
+    key : str or None
+        The run's name; None for the store's root arrays.
+    selections : dict
+        Array name -> selection (a tuple of slices; ``()`` for all of it).
+
+    Returns
+    -------
+    dict
+        Array name -> numpy array, in the order of ``selections``.
+
+    Raises
+    ------
+    StoreDamageError
+        An array is missing, a chunk fails its checksum or is missing.
+    """
+    location = as_location(store)
+    guarded = _ChunkGuard(location.zarr_store(read_only=True))
+
+    async def read_all():
+        reads = (_read_async(guarded, key, name, selection) for name, selection in selections.items())
+        return await asyncio.gather(*reads, return_exceptions=True)
+
+    values = {}
+    for name, value in zip(selections, zarr_sync(read_all())):
+        if isinstance(value, BaseException):
+            with _damage_errors(location, key, name):
+                raise value
+        values[name] = value
+    return values
+
+
 def _read_array(location: Location, key: str | None, name: str, selection=()):
-    with _damage_errors(location, key, name):
-        array = _open_array(location, key, name)
-        return array[selection] if selection != () else array[...]
+    return read_run_arrays(location, key, {name: selection})[name]
 
 
 def read_bold(store, key: str, voxels: slice = slice(None)) -> np.ndarray:
@@ -613,9 +665,13 @@ def read_confounds(store, key: str) -> tuple[pd.DataFrame, dict]:
         The run's name.
     """
     location = as_location(store)
-    values = _read_array(location, key, "confounds")
-    columns = [str(c) for c in _read_array(location, key, "confound")]
-    return pd.DataFrame(np.asarray(values, dtype=np.float64), columns=columns), read_confounds_metadata(location, key)
+    attrs = read_run_attrs(location, key) or {}
+    names = {"confounds": (), "confound": ()}
+    if attrs.get("brainxr_run", 1) >= 2:
+        names["confounds_metadata"] = ()
+    arrays = read_run_arrays(location, key, names)
+    table = pd.DataFrame(np.asarray(arrays["confounds"], dtype=np.float64), columns=[str(c) for c in arrays["confound"]])
+    return table, _confounds_metadata(location, key, attrs, arrays.get("confounds_metadata"))
 
 
 def read_confounds_metadata(store, key: str) -> dict:
@@ -630,11 +686,16 @@ def read_confounds_metadata(store, key: str) -> dict:
     """
     location = as_location(store)
     attrs = read_run_attrs(location, key) or {}
-    if attrs.get("brainxr_run", 1) < 2:  # format 1 kept it in the run's attributes
+    stored = _read_array(location, key, "confounds_metadata") if attrs.get("brainxr_run", 1) >= 2 else None
+    return _confounds_metadata(location, key, attrs, stored)
+
+
+def _confounds_metadata(location: Location, key: str, attrs: dict, stored) -> dict:
+    """The confounds JSON from the ``confounds_metadata`` array (format 2) or the run attributes (format 1)."""
+    if stored is None:
         return attrs.get("confounds_metadata") or {}
-    text = _read_array(location, key, "confounds_metadata")[0]
     try:
-        return json.loads(str(text))
+        return json.loads(str(stored[0]))
     except ValueError as err:
         raise StoreDamageError(location, key, "confounds_metadata", f"not JSON ({err})") from err
 
