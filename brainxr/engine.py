@@ -303,6 +303,12 @@ def _read_bold_block(keys, voxel_slice, *, location, n_time):
     return block
 
 
+def _read_bold_and_valid(location, key, voxels: slice):
+    """A run's bold and validity over a slice of voxels, read together (one call to the store)."""
+    arrays = cohort_store.read_run_arrays(location, key, {"bold": (slice(None), voxels), "valid": (voxels,)})
+    return arrays["bold"], np.asarray(arrays["valid"], dtype=bool)
+
+
 def _read_valid_block(keys, voxel_slice, *, location):
     voxels = voxel_slice[0]
     return np.stack([cohort_store.read_valid(location, key, voxels) for key in keys]).reshape(
@@ -375,8 +381,7 @@ def _project_runs_block(keys, voxel_slice, chunk_weights, *, location, n_time, e
     out = np.zeros((len(keys), 1, n_time + 1 + (n_regions if with_gram else 0), n_regions))
     with one_thread_per_task():
         for position, key in enumerate(keys):
-            bold = cohort_store.read_bold(location, key, voxels)
-            valid = cohort_store.read_valid(location, key, voxels)
+            bold, valid = _read_bold_and_valid(location, key, voxels)
             partial = project_columns(bold, weights, valid, ensure_finite=ensure_finite, with_gram=with_gram)
             n = bold.shape[0]
             out[position, 0, :n] = partial[:n]
@@ -400,8 +405,9 @@ def _reduce_runs_block(keys, *, location, n_time, weights, voxel_slices, ensure_
             for voxels in voxel_slices:
                 keep = in_region[voxels]
                 if keep.any():
-                    columns.append(cohort_store.read_bold(location, key, voxels)[:, keep])
-                    valid.append(cohort_store.read_valid(location, key, voxels)[keep])
+                    bold, chunk_valid = _read_bold_and_valid(location, key, voxels)
+                    columns.append(bold[:, keep])
+                    valid.append(chunk_valid[keep])
             bold = np.concatenate(columns, axis=1)
             values, counts = _reduce_labels(bold, assignment, weights, np.concatenate(valid), ensure_finite)
             out[position, : bold.shape[0]] = values
