@@ -11,6 +11,7 @@ term for term).
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 
@@ -135,12 +136,24 @@ def design_butterworth(
                 stacklevel=2,
             )
             return None
-        wn = critical
+        wn = tuple(critical)
     else:
         wn = critical[0]
+    return _butterworth(int(order), wn, btype, float(sampling_rate), padtype, padlen)
+
+
+@functools.lru_cache(maxsize=64)
+def _butterworth(order: int, wn, btype: str, sampling_rate: float, padtype, padlen) -> ButterworthFilter:
+    """The filter of checked parameters, designed once per process (a cohort's runs share a few).
+
+    Designing it (scipy's ``butter`` and ``sosfilt_zi``) took about 2 ms, a
+    large share of a cohort run's cleaning plan. Callers share its arrays and never write them (they stay
+    writeable: numba compiles its kernels anew for read-only arrays).
+    """
     from scipy import signal as sp_signal  # imported here: ~1 s of scipy.signal start-up only when filtering
 
-    sos = sp_signal.butter(N=int(order), Wn=wn, btype=btype, output="sos", fs=sampling_rate)
+    sos = sp_signal.butter(N=order, Wn=list(wn) if isinstance(wn, tuple) else wn, btype=btype, output="sos",
+                           fs=sampling_rate)
     sos = np.ascontiguousarray(sos, dtype=np.float64)
 
     # scipy.signal.sosfiltfilt's default padding length
