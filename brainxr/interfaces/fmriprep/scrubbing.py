@@ -69,10 +69,3 @@ def motion_outliers(table: pd.DataFrame, scrub: int, fd_threshold: float, std_dv
 def is_outlier_column(name: str) -> bool:
     """Columns that flag volumes to censor rather than regressors to remove."""
     return "motion_outlier" in name or "non_steady_state" in name
-
-
-def outliers_to_sample_mask(outliers: pd.DataFrame) -> np.ndarray | None:
-    """Indices of the volumes no outlier column flags (None without outlier columns)."""
-    if outliers.size == 0:
-        return None
-    return np.flatnonzero(outliers.sum(axis=1).to_numpy() == 0)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from brainxr.interfaces.fmriprep.presets import PRESETS, preset_parameters
-from brainxr.interfaces.fmriprep.scrubbing import is_outlier_column, motion_outliers, outliers_to_sample_mask
+from brainxr.interfaces.fmriprep.scrubbing import is_outlier_column, motion_outliers
 
 STRATEGIES = ("motion", "high_pass", "wm_csf", "global_signal", "compcor", "ica_aroma", "tedana", "scrub", "non_steady_state")
 EXPANSIONS = ("basic", "power2", "derivatives", "full")
@@ -235,8 +235,8 @@ def _tedana_columns(mixing: pd.DataFrame, metrics: pd.DataFrame, tedana: str) ->
     return mixing[matched].rename(columns={name: f"{classification[name]}_{original[name]}" for name in matched})
 
 
-def _component(table, component: str, metadata, options: dict) -> tuple[pd.DataFrame, list[str]]:
-    """The columns of one strategy component and the names it lacks."""
+def _component(table, component: str, metadata, options: dict) -> tuple[list[str], list[str]]:
+    """The column names of one strategy component (but "scrub") and the names the table lacks."""
     columns = table.columns
     if component in ("motion", "wm_csf", "global_signal"):
         base = {"motion": MOTION_PARAMETERS, "wm_csf": ("csf", "white_matter"), "global_signal": ("global_signal",)}
@@ -250,7 +250,7 @@ def _component(table, component: str, metadata, options: dict) -> tuple[pd.DataF
             )
         wanted = compcor_columns(metadata, options["compcor"], options["n_compcor"])
         if not wanted:
-            return pd.DataFrame(), [f"compcor (compcor={options['compcor']!r}: no matching component in the JSON)"]
+            return [], [f"compcor (compcor={options['compcor']!r}: no matching component in the JSON)"]
         if not any("cosine" in c for c in columns):
             raise ValueError(
                 "strategy 'compcor' needs fMRIPrep's cosine_XX high-pass regressors (CompCor is computed on "
@@ -258,50 +258,62 @@ def _component(table, component: str, metadata, options: dict) -> tuple[pd.DataF
             )
     elif component == "ica_aroma":
         if options["ica_aroma"] == "full":
-            return pd.DataFrame(), []
+            return [], []
         wanted = [c for c in columns if "aroma" in c]
         if not wanted:
-            return pd.DataFrame(), ["ica_aroma (no aroma_motion_XX column)"]
-    elif component == "scrub":
-        return motion_outliers(table, options["scrub"], options["fd_threshold"], options["std_dvars_threshold"]), []
+            return [], ["ica_aroma (no aroma_motion_XX column)"]
     elif component == "non_steady_state":
         wanted = [c for c in columns if "non_steady_state" in c]
     else:
         raise ValueError(f"strategy component {component!r} cannot be selected from an fMRIPrep confounds table")
     missing = [c for c in wanted if c not in columns]
     if missing:
-        return pd.DataFrame(), [f"{component}: {', '.join(missing)}"]
-    return table[wanted], []
+        return [], [f"{component}: {', '.join(missing)}"]
+    return wanted, []
+
+
+def _column_means(values: np.ndarray) -> np.ndarray:
+    """Means of the columns over their non-NaN values (NaN for a column of NaN), as pandas' ``mean``.
+
+    Summed along contiguous columns, so that numpy sums pairwise as pandas
+    does (to the last bit: nilearn's regressors are compared at 1e-12).
+    """
+    values = np.asfortranarray(values)
+    counts = np.count_nonzero(~np.isnan(values), axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.nansum(values, axis=0) / counts
 
 
 def prepare_output(selected: pd.DataFrame, demean: bool) -> tuple[np.ndarray | None, pd.DataFrame]:
-    """Split outlier columns into a sample mask; fill first-row n/a; demean."""
-    outlier_columns = sorted({c for c in selected.columns if is_outlier_column(c)})
-    regressor_columns = sorted(set(selected.columns) - set(outlier_columns))
-    # nilearn drops duplicate outlier columns first; a volume is kept when no column flags it either way, and
-    # pandas' drop_duplicates over 100s of transposed columns was half of a cohort run's confound selection
-    outliers = selected.loc[:, outlier_columns] if outlier_columns else pd.DataFrame()
-    confounds = selected.loc[:, regressor_columns]
-    sample_mask = outliers_to_sample_mask(outliers)
-    if sample_mask is not None and sample_mask.size == 0:
-        warnings.warn(
-            "All volumes were marked as motion outliers. This would lead to all volumes in the time series "
-            "to be scrubbed.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-    if confounds.size != 0:
+    """Split outlier columns into a sample mask; fill first-row n/a; demean.
+
+    Works on the numbers of ``selected`` at once (pandas indexing column
+    group by column group was most of a cohort run's confound selection).
+    """
+    names = [str(c) for c in selected.columns]
+    values = selected.to_numpy(dtype=np.float64)
+    is_outlier = np.array([is_outlier_column(c) for c in names], dtype=bool)
+    # nilearn drops duplicate outlier columns first; a volume is kept when no column flags it either way
+    sample_mask = None
+    if is_outlier.any() and len(selected):
+        sample_mask = np.flatnonzero(np.nansum(values[:, is_outlier], axis=1) == 0)
+        if sample_mask.size == 0:
+            warnings.warn(
+                "All volumes were marked as motion outliers. This would lead to all volumes in the time series "
+                "to be scrubbed.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+    order = sorted(range(len(names)), key=names.__getitem__)
+    regressors = [i for i in order if not is_outlier[i]]
+    work = values[:, regressors]
+    if work.size != 0:
         # fMRIPrep's derivatives have n/a in the first row: use the second row
-        first_row_nan = np.isnan(confounds.to_numpy(dtype=float)[0, :])
-        confounds = confounds.copy()
-        confounds.iloc[0, first_row_nan] = confounds.iloc[1, first_row_nan]
+        first_row_nan = np.isnan(work[0])
+        work[0, first_row_nan] = work[1, first_row_nan]
         if demean:
-            if sample_mask is None:
-                values = confounds.to_numpy(dtype=float)
-                confounds = pd.DataFrame(values - np.nanmean(values, axis=0), columns=confounds.columns)
-            else:
-                confounds = confounds - confounds.iloc[sample_mask, :].mean(axis=0)
-    return sample_mask, confounds
+            work -= _column_means(work if sample_mask is None else work[sample_mask])
+    return sample_mask, pd.DataFrame(work, columns=[names[i] for i in regressors], index=selected.index)
 
 
 def select_confounds(
@@ -360,10 +372,14 @@ def select_confounds(
             raise ValueError("strategy 'tedana' needs tedana's mixing and metrics tables (tedana_tables)")
         selected = _tedana_columns(tedana_tables["mixing"], tedana_tables["metrics"], spec.tedana)
     else:
-        parts, missing = [], []
+        names, missing, scrubbed = [], [], []
         for component in ("non_steady_state", *strategy):
+            if component == "scrub":
+                scrubbed = [motion_outliers(table, options["scrub"], options["fd_threshold"],
+                                            options["std_dvars_threshold"])]
+                continue
             columns, lacking = _component(table, component, metadata, options)
-            parts.append(columns)
+            names.extend(columns)
             missing.extend(lacking)
         if missing:
             raise ValueError(
@@ -371,7 +387,9 @@ def select_confounds(
                 + "; ".join(missing)
                 + ". You may want to try a different denoising strategy."
             )
-        selected = pd.concat(parts, axis=1)
+        selected = table[list(dict.fromkeys(names))]  # a component named twice adds its columns once
+        if scrubbed:
+            selected = pd.concat([selected, *scrubbed], axis=1)
 
     sample_mask, confounds = prepare_output(selected, spec.demean)
     n_kept = len(table) if sample_mask is None else len(sample_mask)
