@@ -54,7 +54,8 @@ def _prepared_values(values: np.ndarray, ensure_finite: bool) -> tuple[np.ndarra
     return (values if valid.all() else np.where(valid, values, 0)), valid
 
 
-def project_columns(block, chunk_weights, valid=None, *, ensure_finite=False, with_gram=False, with_counts=True):
+def project_columns(block, chunk_weights, valid=None, *, ensure_finite=False, with_gram=False, with_counts=True,
+                    known_finite=False):
     """Partial region sums of one ``(time, voxel)`` block: the kernel of every region extraction.
 
     Parameters
@@ -66,6 +67,10 @@ def project_columns(block, chunk_weights, valid=None, *, ensure_finite=False, wi
         Voxels known to be invalid (a cohort run's ``valid``).
     ensure_finite, with_gram, with_counts
         See :func:`project_onto_regions`.
+    known_finite : bool
+        The block is finite everywhere (a cohort store's bold: ingest zeroes
+        non-finite voxels and leaves them out of ``valid``), so it is not
+        scanned for non-finite values.
 
     Returns
     -------
@@ -85,7 +90,11 @@ def project_columns(block, chunk_weights, valid=None, *, ensure_finite=False, wi
     for start in range(0, needed.size, BATCH_VOXELS):
         columns = needed[start : start + BATCH_VOXELS]
         batch_weights = chunk_weights[columns]
-        values, batch_is_valid = _prepared_values(block[:, columns], ensure_finite)
+        values = block[:, columns]
+        if known_finite:
+            batch_is_valid = np.ones(columns.size, dtype=bool)
+        else:
+            values, batch_is_valid = _prepared_values(values, ensure_finite)
         if given_valid is not None:
             batch_valid = given_valid[start : start + BATCH_VOXELS]
             if not batch_valid.all():
