@@ -298,7 +298,7 @@ def cohort_grid(runs: list[RunFiles], mask=None, client=None, n_workers: int = 2
              for run in runs]
     union = da.stack(masks).any(axis=0, split_every=8)
     union = client.compute(union, sync=True) if client is not None else union.compute(
-        scheduler="threads", num_workers=n_workers)
+        scheduler=brainxr_progress.local_scheduler("threads"), num_workers=n_workers)
     if not union.any():
         raise ValueError("source: the runs' masks are empty; pass mask=")
     return MaskedGrid(affine=affine, mask=np.asarray(union)), n_volumes

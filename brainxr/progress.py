@@ -240,6 +240,32 @@ def _keep_auto_bar() -> None:
 # Compute with a bar
 
 
+#: dask's local schedulers by name
+_LOCAL_SCHEDULERS = {"threads": "dask.threaded", "threading": "dask.threaded", "sync": "dask.local",
+                     "synchronous": "dask.local", "single-threaded": "dask.local"}
+
+
+def local_scheduler(scheduler="threads"):
+    """The function of a dask local scheduler: pass it as ``scheduler=`` instead of its name.
+
+    Given a scheduler's name (or nothing), :func:`dask.compute` imports
+    ``distributed`` to look for an active client (0.3 s of a command's
+    start-up); given the function, it does not.
+
+    Parameters
+    ----------
+    scheduler : str or callable
+        ``"threads"`` or ``"sync"`` (and their aliases); anything else is
+        returned as it is.
+    """
+    if not isinstance(scheduler, str) or scheduler.lower() not in _LOCAL_SCHEDULERS:
+        return scheduler
+    import importlib
+
+    module = importlib.import_module(_LOCAL_SCHEDULERS[scheduler.lower()])
+    return module.get if module.__name__ == "dask.threaded" else module.get_sync
+
+
 def compute(*collections, desc: str | None = None, progress: bool | None = True, client=None, **kwargs) -> tuple:
     """Compute dask collections with a progress bar, on the active client if there is one.
 
@@ -268,6 +294,9 @@ def compute(*collections, desc: str | None = None, progress: bool | None = True,
     if client is False:
         kwargs.setdefault("scheduler", "threads")  # dask itself would pick the active client
     client = None if "scheduler" in kwargs else active_client(client)
+    if client is None:
+        kwargs["scheduler"] = local_scheduler(kwargs.get("scheduler") or dask.config.get("scheduler", None)
+                                              or "threads")
     if client is None:
         if not show:
             with _quiet():
@@ -380,7 +409,8 @@ class as_completed:  # noqa: N801 - used like concurrent.futures.as_completed
         try:
             # callbacks=(): dask swaps its global callbacks out and back around a computation
             # that uses them, which concurrent threads would lose
-            futures = [executor.submit(dask.compute, task, scheduler="sync", callbacks=()) for task in self.tasks]
+            synchronous = local_scheduler("sync")
+            futures = [executor.submit(dask.compute, task, scheduler=synchronous, callbacks=()) for task in self.tasks]
             for future in _futures_as_completed(futures):
                 (result,) = future.result()
                 self._bar.update(1)

@@ -265,6 +265,25 @@ print("imported:", [name for name in heavy if name in sys.modules])
     assert {path: path.stat().st_mtime_ns for path in files} == files
 
 
+def test_run_without_reports_imports_neither_matplotlib_nor_distributed(synthetic, tmp_path):
+    """Both levels with --no-reports on local threads, in a fresh process: matplotlib (the reports) and distributed
+    (which dask imports to look for a client whenever a scheduler is named) are never imported."""
+    cohort, _ = synthetic
+    code = f"""
+import sys
+from brainxr.cli import main
+for level in ("participant", "group"):
+    assert main(["run", {str(cohort.root)!r}, {str(tmp_path / "out")!r}, level, "--atlas",
+                 {str(cohort.atlas_labels_img)!r}, "--work-dir", {str(tmp_path / "work")!r}, "--quiet",
+                 "--no-reports"]) == 0
+print("imported:", [name for name in ("matplotlib", "distributed") if name in sys.modules])
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "imported: []" in done.stdout, done.stdout
+    assert len(list((tmp_path / "out").glob("sub-*/func/*_timeseries.tsv"))) == 4
+
+
 def test_group_rerun_redoes_what_changed(outputs, tmp_path):
     """The group level is skipped only when its inputs, its options and every file it wrote are the same."""
     cohort, original = outputs

@@ -109,6 +109,7 @@ def _group_for(settings, atlas_label, strategy_label, runs, regions, group_dir, 
 
     The paths of the files written are appended to ``files``.
     """
+    from brainxr import progress
     from brainxr.connectome import connectivity, mean_connectome, tangent_space
     from brainxr.reporting.qc import QcfcSums
 
@@ -130,7 +131,7 @@ def _group_for(settings, atlas_label, strategy_label, runs, regions, group_dir, 
         matrices = xr.DataArray(_lazy_relmats(paths, len(regions)), dims=("run", "region", "region_"),
                                 coords={"run": names, "region": regions, "region_": regions},
                                 attrs={"kind": KINDS[kind][0]})
-        mean = mean_connectome(matrices).compute()
+        (mean,) = progress.compute(mean_connectome(matrices), progress=False, client=settings.client)
         path = group_dir / outputs.bids_name(dict(base, stat="mean", meas=measure_label(kind, settings.cov_estimator)),
                                              "relmat", ".tsv")
         files.append(outputs.write_relmat(path, mean.values, regions))
@@ -267,11 +268,14 @@ def run_group_level(settings, atlases: list, strategies: list, space_entities: d
         outcome.seconds = time.perf_counter() - started
         log.info("group level: outputs already up to date with the %d run(s)", len(outcome.skipped))
         return outcome
+    from brainxr.engine import one_thread_per_task
+
     rows, qc_rows, qc, files = {}, [], {}, []
     for (atlas_label, strategy_label), runs in collected.items():
         regions = runs[0][1]["Columns"]
-        summary = _group_for(settings, atlas_label, strategy_label, runs, regions, group_dir, space_entities,
-                             outcome, files)
+        with one_thread_per_task():  # small matrices: BLAS threads only contend for the cores
+            summary = _group_for(settings, atlas_label, strategy_label, runs, regions, group_dir, space_entities,
+                                 outcome, files)
         qc[(atlas_label, strategy_label)] = summary
         qc_rows.append({
             "atlas": atlas_label, "strategy": strategy_label, "n_runs": summary["n_runs"],
