@@ -77,6 +77,10 @@ class RunResult:
         Warnings raised while ingesting it.
     holder : str
         Who holds the lock of a locked run (host, pid, since).
+    region_signals : list or None
+        With ``ingest(..., regions=...)``, for the ``on_result`` callback
+        only: the run's raw region signals, one ``(time, region)`` DataArray
+        per region set (see :func:`ingest`).
     """
 
     key: str
@@ -88,6 +92,7 @@ class RunResult:
     attrs: dict | None = None
     warnings: list = field(default_factory=list)
     holder: str = ""
+    region_signals: list | None = None
 
     __repr__ = view("run_result_text")
     _repr_html_ = view("run_result_html")
@@ -392,12 +397,49 @@ def _changed_sources(recorded: dict, attrs: dict) -> list[str]:
     return changed
 
 
+def _region_sums(chunks: list, starts, valid: np.ndarray, weights) -> np.ndarray:
+    """A run's region sums from its voxel chunks in memory: the rows the cohort engine reduces from the store.
+
+    ``(time + 1 (+ region), region)``: :func:`~brainxr.regions._reductions.project_columns`
+    of each chunk (the values and ``valid`` the store receives), summed over chunks.
+    """
+    from brainxr.regions._reductions import project_columns
+
+    total = None
+    for start, chunk in zip(starts, chunks):
+        stop = start + chunk.shape[1]
+        partial = project_columns(chunk, weights.weights[start:stop], valid[start:stop], with_gram=weights.with_gram)
+        total = partial if total is None else total + partial
+    return total
+
+
+def region_signals_of(sums: np.ndarray, n_volumes: int, weights) -> xr.DataArray:
+    """Raw ``(time, region)`` signals and ``coverage (region)`` of a run from its region sums.
+
+    The same numbers as ``Cohort.extract(regions)`` of the stored run
+    (:meth:`~brainxr.regions.cohort.RegionWeights.finish` of the same sums),
+    with its region coordinates.
+    """
+    counts = sums[n_volumes]
+    gram = sums[n_volumes + 1:] if weights.with_gram else None
+    table = weights.regions
+    coords = {"region": ("region", table["region"].to_numpy(dtype=object).astype(str)),
+              "coverage": ("region", weights.coverage(counts))}
+    coords.update({axis: ("region", table[axis].to_numpy(dtype=np.float64)) for axis in "xyz" if axis in table})
+    return xr.DataArray(weights.finish(sums[:n_volumes], counts, gram), dims=("time", "region"), coords=coords)
+
+
 def ingest_run(run: RunFiles, store, grid: MaskedGrid, voxel_chunk: int, t_r=None, block_size: int = 8,
-               resample=False, recorded: dict | None = None, overwrite: bool = False) -> RunResult:
+               resample=False, recorded: dict | None = None, overwrite: bool = False,
+               region_weights=None) -> RunResult:
     """Ingest one run into a store (whose grid is ``grid``) under the run's lock; errors are returned.
 
     Parameters
     ----------
+    region_weights : list of RegionWeights, optional
+        Also reduce the run's voxels, while in memory, to the region sums of
+        each (``RunResult.region_signals``: one ``(time + 1, region)`` array
+        each, turned into signals by :func:`region_signals_of`).
     recorded : dict, optional
         For a repair: the damaged run's attributes. The run is rewritten only
         if it is still damaged and its sources still match the recorded
@@ -471,6 +513,7 @@ def ingest_run(run: RunFiles, store, grid: MaskedGrid, voxel_chunk: int, t_r=Non
             valid[s : s + chunk.shape[1]] = finite & nonzero
         if run_mask is not None:
             valid &= run_mask[i, j, k]
+        sums = None if region_weights is None else [_region_sums(chunks, starts, valid, w) for w in region_weights]
 
         messages = []
         if n_repaired:
@@ -516,7 +559,7 @@ def ingest_run(run: RunFiles, store, grid: MaskedGrid, voxel_chunk: int, t_r=Non
         attrs["ingested_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         attrs = cohort_store.finish_run(location, key, attrs)
         return RunResult(key, status, str(run.bold), None, time.perf_counter() - started,
-                         n_volumes * layout.volume_nbytes, attrs=attrs, warnings=messages)
+                         n_volumes * layout.volume_nbytes, attrs=attrs, warnings=messages, region_signals=sums)
     except Exception as err:  # one bad run must not stop the others
         return RunResult(key, "failed", str(run.bold), err, time.perf_counter() - started)
     finally:
@@ -597,7 +640,7 @@ class _IndexBatcher:
 def ingest(source, store, *, space=None, mask=None, t_r=None, resample=False, client=None, n_workers: int = 2,
            block_size: int = 8, voxel_chunk_mb: float | None = None, overwrite: bool = False, repair: bool = False,
            storage_options: dict | None = None, source_storage_options: dict | None = None,
-           progress: bool = True, on_error: str = "raise", **filters) -> IngestReport:
+           progress: bool = True, on_error: str = "raise", regions=None, on_result=None, **filters) -> IngestReport:
     """Ingest fMRI runs and their confounds into a Zarr cohort store.
 
     Parameters
@@ -652,6 +695,18 @@ def ingest(source, store, *, space=None, mask=None, t_r=None, resample=False, cl
     on_error : {"raise", "return"}
         After all runs are done, raise an :class:`~brainxr.errors.IngestError`
         listing failed runs, or only report them.
+    regions : list, optional
+        Atlases (labels with the mean, maps, spheres: what
+        :meth:`Cohort.extract <brainxr.cohort.Cohort.extract>` takes) whose raw
+        region signals ``on_result`` receives for each run ingested now,
+        reduced from the run's voxels while they are in memory (the store is
+        written as without them): ``result.region_signals`` holds one
+        ``(time, region)`` DataArray per atlas, with ``coverage (region)``,
+        equal to ``Cohort.extract(atlas)`` of the stored run. They are
+        dropped after the callback, so the report stays small.
+    on_result : callable, optional
+        Called with each :class:`RunResult` as its run finishes (in the
+        calling thread, while the other runs go on).
     **filters
         Entity filters for folder sources, e.g. ``task="rest"``.
 
@@ -706,19 +761,35 @@ def ingest(source, store, *, space=None, mask=None, t_r=None, resample=False, cl
     cohort_store.update_index(location, add={key: contents.runs[key] for key in contents.unindexed
                                              if key not in drop}, remove=drop)
 
+    weights = None
+    if regions:
+        from brainxr.regions.cohort import region_weights
+
+        weights = [region_weights(atlas, grid.shape, grid.affine, grid.voxel_index) for atlas in regions]
     if client is not None:
-        [grid_arg] = client.scatter([grid], broadcast=True)
+        [grid_arg, weights_arg] = client.scatter([grid, weights], broadcast=True)
     else:
-        grid_arg = grid
+        grid_arg, weights_arg = grid, weights
     tasks = [
         dask.delayed(ingest_run, pure=False)(
             run, location, grid_arg, attrs["voxel_chunk"], t_r, block_size, resample or False,
-            repairs.get(_key_of(run)), overwrite, dask_key_name=f"ingest-{_key_of(run)}")
+            repairs.get(_key_of(run)), overwrite, weights_arg, dask_key_name=f"ingest-{_key_of(run)}")
         for run in todo
     ]
     batcher = _IndexBatcher(location)
+
+    def finished(result):
+        batcher(result)
+        if result.region_signals is not None:
+            n_volumes = result.attrs["n_volumes"]
+            result.region_signals = [region_signals_of(sums, n_volumes, atlas_weights)
+                                     for sums, atlas_weights in zip(result.region_signals, weights)]
+        if on_result is not None:
+            on_result(result)
+        result.region_signals = None
+
     try:
-        results += _run_all(tasks, [_key_of(run) for run in todo], client, n_workers, progress, on_result=batcher)
+        results += _run_all(tasks, [_key_of(run) for run in todo], client, n_workers, progress, on_result=finished)
     finally:
         batcher.flush()
     report = IngestReport(store=str(location), results=results, seconds=time.perf_counter() - started)

@@ -218,9 +218,10 @@ def test_resumes_after_a_kill(tmp_path, tree):
     out, work = tmp_path / "out", tmp_path / "work"
     arguments = ["run", str(source), str(out), "participant", "--atlas", str(tree.atlas_labels_img), "--work-dir",
                  str(work), "--n-workers", "1", "--quiet", "--kind", "correlation", "partial correlation"]
-    # one run per batch in the killed process, so that the kill lands between two runs' outputs
+    # one run per batch in the killed process (read back from the store, or as ingested), so that the kill lands
+    # between two runs' outputs, while ingest still has runs to do
     one_run_batches = ("import sys; from brainxr.bids_app import participant; participant.BATCH_BYTES = 1; "
-                       "from brainxr.cli import main; sys.exit(main(sys.argv[1:]))")
+                       "participant.INGESTED_BATCH_RUNS = 1; from brainxr.cli import main; sys.exit(main(sys.argv[1:]))")
     process = subprocess.Popen([sys.executable, "-c", one_run_batches, *arguments], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300

@@ -280,3 +280,33 @@ def test_off_grid_runs_are_resampled_on_request(tmp_path):
     expected = resample_img(str(off), target_affine=TINY_AFFINE, target_shape=cohort.grid.shape,
                             interpolation="linear", force_resample=True, copy_header=True).get_fdata()
     np.testing.assert_allclose(ds["bold"].values, expected[cohort.grid.mask].T, rtol=1e-5, atol=1e-3)
+
+
+def test_region_signals_while_ingesting_equal_the_extraction_from_the_store(tmp_path):
+    """ingest(regions=..., on_result=...) reduces each run's voxels in memory to the raw region signals and coverage
+    that Cohort.extract computes from the stored run (labels, maps, spheres; several voxel chunks), and the report
+    keeps none of them."""
+    from brainxr.datasets import make_synthetic_cohort
+    from brainxr.regions import Spheres, load_labels_atlas, load_maps_atlas
+
+    cohort = make_synthetic_cohort(tmp_path / "fmriprep", n_subjects=3, n_volumes=40, resolution=6, n_regions=20,
+                                   n_maps=6, seed=5)
+    labels = load_labels_atlas(cohort.atlas_labels_img)
+    atlases = [labels, load_maps_atlas(cohort.atlas_maps_img),
+               Spheres(labels.regions[["x", "y", "z"]].to_numpy(float)[:5], radius=8.0, allow_overlap=True)]
+    received = {}
+    store = tmp_path / "cohort.zarr"
+    report = brainxr.ingest(cohort.root, store, regions=atlases, voxel_chunk_mb=0.05, progress=False,
+                            on_result=lambda result: received.update({result.key: result.region_signals}))
+    assert sorted(received) == sorted(report.ingested) and len(received) == 3
+    assert all(result.region_signals is None for result in report.results)
+    stored = brainxr.open_cohort(store)
+    assert len(range(0, stored.grid.n_voxels, stored.voxel_chunk)) > 1
+    for position, atlas in enumerate(atlases):
+        expected = stored.extract(atlas).compute()
+        for key, per_atlas in received.items():
+            signals, run = per_atlas[position], expected.sel(run=key)
+            np.testing.assert_allclose(signals.values, run.values[: signals.sizes["time"]], rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(signals["coverage"].values, run["coverage"].values, rtol=1e-12)
+            assert list(signals["region"].values) == list(run["region"].values)
+            np.testing.assert_array_equal(signals["x"].values, run["x"].values)

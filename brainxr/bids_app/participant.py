@@ -1,13 +1,14 @@
 """Participant level: fMRIPrep runs -> cohort store -> region signals -> cleaned signals -> connectomes.
 
 The runs are ingested into the cohort store of ``--work-dir`` (complete runs
-are skipped). For each atlas, the raw region signals of a batch of runs are
-extracted once from the store (``Cohort.extract``, one read of the voxels);
-they are then cleaned for each strategy with the run's own confounds and
-sample mask (as nilearn's maskers clean region signals after extraction, so
-the numbers are the same), and every connectivity kind is computed from the
-same cleaned signals. A run fails alone: its error is recorded and the
-others go on.
+are skipped). The raw region signals of each atlas come from the runs' voxels
+while ingest holds them in memory (``ingest(regions=...)``), or, for runs
+already in the store, are extracted once a batch of runs at a time from the
+store (``Cohort.extract``, one read of the voxels); they are then cleaned for
+each strategy with the run's own confounds and sample mask (as nilearn's
+maskers clean region signals after extraction, so the numbers are the same),
+and every connectivity kind is computed from the same cleaned signals. A run
+fails alone: its error is recorded and the others go on.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ log = logging.getLogger("brainxr.run")
 
 #: raw region signals held at once (bytes of float64): batches of runs are sized to it
 BATCH_BYTES = 128 * 2**20
+#: runs ingested now whose region signals are cleaned and written together, while ingest goes on
+INGESTED_BATCH_RUNS = 16
 
 
 @dataclass
@@ -348,6 +351,67 @@ def _stored_attrs(store, keys) -> dict:
     return {key: index.get(key) or cohort_store.read_run_attrs(store, key) for key in keys}
 
 
+def _stacked(keys: list, signals: list) -> xr.DataArray:
+    """``(run, time, region)`` raw signals (NaN after each run's end) from each run's ``(time, region)`` signals."""
+    longest = max(item.sizes["time"] for item in signals)
+    values = np.full((len(keys), longest, signals[0].sizes["region"]), np.nan)
+    for position, item in enumerate(signals):
+        values[position, : item.sizes["time"]] = item.values
+    first = signals[0]
+    coords = {"run": keys, "coverage": (("run", "region"), np.stack([item["coverage"].values for item in signals]))}
+    coords.update({name: coord for name, coord in first.coords.items() if name != "coverage"})
+    return xr.DataArray(values, dims=("run", "time", "region"), coords=coords)
+
+
+class _IngestedRuns:
+    """Cleans and writes the outputs of runs as ingest finishes them, a batch at a time, from their region signals.
+
+    ``add`` is ingest's ``on_result``: it runs in the calling thread while the
+    ingest threads go on with the next runs. A run is handled here only once
+    it is complete in the store (its outputs are then written as for a run
+    read back from the store); runs that fail are recorded in ``failures``.
+    """
+
+    def __init__(self, settings, atlases, strategies, space_entities, failures, touched: set, handled: set):
+        self.settings, self.atlases, self.strategies = settings, atlases, strategies
+        self.space_entities, self.failures = space_entities, failures
+        self.touched, self.handled = touched, handled
+        self.pending = {}
+
+    def add(self, result) -> None:
+        if result.status not in ("ingested", "repaired") or result.region_signals is None:
+            return
+        self.pending[result.key] = (result.attrs, result.region_signals)
+        if len(self.pending) >= INGESTED_BATCH_RUNS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        pending, self.pending = self.pending, {}
+        keys = list(pending)
+        self.handled.update(keys)
+        attrs = {key: pending[key][0] for key in keys}
+        confounds = {}
+        for key in keys:
+            try:
+                confounds[key] = cohort_store.read_confounds(self.settings.store, key)
+            except Exception as error:
+                self.failures.append(Failure(key, "confounds", f"{type(error).__name__}: {error}",
+                                             traceback.format_exc()))
+        keys = [key for key in keys if key in confounds]
+        if not keys:
+            return
+        from brainxr.engine import one_thread_per_task
+
+        # one BLAS thread: BLAS threads on (200 x 100) signals made LedoitWolf 10x slower on 2 busy cores
+        with one_thread_per_task():
+            for position, atlas in enumerate(self.atlases):
+                raw = _stacked(keys, [pending[key][1][position] for key in keys])
+                self.touched |= process_batch(raw, attrs, confounds, atlas, self.strategies, self.settings,
+                                              self.space_entities, self.failures)
+
+
 def run_participant_level(settings, runs, atlases, strategies, space_entities, show_progress=True) -> Outcome:
     """The participant level on discovered runs; see the module docstring."""
     started = time.perf_counter()
@@ -359,14 +423,21 @@ def run_participant_level(settings, runs, atlases, strategies, space_entities, s
         outcome.seconds = time.perf_counter() - started
         return outcome
     from brainxr import progress
+    from brainxr.engine import one_thread_per_task
     from brainxr.provenance import atlas_record
 
     for atlas in atlases:
-        _ = atlas.regions  # loaded now: a bad atlas is told before any work
+        atlas.record = atlas_record(atlas.regions, atlas.label)  # loaded now: a bad atlas is told before any work
     store = settings.store
+    touched, handled = set(), set()
+    # the region signals of the runs ingested now come from their voxels in memory (no read back from the store)
+    ingested = _IngestedRuns(settings, atlases, strategies, space_entities, outcome.failures, touched, handled)
     ingest = brainxr.ingest(runs, store, overwrite=settings.overwrite,
                             client=settings.client if settings.client is not None else False,
-                            n_workers=settings.n_workers, progress=show_progress, on_error="return")
+                            n_workers=settings.n_workers, progress=show_progress, on_error="return",
+                            regions=None if settings.smoothing_fwhm else [atlas.regions for atlas in atlases],
+                            on_result=ingested.add)
+    ingested.flush()
     for key, error in ingest.failed.items():
         outcome.failures.append(Failure(key, "ingest", f"{type(error).__name__}: {error}",
                                         "".join(traceback.format_exception(error))))
@@ -378,11 +449,11 @@ def run_participant_level(settings, runs, atlases, strategies, space_entities, s
     # store's read contract
     attrs = _stored_attrs(store, keys)
     kinds = [kind for kind in settings.kinds if kind != "tangent"]
-    touched = set()
     for atlas in atlases:
-        atlas.record = atlas_record(atlas.regions, atlas.label)
         todo = []
         for key in keys:
+            if key in handled:
+                continue
             entities = run_entities(attrs[key], settings, space_entities)
             done = all(is_done(output_paths(settings.output_dir, entities, atlas.label, strategy.label, kinds,
                                             settings.cov_estimator),
@@ -390,7 +461,8 @@ def run_participant_level(settings, runs, atlases, strategies, space_entities, s
                        for strategy in strategies)
             if settings.overwrite or not done:
                 todo.append(key)
-        log.info("atlas %s: %d run(s) to process, %d already done", atlas.label, len(todo), len(keys) - len(todo))
+        log.info("atlas %s: %d run(s) done as they were ingested, %d to extract from the store, %d already done",
+                 atlas.label, len(handled), len(todo), len(keys) - len(todo) - len(handled))
         n_volumes = {key: attrs[key]["n_volumes"] for key in todo}
         for batch in _batches(todo, n_volumes, atlas.regions.n_regions):
             try:
@@ -414,8 +486,9 @@ def run_participant_level(settings, runs, atlases, strategies, space_entities, s
                     outcome.failures.append(Failure(key, "confounds", f"{type(error).__name__}: {error}",
                                                     traceback.format_exc()))
             if confounds:
-                touched |= process_batch(raw.sel(run=list(confounds)), attrs, confounds, atlas, strategies, settings,
-                                         space_entities, outcome.failures)
+                with one_thread_per_task():
+                    touched |= process_batch(raw.sel(run=list(confounds)), attrs, confounds, atlas, strategies,
+                                             settings, space_entities, outcome.failures)
     failed = {failure.run for failure in outcome.failures}
     outcome.processed = sorted(touched - failed)
     outcome.skipped = sorted(set(keys) - touched - failed)
