@@ -441,3 +441,28 @@ def test_bad_input(planted, dict_learning):
         dict_learning.transform(paths, confounds=confounds[:1])
     with pytest.raises(ValueError, match="mask: the mask is empty"):
         DictLearning(mask=nib.Nifti1Image(np.zeros((4, 4, 4), np.int8), np.eye(4))).fit(paths)
+
+
+@pytest.mark.integration  # a fresh interpreter
+def test_a_decomposition_script_on_files_pays_no_import_it_does_not_use(planted):
+    """Start-up: DictLearning on files, then a connectome on the template, import neither the cohort layer
+    (zarr), distributed (no client can be active without it) nor the downloader (pooch, requests: the
+    template is in the cache)."""
+    import subprocess
+    import sys
+
+    paths = planted[0]
+    script = f"""
+import sys
+import matplotlib
+matplotlib.use("Agg")
+import numpy as np
+from brainxr import plotting
+from brainxr.decomposition import DictLearning
+model = DictLearning(n_components=3, smoothing_fwhm=6.0, random_state=0).fit({[str(p) for p in paths]!r})
+assert model.components_.shape[0] == 3
+plotting.plot_connectome(np.eye(3) * 0.5 + 0.1, [(-40, 0, 0), (40, 0, 0), (0, 30, 20)]).close()
+print(sorted(name for name in ("distributed", "zarr", "brainxr.cohort", "pooch", "requests") if name in sys.modules))
+"""
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert found.strip().splitlines()[-1] == "[]"

@@ -25,9 +25,6 @@ import tarfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-import pooch
-import requests
-
 from brainxr.errors import BrainxrError
 
 DATA_DIR_ENV = "BRAINXR_DATA"
@@ -92,6 +89,8 @@ def _known_hash(relative):
 
 
 def _set_verbosity(verbose):
+    import pooch
+
     pooch.get_logger().setLevel(logging.INFO if verbose and verbose > 1 else logging.WARNING)
 
 
@@ -110,6 +109,10 @@ def download(url, destination, *, known_hash=None, verbose=1) -> Path:
     -------
     pathlib.Path
     """
+    # pooch and requests only when a file is downloaded: reading a cached template never pays their import
+    import pooch
+    import requests
+
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
     _set_verbosity(verbose)

@@ -33,6 +33,7 @@ import os
 import warnings
 
 import dask
+import dask.threaded
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
@@ -40,6 +41,7 @@ from threadpoolctl import threadpool_limits
 
 from brainxr.decomposition.reduction import OpaqueArgument, as_run_list, reduce_runs, reduce_signals, run_signals
 from brainxr.decomposition.scoring import combine_variance_terms, normalized_components, variance_terms
+from brainxr.progress import active_client
 
 # estimator parameters handed to the embedded MultiNiftiMasker
 _MASKER_PARAMETERS = (
@@ -74,20 +76,23 @@ def _is_masker(value) -> bool:
 
 
 def _scheduler_options(n_jobs) -> dict:
-    """``dask.compute`` options for ``n_jobs``: None leaves dask's configuration alone."""
+    """``dask.compute`` options for ``n_jobs``: None leaves dask's configuration alone.
+
+    The threads are given as dask's scheduler function, not by name: a name, or no scheduler at all, makes
+    dask import distributed (~0.4 s) to look for a client, which cannot exist before distributed is imported
+    (:func:`brainxr.progress.active_client`). With None and neither a configured scheduler nor an active
+    client, that is dask's own default.
+    """
     if n_jobs is None:
+        if dask.config.get("scheduler", None) is None and active_client() is None:
+            return {"scheduler": dask.threaded.get}
         return {}
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs == 0:
         raise ValueError(f"n_jobs must be None or a non-zero integer, got {n_jobs!r}")
-    try:
-        from distributed import default_client
-
-        default_client()
+    if active_client() is not None:
         return {}  # an active distributed client runs the tasks on its workers
-    except (ImportError, ValueError):
-        pass
     workers = n_jobs if n_jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + n_jobs)
-    return {"scheduler": "threads", "num_workers": workers}
+    return {"scheduler": dask.threaded.get, "num_workers": workers}
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import glob
 import itertools
+import sys
 from collections.abc import Mapping
 from math import ceil
 from pathlib import Path
@@ -121,9 +122,9 @@ def as_run_list(imgs, name: str = "imgs") -> tuple[list, list]:
     DataArrays, cohort run Datasets, or a :class:`brainxr.Cohort` (its runs,
     by name).
     """
-    from brainxr.cohort import Cohort
-
-    if isinstance(imgs, Cohort) or (isinstance(imgs, Mapping) and not isinstance(imgs, (xr.Dataset, xr.DataArray))):
+    # a Cohort exists only once brainxr.cohort is imported: no import (zarr, the engine) for files and arrays
+    cohort = sys.modules.get("brainxr.cohort")
+    if (cohort is not None and isinstance(imgs, cohort.Cohort)) or (isinstance(imgs, Mapping) and not isinstance(imgs, (xr.Dataset, xr.DataArray))):
         return [imgs[key] for key in imgs], [str(key) for key in imgs]
     if isinstance(imgs, str) and glob.has_magic(imgs):
         matches = sorted(glob.glob(imgs))

@@ -91,17 +91,21 @@ class _MultiMixin:
 
 def compute_multi_background_mask(imgs, border_size=2, connected=True, opening=2, threshold=0.5, n_jobs=1):
     """Background masks of each run, then the voxels in more than ``threshold`` of them."""
-    masks = [masking.compute_background_mask(run.volume, border_size=border_size, connected=connected, opening=opening) for run in imgs]
+    masks = [masking.compute_background_mask(run.mean_volume(), border_size=border_size, connected=connected, opening=opening) for run in imgs]
     return masking.intersect_masks(masks, threshold=threshold, connected=connected)
 
 
 def compute_multi_epi_mask(
     imgs, lower_cutoff=0.2, upper_cutoff=0.85, connected=True, opening=2, threshold=0.5, exclude_zeros=False, n_jobs=1
 ):
-    """EPI masks of each run, then the voxels in more than ``threshold`` of them."""
+    """EPI masks of each run, then the voxels in more than ``threshold`` of them.
+
+    Each run's mask needs its mean image only: one streaming pass, kept for the transforms that follow
+    (as :class:`NiftiMasker` does for its run).
+    """
     masks = [
         masking.compute_epi_mask(
-            run.volume, lower_cutoff=lower_cutoff, upper_cutoff=upper_cutoff, connected=connected, opening=opening,
+            run.mean_volume(), lower_cutoff=lower_cutoff, upper_cutoff=upper_cutoff, connected=connected, opening=opening,
             exclude_zeros=exclude_zeros,
         )
         for run in imgs

@@ -6,7 +6,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from mpl_toolkits.axes_grid1 import make_axes_locatable
-from scipy.cluster.hierarchy import leaves_list, linkage, optimal_leaf_ordering
 
 from brainxr.plotting._inputs import as_graph
 
@@ -26,6 +25,8 @@ def reorder_matrix(matrix: np.ndarray, labels: list, method: str = "average"):
     order : numpy.ndarray
         The new position of each original row.
     """
+    from scipy.cluster.hierarchy import leaves_list, linkage, optimal_leaf_ordering  # only when reordering
+
     order = leaves_list(optimal_leaf_ordering(linkage(matrix, method=method), matrix))
     return matrix[np.ix_(order, order)], [labels[i] for i in order], order
 
