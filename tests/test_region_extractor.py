@@ -119,6 +119,30 @@ def test_connected_regions_equal_nilearn(maps_img, mask_img, extract_type, smoot
     np.testing.assert_array_equal(ours.get_fdata(), theirs.get_fdata())
 
 
+def test_random_walker_solves_on_one_blas_thread_with_nilearn_regions(maps_img, monkeypatch):
+    """The random walker's conjugate gradients (short vectors, hundreds of iterations) run on one BLAS thread
+    whatever the process's setting, and still give nilearn's regions (nilearn's own use the process's threads)."""
+    from scipy.sparse import linalg
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    blas_threads = []
+    solve = linalg.cg
+
+    def recording_cg(*args, **kwargs):
+        blas_threads.append({pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"})
+        return solve(*args, **kwargs)
+
+    monkeypatch.setattr(linalg, "cg", recording_cg)
+    thresholded = nib.Nifti1Image(threshold_maps(np.asarray(maps_img.dataobj), 0.2), maps_img.affine)
+    with threadpool_limits(limits=2, user_api="blas"):
+        ours, our_index = connected_regions(thresholded, 400, "local_regions")
+    assert blas_threads and all(threads == {1} for threads in blas_threads)
+    monkeypatch.setattr(linalg, "cg", solve)
+    theirs, their_index = nilearn_regions.connected_regions(thresholded, 400, "local_regions")
+    assert our_index == their_index
+    np.testing.assert_array_equal(ours.get_fdata(), theirs.get_fdata())
+
+
 def test_connected_regions_of_a_dataarray(maps_img):
     volume = from_nibabel(maps_img)
     ours, index = connected_regions(volume.isel(time=0) if "time" in volume.dims else volume[..., 0], 400)

@@ -269,9 +269,15 @@ def _laplacian(data: np.ndarray, mask: np.ndarray | None, beta: float):
 
 
 def _solve_probabilities(laplacian, labels: np.ndarray, tol: float) -> np.ndarray:
-    """For each unlabeled voxel, the (1-based) label with the largest arrival probability."""
+    """For each unlabeled voxel, the (1-based) label with the largest arrival probability.
+
+    The conjugate gradients run on one BLAS thread: their vectors are too short (a map's voxels) for threads to
+    pay, and threaded dot products cost many times the CPU time (threads waiting on each other at every
+    iteration), worse on a busy machine. The iterates are nilearn's (its CSC system, the same sums).
+    """
     from scipy import sparse
     from scipy.sparse.linalg import cg
+    from threadpoolctl import threadpool_limits
 
     labels = labels[labels >= 0]
     indices = np.arange(labels.size)
@@ -279,9 +285,10 @@ def _solve_probabilities(laplacian, labels: np.ndarray, tol: float) -> np.ndarra
     coupling = laplacian[unlabeled][:, seeded]
     system = laplacian[unlabeled][:, unlabeled].tocsc()
     probabilities = []
-    for label in range(1, labels.max() + 1):
-        right_hand_side = coupling * sparse.csr_matrix(labels[seeded] == label).transpose()
-        probabilities.append(cg(system, -right_hand_side.todense(), rtol=tol, atol=0)[0])
+    with threadpool_limits(limits=1, user_api="blas"):
+        for label in range(1, labels.max() + 1):
+            right_hand_side = coupling * sparse.csr_matrix(labels[seeded] == label).transpose()
+            probabilities.append(cg(system, -right_hand_side.todense(), rtol=tol, atol=0)[0])
     return np.argmax(np.array(probabilities), axis=0) + 1
 
 
