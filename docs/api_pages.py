@@ -53,7 +53,7 @@ PAGES = {
         [
             ("brainxr.ingestion", ["ingest", "verify", "IngestReport", "VerifyReport", "RunResult"]),
             ("brainxr.cohort", ["open_cohort", "Cohort"]),
-            ("brainxr.store", ["runs_table", "read_bold", "read_valid", "read_confounds",
+            ("brainxr.store", ["runs_table", "read_run_arrays", "read_bold", "read_valid", "read_confounds",
                                "read_confounds_metadata", "read_run_attrs"]),
             ("brainxr.provenance", None),
         ],
