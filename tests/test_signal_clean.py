@@ -392,3 +392,14 @@ def test_copy_false_cleans_in_place(monkeypatch, mask):
         assert not np.shares_memory(result, data)
     with pytest.raises(ValueError, match="copy must be True or False"):
         clean(signals, copy="no")
+
+
+def test_a_filter_designed_once_still_warns_on_every_call_and_is_shared():
+    from brainxr.signal.filters import design_butterworth
+
+    for _ in range(2):  # the second design comes from the cache: nilearn's warning all the same
+        with pytest.warns(UserWarning, match="Nyquist"):
+            nudged = design_butterworth(0.5, low_pass=0.4)
+    again = design_butterworth(0.5, low_pass=0.249999)
+    assert design_butterworth(0.5, high_pass=0.01, low_pass=0.1) is design_butterworth(0.5, high_pass=0.01, low_pass=0.1)
+    assert again is not nudged and not np.array_equal(again.sos, nudged.sos)

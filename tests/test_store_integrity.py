@@ -277,6 +277,28 @@ def test_damaged_chunks_raise_errors_naming_store_run_and_array(ingested, damage
     assert f"DAMAGED {key}" in str(report)
 
 
+def test_arrays_read_together_equal_single_reads_and_damage_names_its_array(ingested):
+    _, store = ingested
+    key = "sub-02_task-rest"
+    voxels = slice(3, 40)
+    together = cohort_store.read_run_arrays(store, key, {"bold": (slice(None), voxels), "valid": (voxels,),
+                                                         "confound": ()})
+    assert list(together) == ["bold", "valid", "confound"]
+    np.testing.assert_array_equal(together["bold"], cohort_store.read_bold(store, key, voxels))
+    np.testing.assert_array_equal(together["valid"], cohort_store.read_valid(store, key, voxels))
+    table, _ = cohort_store.read_confounds(store, key)
+    assert [str(name) for name in together["confound"]] == list(table.columns)
+
+    _flip(_chunk(store, key, "valid"))
+    expected = rf"{re.escape(str(store))}: run '{key}', array 'valid': .*fails its checksum"
+    with pytest.raises(StoreDamageError, match=expected):
+        cohort_store.read_run_arrays(store, key, {"bold": (), "valid": ()})
+    # the undamaged array of the same run still reads alone
+    assert np.isfinite(cohort_store.read_run_arrays(store, key, {"bold": ()})["bold"]).all()
+    with pytest.raises(StoreDamageError, match=rf"run '{key}', array 'missing': the array is missing"):
+        cohort_store.read_run_arrays(store, key, {"bold": (), "missing": ()})
+
+
 def _command(*args, **kwargs):
     """Run ``brainxr ARGS`` in a new process (the command's --quiet would turn progress bars off in this one)."""
     return subprocess.run([sys.executable, "-m", "brainxr", *map(str, args)], capture_output=True, text=True, **kwargs)

@@ -1,0 +1,73 @@
+"""The kernel of every region extraction: partial region sums of a (time, voxel) block."""
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from brainxr.regions import _reductions
+from brainxr.regions._reductions import ProjectionWeights, project_columns
+
+
+def _reference(block, weights, valid, ensure_finite):
+    """Dense float64 sums, counts and invalid-voxel Gram, written out plainly."""
+    block = np.asarray(block, dtype=np.float64)
+    dense = weights.toarray()
+    finite = np.isfinite(block)
+    if ensure_finite:
+        block = np.where(finite, block, 0.0)
+        is_valid = np.ones(block.shape[1], dtype=bool)
+    else:
+        is_valid = finite.all(axis=0)
+        block = np.where(is_valid, block, 0.0)
+    if valid is not None:
+        is_valid &= valid
+        block = np.where(valid, block, 0.0)
+    needed = np.abs(dense).sum(axis=1) > 0
+    invalid = dense[needed & ~is_valid]
+    return np.concatenate([block @ dense, (is_valid.astype(float) @ dense)[None, :], invalid.T @ invalid])
+
+
+@pytest.fixture
+def problem():
+    rng = np.random.default_rng(3)
+    n_time, n_voxels, n_regions = 23, 700, 9
+    block = rng.normal(100, 5, (n_time, n_voxels)).astype(np.float32)
+    block[4, 10] = np.nan  # a voxel non-finite at one time point
+    block[:, 11] = np.inf
+    # maps-like weights: several regions per voxel, some voxels without any
+    weights = sparse.random(n_voxels, n_regions, density=0.3, random_state=4, format="csr")
+    valid = rng.random(n_voxels) > 0.05
+    return block, weights, valid
+
+
+@pytest.mark.parametrize("ensure_finite", [False, True])
+@pytest.mark.parametrize("given_valid", [False, True])
+@pytest.mark.parametrize("batch_voxels", [64, 2048])
+def test_sums_counts_and_gram_equal_the_dense_computation(problem, ensure_finite, given_valid, batch_voxels,
+                                                          monkeypatch):
+    monkeypatch.setattr(_reductions, "BATCH_VOXELS", batch_voxels)
+    block, weights, valid = problem
+    valid = valid if given_valid else None
+    expected = _reference(block, weights, valid, ensure_finite)
+    from_matrix = project_columns(block, weights, valid, ensure_finite=ensure_finite, with_gram=True)
+    prepared = ProjectionWeights.of(weights)
+    from_prepared = project_columns(block, prepared, valid, ensure_finite=ensure_finite, with_gram=True)
+    np.testing.assert_allclose(from_matrix, expected, rtol=1e-12, atol=1e-9)
+    np.testing.assert_array_equal(from_prepared, from_matrix)
+    assert len(prepared.batches) == -(-prepared.needed.size // batch_voxels)
+
+
+def test_a_known_finite_block_gives_the_sums_of_a_scanned_one(problem):
+    block, weights, valid = problem
+    block = np.nan_to_num(block, posinf=0.0)  # what ingest stores: finite everywhere
+    scanned = project_columns(block, weights, valid, with_gram=True)
+    trusted = project_columns(block, ProjectionWeights.of(weights), valid, with_gram=True, known_finite=True)
+    np.testing.assert_array_equal(trusted, scanned)
+
+
+def test_the_block_is_left_unchanged(problem):
+    block, weights, valid = problem
+    before = block.copy()
+    project_columns(block, weights, valid, known_finite=True)
+    project_columns(block, weights, valid, ensure_finite=True)
+    np.testing.assert_array_equal(block, before)
