@@ -45,6 +45,25 @@ def _volume_dataarray(img, chunks=None):
 # ---------------------------------------------------------------- cut coordinates
 
 
+@pytest.mark.parametrize("percentile", [0, 50, 80, 91.5, 99.99])
+def test_fast_abs_percentile_equals_nilearn(percentile):
+    """The same value as nilearn's partial sort, zeros counted rather than partitioned (maps are mostly
+    zeros), with NaNs last, on sparse maps, dense signed data and all-zero data."""
+    from nilearn._utils.extmath import fast_abs_percentile as nilearn_fast_abs_percentile
+
+    from brainxr.plotting.find_cuts import fast_abs_percentile
+
+    rng = np.random.default_rng(0)
+    sparse_map = np.where(rng.random((30, 36, 30)) < 0.05, rng.normal(size=(30, 36, 30)), 0).astype(np.float32)
+    with_nan = rng.normal(size=(40, 50))
+    with_nan[rng.random((40, 50)) < 0.01] = np.nan
+    with_nan[:10] = 0.0
+    for data in (sparse_map, -sparse_map, rng.normal(size=1000), with_nan, np.zeros(50), np.array([-0.0, 0.0, 2.0])):
+        ours = fast_abs_percentile(data, percentile)
+        theirs = nilearn_fast_abs_percentile(data, percentile)
+        assert ours == theirs or (np.isnan(ours) and np.isnan(theirs)), (data.shape, percentile)
+
+
 def test_find_xyz_cut_coords_matches_nilearn(stat_map):
     from nilearn import plotting as nilearn_plotting
 

@@ -18,12 +18,20 @@ DEFAULT_CUT_COORDS = (0.0, 0.0, 0.0)
 
 
 def fast_abs_percentile(data: np.ndarray, percentile: float = 80) -> float:
-    """The ``percentile`` of ``abs(data)`` by partial sort (nilearn's approximation)."""
+    """The ``percentile`` of ``abs(data)`` by partial sort (nilearn's approximation, the same value).
+
+    The zeros are counted, not partitioned: a map or a thresholded image is mostly zeros, and
+    ``np.partition`` among many equal values is ~10x slower than a full sort.
+    """
     values = np.abs(np.asarray(data, dtype=float).ravel())
     if values.size == 0:
         return 0.0
     index = min(int(values.size * 0.01 * percentile), values.size - 1)
-    return float(np.partition(values, index)[index])
+    nonzero = values[values != 0]
+    below = values.size - nonzero.size  # the zeros come first in the sorted values
+    if index < below:
+        return 0.0
+    return float(np.partition(nonzero, index - below)[index - below])
 
 
 def _world(affine, voxel) -> list:
