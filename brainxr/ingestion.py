@@ -408,7 +408,9 @@ def _region_sums(chunks: list, starts, valid: np.ndarray, weights) -> np.ndarray
     total = None
     for start, chunk in zip(starts, chunks):
         stop = start + chunk.shape[1]
-        partial = project_columns(chunk, weights.weights[start:stop], valid[start:stop], with_gram=weights.with_gram)
+        # known_finite: non-finite voxels were zeroed and left out of ``valid``, as the engine knows of stored chunks
+        partial = project_columns(chunk, weights.weights[start:stop], valid[start:stop], with_gram=weights.with_gram,
+                                  known_finite=True)
         total = partial if total is None else total + partial
     return total
 

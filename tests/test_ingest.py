@@ -291,13 +291,20 @@ def test_region_signals_while_ingesting_equal_the_extraction_from_the_store(tmp_
 
     cohort = make_synthetic_cohort(tmp_path / "fmriprep", n_subjects=3, n_volumes=40, resolution=6, n_regions=20,
                                    n_maps=6, seed=5)
+    bold_path = sorted(cohort.root.rglob("*_desc-preproc_bold.nii.gz"))[0]
+    image = nib.load(bold_path)
+    values = np.asarray(image.dataobj, dtype=np.float32)
+    inside = np.argwhere(np.asarray(nib.load(cohort.atlas_labels_img).dataobj) > 0)[:30]
+    values[inside[:, 0], inside[:, 1], inside[:, 2], 7] = np.nan  # voxels of regions: zeroed, invalid
+    nib.save(nib.Nifti1Image(values, image.affine, image.header), bold_path)
     labels = load_labels_atlas(cohort.atlas_labels_img)
     atlases = [labels, load_maps_atlas(cohort.atlas_maps_img),
                Spheres(labels.regions[["x", "y", "z"]].to_numpy(float)[:5], radius=8.0, allow_overlap=True)]
     received = {}
     store = tmp_path / "cohort.zarr"
-    report = brainxr.ingest(cohort.root, store, regions=atlases, voxel_chunk_mb=0.05, progress=False,
-                            on_result=lambda result: received.update({result.key: result.region_signals}))
+    with pytest.warns(UserWarning, match="NaN/Inf"):
+        report = brainxr.ingest(cohort.root, store, regions=atlases, voxel_chunk_mb=0.05, progress=False,
+                                on_result=lambda result: received.update({result.key: result.region_signals}))
     assert sorted(received) == sorted(report.ingested) and len(received) == 3
     assert all(result.region_signals is None for result in report.results)
     stored = brainxr.open_cohort(store)
