@@ -781,7 +781,8 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
     last finite score.
 
     The folds are solved together, alpha after alpha in decreasing order,
-    each fold warm-started from its previous solution; between two alphas
+    each fold warm-started from its solution at the closest alpha above (the
+    previous one of the grid, or one an earlier grid kept); between two alphas
     more than twice apart, intermediate (continuation) penalties are solved
     first, to a duality gap of 0.1, for every fold. A fold's solve gets
     ``max_iter / 4`` Newton iterations (scikit-learn's get ``max_iter / 10``
@@ -980,6 +981,14 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
             outcome = _FAILED if failed else _SOLVED
             if not failed and self.early_stopping and _past_a_fall(alpha, evidence()):
                 outcome = _SKIPPED
+            # warm start from the closest solution above, which an earlier
+            # grid may hold (the previous alpha of this grid can be further)
+            closer = [
+                entry for entry in explored
+                if entry[2] is not None and alpha < entry[0] < (np.inf if from_alpha is None else from_alpha)
+            ]
+            if closer and len(closer[-1][2]) == len(folds):
+                from_alpha, precisions = closer[-1][0], list(closer[-1][2])
             # continuation steps (none from the diagonal start: each fold's
             # own alpha_max differs, _solve_from steps from there)
             for step_alpha in [] if from_alpha is None or outcome != _SOLVED else _continuation(from_alpha, alpha):
