@@ -372,7 +372,7 @@ def stacked_valid(blocks: RunBlocks) -> da.Array:
 def _read_confounds_block(keys, *, location, columns, n_time):
     block = np.full((len(keys), n_time, len(columns)), np.nan)
     for position, key in enumerate(keys):
-        table, _ = cohort_store.read_confounds(location, key)
+        table, _ = cohort_store.read_confounds(location, key, metadata=False)
         for index, column in enumerate(columns):
             if column in table:
                 block[position, : len(table), index] = table[column].to_numpy(dtype=np.float64)
@@ -518,7 +518,8 @@ def _run_plan(key, n_volumes, t_r, location, cleaning: Cleaning):
 
     confounds = sample_mask = None
     if cleaning.selection is not None:
-        table, metadata = cohort_store.read_confounds(location, key)
+        # the confounds JSON is one more array to read, and only CompCor's selection uses it
+        table, metadata = cohort_store.read_confounds(location, key, metadata="compcor" in cleaning.selection["strategy"])
         if len(table) != n_volumes:
             raise ValueError(f"its confounds table has {len(table)} rows for {n_volumes} volumes")
         confounds, sample_mask = select_confounds(table, metadata, **cleaning.selection)
@@ -749,7 +750,7 @@ def _confounds_summary_block(keys, n_volumes, *, location, selection):
 
     out = np.empty((len(keys), 2))
     for position, (key, n) in enumerate(zip(keys, n_volumes)):
-        table, metadata = cohort_store.read_confounds(location, key)
+        table, metadata = cohort_store.read_confounds(location, key, metadata="compcor" in selection["strategy"])
         _, sample_mask = _run_guard(key, "raise", lambda: select_confounds(table, metadata, **selection))  # noqa: B023
         fd = table["framewise_displacement"].to_numpy() if "framewise_displacement" in table else np.empty(0)
         out[position, 0] = n if sample_mask is None else len(sample_mask)

@@ -654,7 +654,7 @@ def read_valid(store, key: str, voxels: slice = slice(None)) -> np.ndarray:
     return np.asarray(_read_array(as_location(store), key, "valid", (voxels,)), dtype=bool)
 
 
-def read_confounds(store, key: str) -> tuple[pd.DataFrame, dict]:
+def read_confounds(store, key: str, metadata: bool = True) -> tuple[pd.DataFrame, dict | None]:
     """A run's confounds table (n/a as NaN, fMRIPrep column names) and its confounds JSON.
 
     Parameters
@@ -663,14 +663,21 @@ def read_confounds(store, key: str) -> tuple[pd.DataFrame, dict]:
         The store (path or URL).
     key : str
         The run's name.
+    metadata : bool, default=True
+        Also read the confounds JSON (only CompCor selection needs it);
+        None is returned in its place otherwise.
     """
     location = as_location(store)
-    attrs = read_run_attrs(location, key) or {}
     names = {"confounds": (), "confound": ()}
-    if attrs.get("brainxr_run", 1) >= 2:
-        names["confounds_metadata"] = ()
+    attrs = None
+    if metadata:
+        attrs = read_run_attrs(location, key) or {}
+        if attrs.get("brainxr_run", 1) >= 2:
+            names["confounds_metadata"] = ()
     arrays = read_run_arrays(location, key, names)
     table = pd.DataFrame(np.asarray(arrays["confounds"], dtype=np.float64), columns=[str(c) for c in arrays["confound"]])
+    if not metadata:
+        return table, None
     return table, _confounds_metadata(location, key, attrs, arrays.get("confounds_metadata"))
 
 
