@@ -296,43 +296,6 @@ def _run_guard(key: str, on_error: str, run):
 # -- reading ---------------------------------------------------------------------------
 
 
-_read_ahead_lock = threading.Lock()
-_read_ahead_executor = None
-
-
-def read_ahead(keys, read):
-    """``(key, read(key))`` for each key, the next run read while the caller works on the current one.
-
-    A run's read (I/O, decompression, checksums: mostly outside the GIL)
-    then overlaps with the reduction of the previous run, and on object
-    storage a request's latency with computation. At most two runs' arrays
-    are held per task. The reads run on a small thread pool of the process.
-    """
-    global _read_ahead_executor
-    if not len(keys):
-        return
-    with _read_ahead_lock:
-        if _read_ahead_executor is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            _read_ahead_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="brainxr-read-ahead")
-    pending = _read_ahead_executor.submit(read, keys[0])
-    for position, key in enumerate(keys):
-        current = pending.result()
-        if position + 1 < len(keys):
-            pending = _read_ahead_executor.submit(read, keys[position + 1])
-        yield key, current
-
-
-def _read_bold_block(keys, voxel_slice, *, location, n_time):
-    voxels = voxel_slice[0]
-    block = np.full((len(keys), n_time, voxels.stop - voxels.start), np.nan, dtype=np.float32)
-    for position, key in enumerate(keys):
-        values = cohort_store.read_bold(location, key, voxels)
-        block[position, : values.shape[0]] = values
-    return block
-
-
 def _read_bold_and_valid(location, key, voxels: slice):
     """A run's bold and validity over a slice of voxels, read together (one call to the store)."""
     arrays = cohort_store.read_run_arrays(location, key, {"bold": (slice(None), voxels), "valid": (voxels,)})
@@ -402,8 +365,7 @@ def _project_runs_block(keys, voxel_slice, chunk_weights, *, location, n_time, e
 
     Rows: ``n_time`` rows of sums (zeros after the run's last volume), the
     count of valid voxels, then (``with_gram``) the Gram rows of the invalid
-    voxels' weights. A run is reduced while the next one is read
-    (:func:`read_ahead`), and released before the one after.
+    voxels' weights. A run is read, reduced and released before the next.
     """
     from brainxr.regions._reductions import project_columns
 
@@ -411,8 +373,8 @@ def _project_runs_block(keys, voxel_slice, chunk_weights, *, location, n_time, e
     n_regions = weights.n_regions
     out = np.zeros((len(keys), 1, n_time + 1 + (n_regions if with_gram else 0), n_regions))
     with one_thread_per_task():
-        runs = read_ahead(keys, lambda key: _read_bold_and_valid(location, key, voxels))
-        for position, (key, (bold, valid)) in enumerate(runs):
+        for position, key in enumerate(keys):
+            bold, valid = _read_bold_and_valid(location, key, voxels)
             partial = project_columns(bold, weights, valid, ensure_finite=ensure_finite, with_gram=with_gram,
                                       known_finite=True)
             n = bold.shape[0]
@@ -676,12 +638,11 @@ def _clean_bold_block(keys, plans, voxel_slice, *, location, n_time, psc, on_err
 
     voxels = voxel_slice[0]
     out = np.full((len(keys), n_time + (2 if psc else 0), voxels.stop - voxels.start), np.nan, dtype=np.float32)
-    cleaned_runs = [position for position, plan in enumerate(plans) if not isinstance(plan, RunFailure)]
     with one_thread_per_task():
-        runs = read_ahead([keys[position] for position in cleaned_runs],
-                          lambda key: cohort_store.read_bold(location, key, voxels))
-        for position, (key, bold) in zip(cleaned_runs, runs):
-            plan = plans[position]
+        for position, (key, plan) in enumerate(zip(keys, plans)):
+            if isinstance(plan, RunFailure):
+                continue
+            bold = cohort_store.read_bold(location, key, voxels)
             cleaned = _run_guard(key, on_error, lambda: clean_block(bold, plan))  # noqa: B023
             if isinstance(cleaned, RunFailure):
                 continue

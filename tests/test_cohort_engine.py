@@ -407,25 +407,3 @@ def test_allocator_is_tuned_only_under_a_nanny_trim_threshold(environment, tuned
                             text=True, check=True)
     assert result.stdout.strip() == str(tuned)
 
-
-def test_read_ahead_keeps_order_reads_the_next_run_during_the_current_one_and_raises_at_its_run():
-    import threading
-
-    from brainxr.engine import read_ahead
-
-    started = {key: threading.Event() for key in "abcd"}
-
-    def read(key):
-        started[key].set()
-        if key == "c":
-            raise ValueError("damaged c")
-        return key.upper()
-
-    seen = []
-    with pytest.raises(ValueError, match="damaged c"):
-        for key, value in read_ahead(list("abcd"), read):
-            # while the caller works on a run, the next one is being read
-            assert started[chr(ord(key) + 1)].wait(timeout=10)
-            seen.append((key, value))
-    assert seen == [("a", "A"), ("b", "B")]
-    assert list(read_ahead([], read)) == []
