@@ -296,6 +296,15 @@ def _run_guard(key: str, on_error: str, run):
 # -- reading ---------------------------------------------------------------------------
 
 
+def _read_bold_block(keys, voxel_slice, *, location, n_time):
+    voxels = voxel_slice[0]
+    block = np.full((len(keys), n_time, voxels.stop - voxels.start), np.nan, dtype=np.float32)
+    for position, key in enumerate(keys):
+        values = cohort_store.read_bold(location, key, voxels)
+        block[position, : values.shape[0]] = values
+    return block
+
+
 def _read_bold_and_valid(location, key, voxels: slice):
     """A run's bold and validity over a slice of voxels, read together (one call to the store)."""
     arrays = cohort_store.read_run_arrays(location, key, {"bold": (slice(None), voxels), "valid": (voxels,)})
