@@ -441,16 +441,14 @@ def region_totals(blocks: RunBlocks, weights, ensure_finite: bool, token: str) -
             voxel_slices=blocks.voxel_slices, ensure_finite=ensure_finite,
             dtype=np.float64, meta=np.empty((0, 0, 0)), name=f"region-statistic-{token}",
         )
-    from brainxr.regions._reductions import ProjectionWeights
-
     chunk_weights = weights.chunk_weights(blocks.voxel_slices)
-    used = [index for index, chunk in enumerate(chunk_weights) if chunk.nnz]
+    used = [index for index, chunk in enumerate(chunk_weights) if chunk.needed.size]
     rows = blocks.n_time + 1 + (weights.n_regions if weights.with_gram else 0)
     partials = da.blockwise(
         _project_runs_block, "rcxk",
         blocks.keys_array, "r",
         blocks.voxel_blocks(used), "c",
-        blocks.per_voxel_chunk("region-weights", [ProjectionWeights.of(chunk_weights[c]) for c in used], token), "c",
+        blocks.per_voxel_chunk("region-weights", [chunk_weights[c] for c in used], token), "c",
         new_axes={"x": rows, "k": weights.n_regions},
         location=blocks.location, n_time=blocks.n_time, ensure_finite=ensure_finite, with_gram=weights.with_gram,
         dtype=np.float64, meta=np.empty((0, 0, 0, 0)), name=f"region-partial-sums-{token}",

@@ -405,12 +405,11 @@ def _region_sums(chunks: list, starts, valid: np.ndarray, weights) -> np.ndarray
     """
     from brainxr.regions._reductions import project_columns
 
+    slices = [slice(start, start + chunk.shape[1]) for start, chunk in zip(starts, chunks)]
     total = None
-    for start, chunk in zip(starts, chunks):
-        stop = start + chunk.shape[1]
+    for voxels, chunk, chunk_weights in zip(slices, chunks, weights.chunk_weights(slices)):
         # known_finite: non-finite voxels were zeroed and left out of ``valid``, as the engine knows of stored chunks
-        partial = project_columns(chunk, weights.weights[start:stop], valid[start:stop], with_gram=weights.with_gram,
-                                  known_finite=True)
+        partial = project_columns(chunk, chunk_weights, valid[voxels], with_gram=weights.with_gram, known_finite=True)
         total = partial if total is None else total + partial
     return total
 

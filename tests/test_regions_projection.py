@@ -71,3 +71,20 @@ def test_the_block_is_left_unchanged(problem):
     project_columns(block, weights, valid, known_finite=True)
     project_columns(block, weights, valid, ensure_finite=True)
     np.testing.assert_array_equal(block, before)
+
+
+def test_a_cohorts_chunk_weights_are_prepared_once_per_chunk_layout(problem):
+    import pandas as pd
+
+    from brainxr.regions.cohort import RegionWeights
+
+    block, weights, valid = problem
+    region_weights = RegionWeights("maps", "least_squares", weights, np.ones(weights.shape[1]), pd.DataFrame())
+    layout = [slice(0, 300), slice(300, 700)]
+    prepared = region_weights.chunk_weights(layout)
+    assert region_weights.chunk_weights([slice(0, 300), slice(300, 700)]) is prepared  # every run shares them
+    assert region_weights.chunk_weights([slice(0, 700)]) is not prepared
+    assert region_weights.for_tasks()._prepared_chunks == {}  # not sent to every task
+    summed = sum(project_columns(block[:, chunk], weights_of_chunk, valid[chunk], with_gram=True)
+                 for chunk, weights_of_chunk in zip(layout, prepared))
+    np.testing.assert_allclose(summed, project_columns(block, weights, valid, with_gram=True), rtol=1e-12, atol=1e-9)

@@ -62,7 +62,7 @@ class ProjectionWeights:
     """A chunk's ``(voxel, region)`` weights prepared for :func:`project_columns`.
 
     The voxels with a weight, cut in batches of :data:`BATCH_VOXELS`, with
-    each batch's weights as rows and transposed: prepared once for a chunk,
+    each batch's weights transposed: prepared once for a chunk,
     applied to every run's block of it (the cohort engine), not once per
     block.
 
@@ -72,9 +72,8 @@ class ProjectionWeights:
     needed : numpy.ndarray
         Indices of the chunk's voxels with a weight.
     batches : tuple
-        ``(start, columns, rows, transposed)`` per batch: its first position
-        in ``needed``, its voxel indices, its ``(voxel, region)`` and
-        ``(region, voxel)`` CSR weights.
+        ``(start, columns, transposed)`` per batch: its first position in
+        ``needed``, its voxel indices and its ``(region, voxel)`` CSR weights.
     """
 
     n_regions: int
@@ -88,8 +87,7 @@ class ProjectionWeights:
         batches = []
         for start in range(0, needed.size, BATCH_VOXELS):
             columns = needed[start : start + BATCH_VOXELS]
-            rows = chunk_weights[columns]
-            batches.append((start, columns, rows, rows.T.tocsr()))
+            batches.append((start, columns, chunk_weights[columns].T.tocsr()))
         return cls(chunk_weights.shape[1], needed, tuple(batches))
 
 
@@ -127,7 +125,7 @@ def project_columns(block, chunk_weights, valid=None, *, ensure_finite=False, wi
     sums = np.zeros((block.shape[0], n_regions))
     counts = np.zeros(n_regions)
     gram = np.zeros((n_regions, n_regions)) if with_gram else None
-    for start, columns, rows, transposed in prepared.batches:
+    for start, columns, transposed in prepared.batches:
         values = block[:, columns]  # a copy (fancy indexing), so zeroed in place below
         if known_finite:
             batch_is_valid = np.ones(columns.size, dtype=bool)
@@ -141,8 +139,8 @@ def project_columns(block, chunk_weights, valid=None, *, ensure_finite=False, wi
         sums += (transposed @ values.T.astype(np.float64, order="C")).T
         counts += transposed @ batch_is_valid.astype(np.float64)
         if with_gram and not batch_is_valid.all():
-            invalid_weights = rows[~batch_is_valid]
-            gram += np.asarray((invalid_weights.T @ invalid_weights).todense())
+            invalid_weights = transposed[:, ~batch_is_valid]  # (region, invalid voxel)
+            gram += (invalid_weights @ invalid_weights.T).toarray()
     parts = [sums]
     if with_counts:
         parts.append(counts[None, :])

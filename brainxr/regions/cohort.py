@@ -15,7 +15,7 @@ length and ``onset`` (``run, time``) the time of each kept volume.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,7 @@ import xarray as xr
 from scipy import sparse
 
 from brainxr.dims import REGION_DIM, RUN_DIM, TIME_DIM
+from brainxr.regions._reductions import ProjectionWeights
 from brainxr.regions.atlas import LabelsAtlas, MapsAtlas, assignment_matrix, load_labels_atlas
 from brainxr.regions.labels import _divide, check_strategy, extract_labels, reduce_labels
 from brainxr.regions.maps import _solve_least_squares, extract_maps
@@ -184,6 +185,7 @@ class RegionWeights:
     regions: pd.DataFrame
     gram: np.ndarray | None = None
     assignment: np.ndarray | None = None
+    _prepared_chunks: dict = field(default_factory=dict, init=False, repr=False)
 
     @property
     def n_regions(self) -> int:
@@ -208,8 +210,15 @@ class RegionWeights:
         return replace(self, weights=sparse.csr_matrix((0, self.n_regions)))
 
     def chunk_weights(self, voxel_slices) -> list:
-        """The weights of each voxel chunk (row slices, for the tasks of that chunk)."""
-        return [self.weights[chunk] for chunk in voxel_slices]
+        """The weights of each voxel chunk, prepared for :func:`~brainxr.regions._reductions.project_columns`.
+
+        Prepared once per chunk layout and kept: every run of a cohort (the
+        engine's tasks, ingest's in-memory reduction) shares them.
+        """
+        layout = tuple((chunk.start, chunk.stop) for chunk in voxel_slices)
+        if layout not in self._prepared_chunks:
+            self._prepared_chunks[layout] = [ProjectionWeights.of(self.weights[chunk]) for chunk in voxel_slices]
+        return self._prepared_chunks[layout]
 
     def coverage(self, counts: np.ndarray) -> np.ndarray:
         """Fraction of each region's voxels (or weight) with valid signal."""
