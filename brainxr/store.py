@@ -774,6 +774,7 @@ def open_run(store, key: str, grid: MaskedGrid, attrs: dict | None = None) -> xr
         return dims, da.from_array(reader, chunks=stored.chunks, name=f"{name}-{token}", asarray=False,
                                    inline_array=True)
 
+    small = read_run_arrays(location, key, {"time": (), "confound": ()})
     ds = xr.Dataset(
         {
             "bold": lazy("bold", ("time", VOXEL_DIM)),
@@ -781,8 +782,8 @@ def open_run(store, key: str, grid: MaskedGrid, attrs: dict | None = None) -> xr
             "valid": lazy("valid", (VOXEL_DIM,)),
         },
         coords={
-            "time": ("time", _read_array(location, key, "time")),
-            "confound": ("confound", np.array([str(c) for c in _read_array(location, key, "confound")], dtype=object)),
+            "time": ("time", small["time"]),
+            "confound": ("confound", np.array([str(c) for c in small["confound"]], dtype=object)),
         },
     )
     ds = ds.assign_coords(grid.coords)
