@@ -76,14 +76,19 @@ def test_seed_workflow_of_nilearn(image_and_mask, tmp_path):
     np.testing.assert_allclose(written.affine, image.affine)
 
 
-def test_lazy_over_voxel_chunks_without_rechunk(image_and_mask):
-    image, mask = image_and_mask
-    voxels = apply_mask(image, mask).astype(np.float64)
-    region_signals = xr.DataArray(
+def _three_seeds(voxels):
+    """The time series of voxels 5, 50 and 150 as seeds ``a``, ``b``, ``c`` with an ``x`` coordinate."""
+    return xr.DataArray(
         voxels.values[:, [5, 50, 150]],
         dims=("time", "region"),
         coords={"region": ["a", "b", "c"], "x": ("region", [1.0, 2.0, 3.0])},
     )
+
+
+def test_lazy_over_voxel_chunks_without_rechunk(image_and_mask):
+    image, mask = image_and_mask
+    voxels = apply_mask(image, mask).astype(np.float64)
+    region_signals = _three_seeds(voxels)
     eager = seed_to_voxel_correlation(region_signals, voxels, fisher_z=True)
     # dask data with in-memory voxel coords, as apply_mask makes them
     chunked = voxels.copy(data=da.from_array(voxels.values, chunks=(-1, 37)))
@@ -197,11 +202,7 @@ def test_lazy_equals_eager_with_coordinates(image_and_mask, chunks, fisher_z, on
     """One kernel for numpy and dask data: identical labeled maps for any chunking (time chunks are joined)."""
     image, mask = image_and_mask
     voxels = apply_mask(image, mask).astype(np.float64)
-    seeds = xr.DataArray(
-        voxels.values[:, [5, 50, 150]],
-        dims=("time", "region"),
-        coords={"region": ["a", "b", "c"], "x": ("region", [1.0, 2.0, 3.0])},
-    )
+    seeds = _three_seeds(voxels)
     if one_seed:
         seeds = seeds.isel(region=1, drop=True)
     eager = seed_to_voxel_correlation(seeds, voxels, fisher_z=fisher_z)
