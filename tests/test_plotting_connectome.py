@@ -6,7 +6,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import xarray as xr
-from matplotlib.colors import Normalize
+from matplotlib.collections import LineCollection
+from matplotlib.colors import Normalize, to_rgba
 from matplotlib.lines import Line2D
 from scipy.stats import scoreatpercentile
 from test_plotting_data import brain_mask, random_connectome  # noqa: F401 (fixture)
@@ -21,14 +22,35 @@ def _close_figures():
     plt.close("all")
 
 
+def _drawn_edges(ax):
+    """(x0, x1, y0, y1, r, g, b, a, width, zorder) of each edge in drawing order.
+
+    nilearn draws one ``Line2D`` per edge (drawn in zorder, then insertion
+    order); brainxr one ``LineCollection`` per view (segments in drawing
+    order, under the collection's zorder).
+    """
+    rows = []
+    for line in ax.lines:
+        if isinstance(line, Line2D) and len(line.get_xdata()) == 2:
+            rows.append((*line.get_xdata(), *line.get_ydata(), *to_rgba(line.get_color()), line.get_linewidth(),
+                         line.get_zorder()))
+    for collection in ax.collections:
+        if isinstance(collection, LineCollection):
+            colors, widths = collection.get_colors(), collection.get_linewidths()
+            for index, ((x0, y0), (x1, y1)) in enumerate(collection.get_segments()):
+                rows.append((x0, x1, y0, y1, *colors[index % len(colors)], widths[index % len(widths)],
+                             collection.get_zorder()))
+    return [row for _, row in sorted(enumerate(rows), key=lambda item: (item[1][-1], item[0]))]
+
+
 def _lines(ax):
-    return [line for line in ax.lines if isinstance(line, Line2D) and len(line.get_xdata()) == 2]
+    """The edges drawn on an axes, as rows of ``_drawn_edges`` without the zorder."""
+    return [row[:-1] for row in _drawn_edges(ax)]
 
 
 def _line_summary(ax):
     """Sorted (x0, x1, y0, y1, r, g, b, a, width) of the edges drawn on an axes."""
-    rows = [(*line.get_xdata(), *line.get_ydata(), *line.get_color(), line.get_linewidth()) for line in _lines(ax)]
-    return np.array(sorted(rows))
+    return np.array(sorted(_lines(ax)))
 
 
 def test_percentile_threshold_keeps_the_strongest_lower_triangle_edges():
@@ -79,7 +101,7 @@ def test_edge_vmin_vmax_set_the_colour_scale(brain_mask):  # noqa: F811
     coords = np.array([[-40.0, 0, 0], [40, 0, 0], [0, 30, 20]])
     display = plot_connectome(weights, coords, edge_vmin=-1.0, edge_vmax=1.0, edge_cmap="viridis",
                               brain_mask=brain_mask, colorbar=True)
-    colours = {round(line.get_xdata()[1] - line.get_xdata()[0], 6): line.get_color() for line in _lines(display.axes["y"].ax)}
+    colours = {round(row[1] - row[0], 6): row[4:8] for row in _lines(display.axes["y"].ax)}
     norm = Normalize(-1.0, 1.0)
     for (i, j) in [(1, 0), (2, 0), (2, 1)]:
         dx = round(coords[j, 0] - coords[i, 0], 6)
@@ -187,3 +209,47 @@ def test_default_outlines_come_from_the_template_mask():
     display = plot_connectome(weights, coords)
     expected = mask_projections(template_brain_mask())["z"].bounds()
     assert display.axes["z"].get_object_bounds() == pytest.approx(expected)
+
+
+def _pixels(figure) -> np.ndarray:
+    figure.canvas.draw()
+    return np.asarray(figure.canvas.buffer_rgba()).copy()
+
+
+@pytest.mark.parametrize("display_mode", ["ortho", "lr"])
+def test_edges_are_stacked_and_rendered_as_nilearns_lines(brain_mask, display_mode):  # noqa: F811
+    from nilearn import plotting as nilearn_plotting
+
+    weights, coords = random_connectome(20, seed=4)
+    ours = plot_connectome(weights, coords, edge_threshold="50%", display_mode=display_mode, brain_mask=brain_mask)
+    theirs = nilearn_plotting.plot_connectome(weights, coords, edge_threshold="50%", display_mode=display_mode)
+    for direction, display_ax in ours.axes.items():
+        ax, reference = display_ax.ax, theirs.axes[direction].ax
+        # stronger edges over weaker ones, in nilearn's order
+        mine, expected = np.array(_drawn_edges(ax))[:, :4], np.array(_drawn_edges(reference))[:, :4]
+        np.testing.assert_allclose(mine, expected, rtol=1e-6, atol=1e-6)
+        # the figure with nilearn's Line2D edges in place of the collection is the same picture
+        picture = _pixels(ax.figure)
+        for collection in [c for c in ax.collections if isinstance(c, LineCollection)]:
+            collection.remove()
+        for line in reference.lines:
+            if len(line.get_xdata()) == 2:
+                ax.add_line(Line2D(line.get_xdata(), line.get_ydata(), color=line.get_color(),
+                                   linewidth=line.get_linewidth(), zorder=line.get_zorder()))
+        np.testing.assert_array_equal(_pixels(ax.figure), picture)
+
+
+def test_edge_kwargs_take_line2d_names_and_override_the_style(brain_mask):  # noqa: F811
+    from nilearn import plotting as nilearn_plotting
+
+    weights, coords = random_connectome(10, seed=6)
+    style = {"color": "k", "linewidth": 4, "linestyle": "--", "alpha": 0.5}
+    ours = plot_connectome(weights, coords, display_mode="z", edge_kwargs=style, brain_mask=brain_mask)
+    theirs = nilearn_plotting.plot_connectome(weights, coords, display_mode="z", edge_kwargs=style)
+    (collection,) = [c for c in ours.axes["z"].ax.collections if isinstance(c, LineCollection)]
+    line = [line for line in theirs.axes["z"].ax.lines if len(line.get_xdata()) == 2][0]
+    assert np.all(collection.get_linewidths() == line.get_linewidth())
+    np.testing.assert_allclose(collection.get_colors(), [to_rgba("k", 0.5)])
+    assert collection.get_alpha() == line.get_alpha()
+    assert collection.get_linestyle()[0][1] is not None  # dashed
+    assert collection.get_capstyle() == line.get_solid_capstyle()

@@ -56,7 +56,10 @@ def plot_connectome(adjacency_matrix, node_coords=None, node_color="auto", node_
     alpha : float
         Opacity of the glass-brain outlines.
     edge_kwargs, node_kwargs : dict, optional
-        Passed to each edge's :class:`~matplotlib.lines.Line2D` and to
+        Edge style with :class:`~matplotlib.lines.Line2D`'s names (``color``,
+        ``linewidth``, ``linestyle``, ``alpha``, ...; the edges are drawn as
+        one :class:`~matplotlib.collections.LineCollection` per view, arrows
+        for a directed graph), and arguments of
         :func:`~matplotlib.pyplot.scatter`.
     colorbar : bool
     brain_mask : 3D image, optional

@@ -22,7 +22,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import ListedColormap, Normalize
-from matplotlib.lines import Line2D
+from matplotlib.collections import LineCollection
 from matplotlib.patches import FancyArrow
 from matplotlib.transforms import Bbox
 
@@ -37,6 +37,12 @@ PROJECTOR_MODES = {
 }
 # figure size (inches) of one panel, as nilearn's displays
 _PANEL_SIZE = {"ortho": (2.2, 3.5), "x": (2.6, 3.0), "y": (2.2, 3.0), "z": (2.2, 3.4), "l": (2.6, 3.0), "r": (2.6, 2.8)}
+
+
+#: Line2D property names (nilearn's ``edge_kwargs``) -> LineCollection's
+_COLLECTION_NAMES = {"color": "colors", "c": "colors", "linewidth": "linewidths", "lw": "linewidths",
+                     "linestyle": "linestyles", "ls": "linestyles", "solid_capstyle": "capstyle",
+                     "solid_joinstyle": "joinstyle", "antialiased": "antialiaseds", "aa": "antialiaseds"}
 
 
 def coords_3d_to_2d(coords: np.ndarray, direction: str) -> np.ndarray:
@@ -189,7 +195,16 @@ class DisplayAxes:
 
     def add_lines(self, line_coords: np.ndarray, line_values: np.ndarray, cmap, norm: Normalize,
                   directed: bool = False, **kwargs) -> None:
-        """Draw edges ``(n, 2, 3)`` coloured by value, wider and on top when stronger."""
+        """Draw edges ``(n, 2, 3)`` coloured by value, wider and on top when stronger.
+
+        nilearn draws one ``Line2D`` per edge with ``zorder`` 10 to 20 by
+        strength; here the undirected edges are one ``LineCollection``
+        (zorder 10) whose segments are ordered by strength: the same picture
+        (segments, colours, widths, caps, stacking) for a fraction of the
+        cost (a 32-region graph: 1,500 lines, ~1 s). ``kwargs`` take
+        ``Line2D``'s names (``color``, ``linewidth``, ``linestyle``, ...) and
+        override the computed style, as nilearn's do.
+        """
         self.cmap, self.norm = cmap, norm
         if self.direction in "lr":
             x_start, x_end = line_coords[:, 0, 0], line_coords[:, 1, 0]
@@ -203,17 +218,30 @@ class DisplayAxes:
         colors = plt.cm.ScalarMappable(norm=norm, cmap=cmap).to_rgba(line_values)
         strength = Normalize(vmin=0, vmax=max(abs(norm.vmin), abs(norm.vmax)))
         strengths = np.ma.getdata(strength(np.abs(line_values)))
-        for points, color, relative in zip(line_coords, colors, strengths):
-            relative = float(relative)
-            style = {"color": tuple(color), "linewidth": 1 + 2 * relative, "zorder": 10 + 10 * relative}
-            style.update(kwargs)
-            (x0, y0), (x1, y1) = coords_3d_to_2d(points, self.direction)
-            if directed:
+        _, (horizontal, vertical) = VIEW_AXES[self.direction]
+        segments = np.asarray(line_coords)[:, :, [horizontal, vertical]].reshape(-1, 2, 2)
+        if directed:
+            for ((x0, y0), (x1, y1)), color, relative in zip(segments, colors, strengths):
+                relative = float(relative)
+                style = {"color": tuple(color), "linewidth": 1 + 2 * relative, "zorder": 10 + 10 * relative}
+                style.update(kwargs)
                 width = style.pop("linewidth")
                 self.ax.add_patch(FancyArrow(x0, y0, x1 - x0, y1 - y0, length_includes_head=True,
                                              width=width, head_width=3 * width, **style))
-            else:
-                self.ax.add_line(Line2D([x0, x1], [y0, y1], **style))
+            return
+        if not len(segments):
+            return
+        order = np.argsort(strengths, kind="stable")  # weaker first: stronger edges drawn over them
+        style = {
+            "colors": colors[order],
+            "linewidths": 1 + 2 * strengths[order],
+            "zorder": 10,
+            # Line2D's caps and joins (a collection's default caps are butt)
+            "capstyle": plt.rcParams["lines.solid_capstyle"],
+            "joinstyle": plt.rcParams["lines.solid_joinstyle"],
+        }
+        style.update({_COLLECTION_NAMES.get(name, name): value for name, value in kwargs.items()})
+        self.ax.add_collection(LineCollection(segments[order], **style))
 
     def draw_left_right(self, size, bg_color, **kwargs) -> None:
         """Write 'L' and 'R' on coronal and axial views."""
