@@ -174,8 +174,10 @@ def stream_outputs(path, outputs, dtype=None, block_size: int | None = None, wor
                 results[position] = output.allocate(n_volumes, values)
             output.accumulate(results[position], start, values)
 
-    blocks = iter_volume_blocks(path, block_size, dtype, layout)
-    if workers <= 1 or not any(output.in_threads for output in outputs):
+    threaded = workers > 1 and any(output.in_threads for output in outputs)
+    # up to ``workers`` blocks are processed while the next one is read: as many buffers plus one
+    blocks = iter_volume_blocks(path, block_size, dtype, layout, n_buffers=workers + 1 if threaded else 1)
+    if not threaded:
         for start, block in blocks:
             store(process(start, block))
     else:
