@@ -51,6 +51,9 @@ def run_command(args):
     """Run ``brainxr run`` from its parsed arguments; returns the :class:`~brainxr.bids_app.RunSummary`."""
     from brainxr.bids_app import RunSettings, run
     from brainxr.bids_app.cluster import compute_client, jobqueue_options
+    from brainxr.engine import tune_allocator
+
+    tune_allocator(command=True)  # this process ingests runs on its threads: per-run buffers stay on the heap
 
     cluster_options = jobqueue_options(
         queue=args.cluster_queue, account=args.cluster_account, walltime=args.cluster_walltime,

@@ -386,14 +386,18 @@ def test_group_sparse_inputs_equal_nilearn_empirical_covariances(ragged_store):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
-@pytest.mark.parametrize(("environment", "tuned"), [
-    ({"MALLOC_TRIM_THRESHOLD_": "65536"}, True),  # a dask nanny's worker: thresholds set
-    ({}, False),  # glibc's dynamic thresholds are left alone
-    ({"MALLOC_TRIM_THRESHOLD_": str(2**30)}, False),  # a larger threshold the user asked for
-    ({"MALLOC_TRIM_THRESHOLD_": "65536", "BRAINXR_TUNE_MALLOC": "0"}, False),
+@pytest.mark.parametrize(("environment", "command", "tuned"), [
+    ({"MALLOC_TRIM_THRESHOLD_": "65536"}, False, True),  # a dask nanny's worker: thresholds set
+    ({}, False, False),  # glibc's dynamic thresholds are left alone
+    ({"MALLOC_TRIM_THRESHOLD_": str(2**30)}, False, False),  # a larger threshold the user asked for
+    ({"MALLOC_TRIM_THRESHOLD_": "65536", "BRAINXR_TUNE_MALLOC": "0"}, False, False),
+    ({}, True, True),  # the brainxr command's own process
+    ({"MALLOC_TRIM_THRESHOLD_": str(2**30)}, True, False),
+    ({"BRAINXR_TUNE_MALLOC": "0"}, True, False),
 ])
-def test_allocator_is_tuned_only_under_a_nanny_trim_threshold(environment, tuned):
-    """Engine tasks keep per-run buffers on the heap where dask's nanny disabled glibc's dynamic thresholds."""
+def test_allocator_is_tuned_only_under_a_nanny_trim_threshold(environment, command, tuned):
+    """Engine tasks keep per-run buffers on the heap where dask's nanny disabled glibc's dynamic thresholds,
+    and so does the brainxr command in its own process (unless the environment sets a threshold)."""
     import os
     import subprocess
 
@@ -402,7 +406,7 @@ def test_allocator_is_tuned_only_under_a_nanny_trim_threshold(environment, tuned
     code = ("from brainxr import engine\n"
             "with engine.one_thread_per_task():\n"
             "    pass\n"
-            "print(engine.tune_allocator())")
+            f"print(engine.tune_allocator(command={command}))")
     result = subprocess.run([sys.executable, "-c", code], env={**env, **environment}, capture_output=True,
                             text=True, check=True)
     assert result.stdout.strip() == str(tuned)
