@@ -26,12 +26,6 @@ from brainxr.connectome.estimation import (
 from brainxr.connectome.global_connectivity import global_connectivity
 from brainxr.connectome.group import group_sparse_inputs, mean_connectome
 from brainxr.connectome.tangent import geometric_mean, tangent_space
-from brainxr.connectome.group_sparse_inverse_covariance import (
-    GroupSparseCovariance,
-    GroupSparseCovarianceCV,
-    group_sparse_covariance,
-    group_sparse_covariance_path,
-)
 from brainxr.connectome.io import (
     open_connectomes,
     read_relmat,
@@ -51,12 +45,32 @@ from brainxr.connectome.matrices import (
 )
 from brainxr.connectome.measure import ConnectivityMeasure
 from brainxr.connectome.seed import seed_to_voxel_correlation
-from brainxr.connectome.sparse_inverse_covariance import (
-    GraphicalLasso,
-    GraphicalLassoCV,
-    graphical_lasso,
-    graphical_lasso_path,
-)
+
+# The sparse estimators' compiled kernels import numba (~0.25 s): loaded on first use, so that what needs
+# none of them (``brainxr run`` without the sparse kind) does not pay for it.
+_COMPILED = {
+    "GraphicalLasso": "sparse_inverse_covariance",
+    "GraphicalLassoCV": "sparse_inverse_covariance",
+    "graphical_lasso": "sparse_inverse_covariance",
+    "graphical_lasso_path": "sparse_inverse_covariance",
+    "GroupSparseCovariance": "group_sparse_inverse_covariance",
+    "GroupSparseCovarianceCV": "group_sparse_inverse_covariance",
+    "group_sparse_covariance": "group_sparse_inverse_covariance",
+    "group_sparse_covariance_path": "group_sparse_inverse_covariance",
+}
+
+
+def __getattr__(name):
+    if name in _COMPILED:
+        import importlib
+
+        return getattr(importlib.import_module(f"brainxr.connectome.{_COMPILED[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_COMPILED))
+
 
 __all__ = [
     "KINDS",
