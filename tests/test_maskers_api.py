@@ -260,6 +260,54 @@ def test_a_file_is_read_once_per_masker_pass_and_its_mean_reused(monkeypatch, bo
     assert changed.mask_img_.get_fdata().sum() < expected_mask.sum()
 
 
+@pytest.mark.parametrize("mask", [False, True])
+def test_fit_report_transform_reads_a_labels_file_once(monkeypatch, atlas, bold_path, brain_mask, tmp_path, mask):
+    """The labels example: fit(file), generate_report(), transform(file) reads the file once.
+
+    The report's pass for the mean image gathers the labelled voxels and
+    hands them to the next transform; the signals and the report are those
+    of a masker that reads twice; a second transform (nothing handed over)
+    or a rewritten file reads again.
+    """
+    from brainxr.maskers import _inputs
+    from brainxr.regions import _streaming
+
+    reads = []
+    original = _streaming.iter_volume_blocks
+
+    def counting(path, *args, **kwargs):
+        reads.append(str(path))
+        return original(path, *args, **kwargs)
+
+    monkeypatch.setattr(_streaming, "iter_volume_blocks", counting)
+    path = tmp_path / "run_bold.nii.gz"
+    nib.save(nib.load(bold_path), path)
+    kwargs = {"standardize": "zscore_sample", "mask_img": brain_mask if mask else None}
+    _inputs._FILE_MEANS.clear()
+    reference = maskers.NiftiLabelsMasker(atlas.maps, **kwargs).fit(path)
+    expected = reference.transform(path)
+    expected_report = reference.generate_report()
+    _inputs._FILE_MEANS.clear()
+    reads.clear()
+    masker = maskers.NiftiLabelsMasker(atlas.maps, **kwargs).fit(path)
+    report = masker.generate_report()
+    signals = masker.transform(path)
+    assert len(reads) == 1
+    np.testing.assert_array_equal(signals, expected)
+    assert report.get_standalone() == expected_report.get_standalone()
+    assert not _inputs._HANDED_OVER
+    np.testing.assert_array_equal(masker.transform(path), expected)
+    assert len(reads) == 2
+    # a rewritten file is read again, never given the values of its old contents
+    _inputs._FILE_MEANS.clear()
+    masker.fit(path).generate_report()
+    values = np.asarray(nib.load(path).dataobj)
+    nib.save(nib.Nifti1Image(values * 2, nib.load(path).affine, nib.load(path).header), path)
+    reads.clear()
+    np.testing.assert_allclose(masker.transform(path), expected, atol=1e-5)  # z-scored: the same signals
+    assert len(reads) == 1
+
+
 @pytest.mark.integration  # fresh interpreters
 def test_an_unfiltered_masker_script_imports_neither_distributed_nor_numba(tmp_path, atlas, bold_path, brain_mask):
     """Start-up: a labels, maps or masked-voxels script without filtering pays no import it does not use.

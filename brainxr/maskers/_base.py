@@ -262,12 +262,27 @@ class BaseMasker(BaseEstimator):
         self._reporting_data = {"run": run, **extra} if self.reports else None
 
     def _report_background(self):
-        """The mean image of the fitted run (computed now), or None."""
+        """The mean image of the fitted run (computed now), or None.
+
+        When the run is a file whose mean is not known yet and the masker
+        knows which voxels its ``transform`` will read, the one pass over the
+        file also gathers them and hands them over to the next ``transform``
+        (fit, report, transform: one read).
+        """
         data = getattr(self, "_reporting_data", None) or {}
         run = data.get("run")
         if run is None:
             return None
+        if run.path is not None and not run._cached_file_mean():
+            support = self._transform_support(run)
+            if support is not None:
+                run.masked_values(support, self.smoothing_fwhm, hand_over=True)
         return run.mean_volume()
+
+    def _transform_support(self, run: Run):
+        """The voxels ``transform`` reads from ``run`` itself (not resampled), or None if not known."""
+        del run
+        return None
 
     def generate_report(self, title: str | None = None, **kwargs):
         """An HTML report of the masker (nilearn's layout).

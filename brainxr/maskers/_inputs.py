@@ -7,6 +7,7 @@ float64), so results match nilearn's to the last bits that matter.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from collections import OrderedDict
@@ -29,6 +30,19 @@ from brainxr.masking import unmask
 #: (a seed masker's transform) gets it without inflating the file again. A few 3D volumes.
 _FILE_MEANS: OrderedDict = OrderedDict()
 _FILE_MEANS_KEPT = 4
+
+
+#: ``(time, voxel)`` values that a report's pass over a file gathered for the next transform of the
+#: same file, voxels and smoothing (one entry, handed over once, then dropped): fit -> report ->
+#: transform reads the file once. Only tables up to :data:`_HAND_OVER_BYTES` are kept.
+_HANDED_OVER: dict = {}
+_HAND_OVER_BYTES = 2**27
+
+
+def _table_key(path: Path, support: np.ndarray, smoothing_fwhm, dtype) -> tuple:
+    """What identifies a masked table of a file: the file, the voxels, the smoothing, the dtype."""
+    digest = hashlib.blake2b(np.packbits(support).tobytes(), digest_size=16).hexdigest()
+    return (_file_identity(path), support.shape, digest, repr(smoothing_fwhm), str(np.dtype(dtype)))
 
 
 def _file_identity(path: Path) -> tuple:
@@ -124,7 +138,7 @@ class Run:
         _remember_mean(_file_identity(self.path), mean)
         self._set_mean(mean)
 
-    def masked_values(self, support: np.ndarray, smoothing_fwhm=None) -> np.ndarray:
+    def masked_values(self, support: np.ndarray, smoothing_fwhm=None, hand_over: bool = False) -> np.ndarray:
         """``(time, voxel)`` values of the ``support`` voxels (C order), smoothed first if asked.
 
         A file is read in one streaming pass (smoothing each block as it
@@ -132,18 +146,36 @@ class Run:
         yet); other inputs are processed a block of volumes at a time.
         Non-finite values become 0, as in nilearn's maskers, with its
         warning (naming the input).
+
+        Parameters
+        ----------
+        support : ``(I, J, K)`` bool array
+            The voxels.
+        smoothing_fwhm : float, sequence or None
+            Gaussian smoothing (mm) before gathering.
+        hand_over : bool
+            Keep the values of a file (up to 128 MB) for the next call with
+            the same file, voxels and smoothing, which takes them instead of
+            reading the file again (a report's pass for the mean image, then
+            ``transform``).
         """
         from brainxr.image import smooth_img
         from brainxr.masking import apply_mask
         from brainxr.regions._streaming import MaskedOutput, VolumeSum, stream_outputs
 
         if self.path is not None:
-            outputs = [MaskedOutput(support, smoothing_fwhm, None, self.affine)]
-            if not self._cached_file_mean():
-                outputs.append(VolumeSum())
-            values, *total = stream_outputs(self.path, outputs, dtype=self.volume.dtype)
-            if total:
-                self._keep_file_mean(total[0])
+            key = _table_key(self.path, support, smoothing_fwhm, self.volume.dtype)
+            values = _HANDED_OVER.pop(key, None)
+            if values is None:
+                outputs = [MaskedOutput(support, smoothing_fwhm, None, self.affine)]
+                if not self._cached_file_mean():
+                    outputs.append(VolumeSum())
+                values, *total = stream_outputs(self.path, outputs, dtype=self.volume.dtype)
+                if total:
+                    self._keep_file_mean(total[0])
+            if hand_over and values.nbytes <= _HAND_OVER_BYTES:
+                _HANDED_OVER.clear()
+                _HANDED_OVER[key] = values
         else:
             masked = apply_mask(smooth_img(self.volume, smoothing_fwhm), support, voxel_chunks=None)
             values = np.asarray(masked.transpose(TIME_DIM, VOXEL_DIM).values)

@@ -336,6 +336,19 @@ class NiftiLabelsMasker(BaseMasker):
         features = self._features(ids)
         return signals, features
 
+    def _transform_support(self, run: Run):
+        """The labelled voxels ``transform`` reads when it extracts from ``run`` on the fitted grid."""
+        values, affine = self._labels_values, np.asarray(self.labels_img_.affine)
+        if self.resampling_target == "labels" or not same_grid(run.shape, run.affine, values.shape, affine):
+            return None
+        mask = self._mask
+        if mask is not None and not same_grid(run.shape, run.affine, mask[0].shape, mask[1]):
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # transform gives the warnings about removed labels
+            labels_data, _ = self._masked_labels(values, mask)
+        return labels_data != self.background_label
+
     def _masked_labels(self, values, mask):
         """nilearn's ``_get_labels_data``: labels outside the mask become background."""
         labels_data = values
