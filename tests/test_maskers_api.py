@@ -218,13 +218,9 @@ def test_non_finite_values_warn_naming_the_file(tmp_path):
         np.testing.assert_allclose(result, expected, rtol=0, atol=1e-4, err_msg=name)
 
 
-def test_a_file_is_read_once_per_masker_pass_and_its_mean_reused(monkeypatch, bold_path, tmp_path):
-    """A seed masker's read leaves the file's mean: a background-mask fit after it reads nothing.
-
-    The seed-to-voxel workflow (seed masker, then NiftiMasker fit and
-    transform) reads its file twice, not three times; a rewritten file is
-    never given the mean of its old contents.
-    """
+@pytest.fixture
+def file_reads(monkeypatch):
+    """The paths of the NIfTI files streamed while the test runs, one entry per pass."""
     from brainxr.regions import _streaming
 
     reads = []
@@ -235,6 +231,17 @@ def test_a_file_is_read_once_per_masker_pass_and_its_mean_reused(monkeypatch, bo
         return original(path, *args, **kwargs)
 
     monkeypatch.setattr(_streaming, "iter_volume_blocks", counting)
+    return reads
+
+
+def test_a_file_is_read_once_per_masker_pass_and_its_mean_reused(file_reads, bold_path, tmp_path):
+    """A seed masker's read leaves the file's mean: a background-mask fit after it reads nothing.
+
+    The seed-to-voxel workflow (seed masker, then NiftiMasker fit and
+    transform) reads its file twice, not three times; a rewritten file is
+    never given the mean of its old contents.
+    """
+    reads = file_reads
     path = tmp_path / "run_bold.nii.gz"
     nib.save(nib.load(bold_path), path)
     alone = maskers.NiftiMasker(smoothing_fwhm=6, standardize="zscore_sample").fit(path)
@@ -261,7 +268,7 @@ def test_a_file_is_read_once_per_masker_pass_and_its_mean_reused(monkeypatch, bo
 
 
 @pytest.mark.parametrize("mask", [False, True])
-def test_fit_report_transform_reads_a_labels_file_once(monkeypatch, atlas, bold_path, brain_mask, tmp_path, mask):
+def test_fit_report_transform_reads_a_labels_file_once(file_reads, atlas, bold_path, brain_mask, tmp_path, mask):
     """The labels example: fit(file), generate_report(), transform(file) reads the file once.
 
     The report's pass for the mean image gathers the labelled voxels and
@@ -270,16 +277,7 @@ def test_fit_report_transform_reads_a_labels_file_once(monkeypatch, atlas, bold_
     or a rewritten file reads again.
     """
     from brainxr.maskers import _inputs
-    from brainxr.regions import _streaming
-
-    reads = []
-    original = _streaming.iter_volume_blocks
-
-    def counting(path, *args, **kwargs):
-        reads.append(str(path))
-        return original(path, *args, **kwargs)
-
-    monkeypatch.setattr(_streaming, "iter_volume_blocks", counting)
+    reads = file_reads
     path = tmp_path / "run_bold.nii.gz"
     nib.save(nib.load(bold_path), path)
     kwargs = {"standardize": "zscore_sample", "mask_img": brain_mask if mask else None}
