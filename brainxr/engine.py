@@ -395,7 +395,7 @@ def _project_runs_block(keys, voxel_slice, chunk_weights, *, location, n_time, e
         for position, key in enumerate(keys):
             bold, valid = _read_bold_and_valid(location, key, voxels)
             partial = project_columns(bold, weights, valid, ensure_finite=ensure_finite, with_gram=with_gram,
-                                      known_finite=True)
+                                      known_finite=True, compiled=True)
             n = bold.shape[0]
             out[position, 0, :n] = partial[:n]
             out[position, 0, n_time:] = partial[n:]

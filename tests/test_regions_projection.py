@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from brainxr.regions import _reductions
+from brainxr.regions import _projection_kernel, _reductions
 from brainxr.regions._reductions import ProjectionWeights, project_columns
 
 
@@ -42,19 +42,47 @@ def problem():
 
 @pytest.mark.parametrize("ensure_finite", [False, True])
 @pytest.mark.parametrize("given_valid", [False, True])
-@pytest.mark.parametrize("batch_voxels", [64, 2048])
-def test_sums_counts_and_gram_equal_the_dense_computation(problem, ensure_finite, given_valid, batch_voxels,
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("compiled", [False, True])
+def test_sums_counts_and_gram_equal_the_dense_computation(problem, ensure_finite, given_valid, dtype, compiled,
                                                           monkeypatch):
-    monkeypatch.setattr(_reductions, "BATCH_VOXELS", batch_voxels)
+    monkeypatch.setattr(_reductions, "BATCH_VOXELS", 256)
     block, weights, valid = problem
+    block = block.astype(dtype)
     valid = valid if given_valid else None
     expected = _reference(block, weights, valid, ensure_finite)
-    from_matrix = project_columns(block, weights, valid, ensure_finite=ensure_finite, with_gram=True)
+    options = {"ensure_finite": ensure_finite, "with_gram": True, "compiled": compiled}
+    from_matrix = project_columns(block, weights, valid, **options)
     prepared = ProjectionWeights.of(weights)
-    from_prepared = project_columns(block, prepared, valid, ensure_finite=ensure_finite, with_gram=True)
+    from_prepared = project_columns(block, prepared, valid, **options)
     np.testing.assert_allclose(from_matrix, expected, rtol=1e-12, atol=1e-9)
     np.testing.assert_array_equal(from_prepared, from_matrix)
-    assert len(prepared.batches) == -(-prepared.needed.size // batch_voxels)
+    # the voxels with a weight span several numpy batches and several tiles of the compiled loop
+    assert len(prepared.batches) > 2
+    assert prepared.needed.size > 2 * _projection_kernel.TILE
+
+
+def test_labels_weights_give_region_means_as_numpy(problem):
+    """One region per voxel (a labels atlas): sums and counts equal numpy's grouped sums."""
+    block, _, valid = problem
+    block = np.nan_to_num(block, posinf=0.0)
+    labels = np.random.default_rng(5).integers(-1, 7, block.shape[1])
+    voxels = np.flatnonzero(labels >= 0)
+    weights = sparse.csr_matrix((np.ones(voxels.size), (voxels, labels[voxels])), shape=(block.shape[1], 7))
+    result = project_columns(block, weights, valid, known_finite=True, compiled=True)
+    np.testing.assert_allclose(project_columns(block, weights, valid, known_finite=True), result, rtol=1e-12)
+    for region in range(7):
+        members = (labels == region) & valid
+        np.testing.assert_allclose(result[:-1, region], block[:, members].astype(np.float64).sum(axis=1), rtol=1e-12)
+        assert result[-1, region] == members.sum()
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_an_integer_block_is_summed_in_float64(problem, compiled):
+    _, weights, _ = problem
+    block = np.arange(23 * 700, dtype=np.int16).reshape(23, 700)
+    np.testing.assert_allclose(project_columns(block, weights, compiled=compiled)[:-1], block @ weights.toarray(),
+                               rtol=1e-12)
 
 
 def test_a_known_finite_block_gives_the_sums_of_a_scanned_one(problem):
@@ -63,13 +91,18 @@ def test_a_known_finite_block_gives_the_sums_of_a_scanned_one(problem):
     scanned = project_columns(block, weights, valid, with_gram=True)
     trusted = project_columns(block, ProjectionWeights.of(weights), valid, with_gram=True, known_finite=True)
     np.testing.assert_array_equal(trusted, scanned)
+    compiled = project_columns(block, ProjectionWeights.of(weights), valid, with_gram=True, known_finite=True,
+                               compiled=True)
+    np.testing.assert_allclose(compiled, scanned, rtol=1e-12)
 
 
 def test_the_block_is_left_unchanged(problem):
     block, weights, valid = problem
     before = block.copy()
-    project_columns(block, weights, valid, known_finite=True)
-    project_columns(block, weights, valid, ensure_finite=True)
+    for compiled in (False, True):
+        project_columns(block, weights, valid, known_finite=True, compiled=compiled)
+        project_columns(block, weights, valid, ensure_finite=True, compiled=compiled)
+        project_columns(block, weights, valid, compiled=compiled)
     np.testing.assert_array_equal(block, before)
 
 

@@ -43,34 +43,34 @@ FLOX_FUNCS = {
 }
 
 
-#: voxels converted to float64 at a time inside a chunk: the batch's float64 copy (time x 2048 x 8 bytes)
+#: voxels converted to float64 at a time by the numpy loop: the batch's float64 copy (time x 2048 x 8 bytes)
 #: stays in the CPU's cache for the sparse product that reads it
 BATCH_VOXELS = 2048
 
-
-def _prepared_values(values: np.ndarray, ensure_finite: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Signals with invalid entries zeroed, and the per-voxel validity."""
-    finite = np.isfinite(values)
-    if ensure_finite:
-        return (values if finite.all() else np.where(finite, values, 0)), np.ones(values.shape[1], dtype=bool)
-    valid = finite.all(axis=0)
-    return (values if valid.all() else np.where(valid, values, 0)), valid
+#: what makes a voxel usable (besides the given ``valid``): nothing, the block is known finite
+TRUST = 0
+#: ... finite values at every time point
+SKIP_NON_FINITE = 1
+#: ... nothing, non-finite values count as 0 (nilearn's ``ensure_finite``)
+ZERO_NON_FINITE = 2
 
 
 @dataclass(frozen=True, eq=False)
 class ProjectionWeights:
     """A chunk's ``(voxel, region)`` weights prepared for :func:`project_columns`.
 
-    The voxels with a weight, cut in batches of :data:`BATCH_VOXELS`, with
-    each batch's weights transposed: prepared once for a chunk,
-    applied to every run's block of it (the cohort engine), not once per
-    block.
+    The voxels with a weight, their rows of the weights, and those rows cut
+    in transposed batches of :data:`BATCH_VOXELS` for the numpy loop:
+    prepared once for a chunk, applied to every run's block of it (the
+    cohort engine), not once per block.
 
     Attributes
     ----------
     n_regions : int
     needed : numpy.ndarray
         Indices of the chunk's voxels with a weight.
+    rows : scipy.sparse.csr_matrix
+        ``(needed voxel, region)`` float64 weights.
     batches : tuple
         ``(start, columns, transposed)`` per batch: its first position in
         ``needed``, its voxel indices and its ``(region, voxel)`` CSR weights.
@@ -78,21 +78,22 @@ class ProjectionWeights:
 
     n_regions: int
     needed: np.ndarray
+    rows: sparse.csr_matrix
     batches: tuple
 
     @classmethod
     def of(cls, chunk_weights: sparse.csr_matrix) -> ProjectionWeights:
-        chunk_weights = sparse.csr_matrix(chunk_weights)
+        chunk_weights = sparse.csr_matrix(chunk_weights, dtype=np.float64)
+        chunk_weights.sort_indices()
         needed = np.flatnonzero(np.diff(chunk_weights.indptr) > 0)
-        batches = []
-        for start in range(0, needed.size, BATCH_VOXELS):
-            columns = needed[start : start + BATCH_VOXELS]
-            batches.append((start, columns, chunk_weights[columns].T.tocsr()))
-        return cls(chunk_weights.shape[1], needed, tuple(batches))
+        rows = chunk_weights[needed]
+        batches = tuple((start, needed[start : start + BATCH_VOXELS], rows[start : start + BATCH_VOXELS].T.tocsr())
+                        for start in range(0, needed.size, BATCH_VOXELS))
+        return cls(chunk_weights.shape[1], needed, rows, batches)
 
 
 def project_columns(block, chunk_weights, valid=None, *, ensure_finite=False, with_gram=False, with_counts=True,
-                    known_finite=False):
+                    known_finite=False, compiled=False):
     """Partial region sums of one ``(time, voxel)`` block: the kernel of every region extraction.
 
     Parameters
@@ -109,6 +110,12 @@ def project_columns(block, chunk_weights, valid=None, *, ensure_finite=False, wi
         The block is finite everywhere (a cohort store's bold: ingest zeroes
         non-finite voxels and leaves them out of ``valid``), so it is not
         scanned for non-finite values.
+    compiled : bool
+        Sum with the compiled loop (numba, GIL released; half the time of
+        the numpy loop on a 4 mm run, and threads run it in parallel) rather
+        than numpy batches. For callers that project many blocks in one
+        process (the cohort engine): numba's import (a third of a second)
+        does not pay off on one image.
 
     Returns
     -------
@@ -116,37 +123,54 @@ def project_columns(block, chunk_weights, valid=None, *, ensure_finite=False, wi
         ``time`` rows of weighted sums, then (``with_counts``) the weighted
         count of valid voxels and (``with_gram``) the ``region`` rows of
         ``W_invalid.T @ W_invalid``. Only the voxels with a weight are
-        read, a batch at a time in float64.
+        read, in float64.
     """
     block = np.asarray(block)
+    if block.dtype.kind != "f":
+        block = block.astype(np.float64)
     prepared = chunk_weights if isinstance(chunk_weights, ProjectionWeights) else ProjectionWeights.of(chunk_weights)
-    n_regions = prepared.n_regions
-    given_valid = np.asarray(valid).ravel()[prepared.needed] if valid is not None else None
-    sums = np.zeros((block.shape[0], n_regions))
-    counts = np.zeros(n_regions)
-    gram = np.zeros((n_regions, n_regions)) if with_gram else None
-    for start, columns, transposed in prepared.batches:
-        values = block[:, columns]  # a copy (fancy indexing), so zeroed in place below
-        if known_finite:
-            batch_is_valid = np.ones(columns.size, dtype=bool)
-        else:
-            values, batch_is_valid = _prepared_values(values, ensure_finite)
-        if given_valid is not None:
-            batch_valid = given_valid[start : start + columns.size]
-            if not batch_valid.all():
-                values[:, ~batch_valid] = 0
-                batch_is_valid = batch_is_valid & batch_valid
-        sums += (transposed @ values.T.astype(np.float64, order="C")).T
-        counts += transposed @ batch_is_valid.astype(np.float64)
-        if with_gram and not batch_is_valid.all():
-            invalid_weights = transposed[:, ~batch_is_valid]  # (region, invalid voxel)
-            gram += (invalid_weights @ invalid_weights.T).toarray()
+    usable = (np.ones(prepared.needed.size, dtype=bool) if valid is None
+              else np.array(np.asarray(valid, dtype=bool).ravel()[prepared.needed]))
+    mode = TRUST if known_finite else ZERO_NON_FINITE if ensure_finite else SKIP_NON_FINITE
+    sums, counts = (_compiled_sums if compiled else _batched_sums)(block, prepared, usable, mode)
     parts = [sums]
     if with_counts:
         parts.append(counts[None, :])
     if with_gram:
-        parts.append(gram)
+        invalid_weights = prepared.rows[~usable]  # (invalid voxel, region)
+        parts.append((invalid_weights.T @ invalid_weights).toarray())
     return np.concatenate(parts, axis=0)
+
+
+def _batched_sums(block, prepared: ProjectionWeights, usable: np.ndarray, mode: int):
+    """``(time, region)`` sums and ``(region,)`` counts by numpy batches; ``usable`` is updated in place."""
+    sums = np.zeros((block.shape[0], prepared.n_regions))
+    counts = np.zeros(prepared.n_regions)
+    for start, columns, transposed in prepared.batches:
+        values = block[:, columns]  # a copy (fancy indexing), so zeroed in place below
+        batch_usable = usable[start : start + columns.size]  # a view: updated in place
+        if mode != TRUST:
+            finite = np.isfinite(values)
+            if mode == ZERO_NON_FINITE:
+                values[~finite] = 0
+            else:
+                batch_usable &= finite.all(axis=0)
+        if not batch_usable.all():
+            values[:, ~batch_usable] = 0
+        sums += (transposed @ values.T.astype(np.float64, order="C")).T
+        counts += transposed @ batch_usable.astype(np.float64)
+    return sums, counts
+
+
+def _compiled_sums(block, prepared: ProjectionWeights, usable: np.ndarray, mode: int):
+    """``(time, region)`` sums and ``(region,)`` counts by the compiled loop; ``usable`` is updated in place."""
+    from brainxr.regions._projection_kernel import weighted_sums
+
+    rows = prepared.rows
+    sums = np.zeros((prepared.n_regions, block.shape[0]))
+    counts = np.zeros(prepared.n_regions)
+    weighted_sums(block, prepared.needed, usable, rows.indptr, rows.indices, rows.data, mode, sums, counts)
+    return sums.T, counts
 
 
 def _project_block(block, *valid_block, weights, offsets, ensure_finite, with_gram, with_counts, block_id=None):
