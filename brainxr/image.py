@@ -19,7 +19,9 @@ The arithmetic is nilearn's (0.14), so that results agree with
 - smoothing converts the FWHM in mm to a sigma in voxels per axis from the
   affine's voxel sizes and runs :func:`scipy.ndimage.gaussian_filter1d`
   along each spatial axis (scipy's default ``"reflect"`` boundary), after
-  replacing non-finite values by 0.
+  replacing non-finite values by 0; large arrays (and any once numba is
+  loaded) go through a compiled copy of it (:mod:`brainxr._smoothing`: the
+  same operations in the same order, equal bit for bit, 2-4x faster).
 
 nilearn's other image functions (``load_img``, ``new_img_like``,
 ``index_img``, ``iter_img``, ``concat_imgs``, ``math_img``,
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import glob
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -81,6 +84,10 @@ _SOURCE_ATTRS = ("nifti", "source")
 _INTERPOLATION_ORDER = {"nearest": 0, "linear": 1, "continuous": 3}
 
 _FWHM_OVER_SIGMA = np.sqrt(8 * np.log(2))
+
+#: arrays from this many values smooth through the compiled filter even when numba is not imported yet
+#: (its import and first load, ~0.5 s, then pay for themselves); smaller ones use it once numba is loaded
+_COMPILED_SMOOTHING_SIZE = 2**24
 
 
 def grid_of(img, name: str = "img") -> tuple[tuple[int, int, int], np.ndarray]:
@@ -423,8 +430,26 @@ def smooth_array(
         sigma = fwhm / (_FWHM_OVER_SIGMA * voxel_size)
         for axis, axis_sigma in zip(spatial_axes, sigma):
             if axis_sigma > 0.0:
-                ndimage.gaussian_filter1d(arr, axis_sigma, output=arr, axis=axis)
+                _gaussian_filter1d(arr, axis_sigma, axis)
     return arr
+
+
+def _numba_loaded() -> bool:
+    return "numba" in sys.modules
+
+
+def _gaussian_filter1d(arr: np.ndarray, sigma: float, axis: int) -> None:
+    """``scipy.ndimage.gaussian_filter1d`` in place; compiled for large float arrays (the same values, bit for bit)."""
+    compiled = (
+        arr.dtype in (np.float32, np.float64) and arr.ndim >= 2 and arr.flags.c_contiguous
+        and (arr.size >= _COMPILED_SMOOTHING_SIZE or _numba_loaded())
+    )
+    if compiled:
+        from brainxr._smoothing import gaussian_filter1d_inplace
+
+        gaussian_filter1d_inplace(arr, sigma, axis)
+    else:
+        ndimage.gaussian_filter1d(arr, sigma, output=arr, axis=axis)
 
 
 def _smooth_block(block, affine, fwhm, ensure_finite):
