@@ -117,6 +117,30 @@ def dict_learning(planted):
     return DictLearning(n_components=N_NETWORKS, alpha=3, smoothing_fwhm=6.0, random_state=0).fit(paths, confounds=confounds)
 
 
+@pytest.mark.parametrize("strategy", ["epi", "background"])
+def test_multi_run_mask_in_threads_equals_nilearn(planted, strategy, monkeypatch):
+    """With n_jobs, the runs' means are read in threads (nilearn runs its masks in joblib workers): the same mask."""
+    import brainxr.maskers._inputs as inputs
+
+    monkeypatch.setattr(inputs, "_FILE_MEANS_KEPT", 0)  # no mean kept from another test: every run is read
+    paths = planted[0]
+    options = dict(MASKER_OPTIONS, mask_strategy=strategy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        threaded = MultiNiftiMasker(**options, n_jobs=2).fit(paths)
+        serial = MultiNiftiMasker(**options, n_jobs=1).fit(paths)
+        theirs = NilearnMultiNiftiMasker(**options, n_jobs=2).fit(paths)
+    np.testing.assert_array_equal(threaded.mask_img_.get_fdata(), serial.mask_img_.get_fdata())
+    np.testing.assert_array_equal(threaded.mask_img_.get_fdata(), theirs.mask_img_.get_fdata())
+
+
+def test_decomposition_forwards_n_jobs_to_its_masker():
+    """As nilearn's check_embedded_masker; None (dask decides the runs' reduction) reads the runs' means on every core."""
+    assert DictLearning(n_jobs=2)._make_masker().n_jobs == 2
+    assert DictLearning()._make_masker().n_jobs == -1
+    assert CanICA(n_jobs=1, mask=MultiNiftiMasker(n_jobs=3))._make_masker().n_jobs == 1
+
+
 def matched_correlations(first, second):
     """Spatial correlations of Hungarian-matched components (rows), by |r|."""
     k = len(first)

@@ -208,6 +208,8 @@ class BaseDecomposition(TransformerMixin, BaseEstimator):
         else:
             params = dict(own, mask_img=self.mask)
         params.update(memory=self.memory, memory_level=max(0, self.memory_level - 1), verbose=max(0, self.verbose - 1))
+        # nilearn forwards n_jobs; None (dask decides for the runs' reduction) reads the runs' means on every core
+        params["n_jobs"] = -1 if self.n_jobs is None else self.n_jobs
         return MultiNiftiMasker(**params)
 
     # -- fit ----------------------------------------------------------------

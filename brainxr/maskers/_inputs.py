@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from brainxr.masking import unmask
 #: (a seed masker's transform) gets it without inflating the file again. A few 3D volumes.
 _FILE_MEANS: OrderedDict = OrderedDict()
 _FILE_MEANS_KEPT = 4
+_FILE_MEANS_LOCK = threading.Lock()  # the runs of a multi-run mask are read in threads
 
 
 #: ``(time, voxel)`` values that a report's pass over a file gathered for the next transform of the
@@ -52,10 +54,11 @@ def _file_identity(path: Path) -> tuple:
 
 
 def _remember_mean(key: tuple, mean: np.ndarray) -> None:
-    _FILE_MEANS[key] = mean
-    _FILE_MEANS.move_to_end(key)
-    while len(_FILE_MEANS) > _FILE_MEANS_KEPT:
-        _FILE_MEANS.popitem(last=False)
+    with _FILE_MEANS_LOCK:
+        _FILE_MEANS[key] = mean
+        _FILE_MEANS.move_to_end(key)
+        while len(_FILE_MEANS) > _FILE_MEANS_KEPT:
+            _FILE_MEANS.popitem(last=False)
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -16,6 +18,24 @@ from brainxr.maskers.nifti_masker import NiftiMasker, supported_mask_args
 
 def _is_single_image(imgs) -> bool:
     return not isinstance(imgs, (list, tuple))
+
+
+def n_threads(n_jobs) -> int:
+    """Threads for ``n_jobs``, joblib's convention: -1 all cores, -2 all but one, ...; None, 0 and 1 one."""
+    if n_jobs is None or n_jobs in (0, 1):
+        return 1
+    if n_jobs > 0:
+        return int(n_jobs)
+    return max(1, (os.cpu_count() or 1) + 1 + int(n_jobs))
+
+
+def _mean_volumes(runs, n_jobs) -> list:
+    """The mean image of each run, ``n_jobs`` runs at a time (a file's is one streaming read, inflated in its own thread)."""
+    threads = min(n_threads(n_jobs), len(runs))
+    if threads == 1:
+        return [run.mean_volume() for run in runs]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(lambda run: run.mean_volume(), runs))
 
 
 def _per_image(values, name: str, n_images: int) -> list:
@@ -77,7 +97,7 @@ class _MultiMixin:
             run = load_run(imgs_list[position], name=f"imgs[{position}]")
             return self._transform_run(run, confounds[position], sample_mask[position])
 
-        workers = 1 if n_jobs in (None, 0, 1) else (max(1, n_jobs) if n_jobs > 0 else None)
+        workers = n_threads(n_jobs)
         if workers == 1:
             return [one(position) for position in range(len(imgs_list))]
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -90,8 +110,14 @@ class _MultiMixin:
 
 
 def compute_multi_background_mask(imgs, border_size=2, connected=True, opening=2, threshold=0.5, n_jobs=1):
-    """Background masks of each run, then the voxels in more than ``threshold`` of them."""
-    masks = [masking.compute_background_mask(run.mean_volume(), border_size=border_size, connected=connected, opening=opening) for run in imgs]
+    """Background masks of each run, then the voxels in more than ``threshold`` of them.
+
+    The runs' mean images are computed ``n_jobs`` runs at a time.
+    """
+    masks = [
+        masking.compute_background_mask(mean, border_size=border_size, connected=connected, opening=opening)
+        for mean in _mean_volumes(imgs, n_jobs)
+    ]
     return masking.intersect_masks(masks, threshold=threshold, connected=connected)
 
 
@@ -101,14 +127,14 @@ def compute_multi_epi_mask(
     """EPI masks of each run, then the voxels in more than ``threshold`` of them.
 
     Each run's mask needs its mean image only: one streaming pass, kept for the transforms that follow
-    (as :class:`NiftiMasker` does for its run).
+    (as :class:`NiftiMasker` does for its run); ``n_jobs`` runs are read at a time.
     """
     masks = [
         masking.compute_epi_mask(
-            run.mean_volume(), lower_cutoff=lower_cutoff, upper_cutoff=upper_cutoff, connected=connected, opening=opening,
+            mean, lower_cutoff=lower_cutoff, upper_cutoff=upper_cutoff, connected=connected, opening=opening,
             exclude_zeros=exclude_zeros,
         )
-        for run in imgs
+        for mean in _mean_volumes(imgs, n_jobs)
     ]
     return masking.intersect_masks(masks, threshold=threshold, connected=connected)
 
@@ -207,7 +233,10 @@ class MultiNiftiMasker(_MultiMixin, NiftiMasker):
                     "the runs must share a grid to compute a common mask (pass mask_img, or resample them)"
                 )
         function = _MULTI_STRATEGIES[self.mask_strategy]
-        mask = function(runs, **supported_mask_args(function, self.mask_args, self.mask_strategy))
+        arguments = supported_mask_args(function, self.mask_args, self.mask_strategy)
+        if "n_jobs" in inspect.signature(function).parameters:
+            arguments["n_jobs"] = self.n_jobs  # as nilearn: the runs' masks computed n_jobs at a time
+        mask = function(runs, **arguments)
         return np.asarray(mask.values), get_grid(mask, "mask").affine
 
 
