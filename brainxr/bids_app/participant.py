@@ -33,7 +33,9 @@ log = logging.getLogger("brainxr.run")
 
 #: raw region signals held at once (bytes of float64): batches of runs are sized to it
 BATCH_BYTES = 128 * 2**20
-#: runs ingested now whose region signals are cleaned and written together, while ingest goes on
+#: runs ingested now whose region signals are cleaned and written together, while ingest goes on: at most this
+#: many, and at most an eighth of the runs, so that a small cohort's first outputs (and the imports of cleaning and
+#: connectivity, ~1 s) overlap its ingest instead of following it
 INGESTED_BATCH_RUNS = 16
 
 
@@ -372,17 +374,19 @@ class _IngestedRuns:
     read back from the store); runs that fail are recorded in ``failures``.
     """
 
-    def __init__(self, settings, atlases, strategies, space_entities, failures, touched: set, handled: set):
+    def __init__(self, settings, atlases, strategies, space_entities, failures, touched: set, handled: set,
+                 n_runs: int):
         self.settings, self.atlases, self.strategies = settings, atlases, strategies
         self.space_entities, self.failures = space_entities, failures
         self.touched, self.handled = touched, handled
         self.pending = {}
+        self.batch_runs = max(1, min(INGESTED_BATCH_RUNS, n_runs // 8))
 
     def add(self, result) -> None:
         if result.status not in ("ingested", "repaired") or result.region_signals is None:
             return
         self.pending[result.key] = (result.attrs, result.region_signals)
-        if len(self.pending) >= INGESTED_BATCH_RUNS:
+        if len(self.pending) >= self.batch_runs:
             self.flush()
 
     def flush(self) -> None:
@@ -431,7 +435,8 @@ def run_participant_level(settings, runs, atlases, strategies, space_entities, s
     store = settings.store
     touched, handled = set(), set()
     # the region signals of the runs ingested now come from their voxels in memory (no read back from the store)
-    ingested = _IngestedRuns(settings, atlases, strategies, space_entities, outcome.failures, touched, handled)
+    ingested = _IngestedRuns(settings, atlases, strategies, space_entities, outcome.failures, touched, handled,
+                             len(runs))
     ingest = brainxr.ingest(runs, store, overwrite=settings.overwrite,
                             client=settings.client if settings.client is not None else False,
                             n_workers=settings.n_workers, progress=show_progress, on_error="return",
