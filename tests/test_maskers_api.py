@@ -340,3 +340,23 @@ print(sorted(name for name in ("distributed", "numba") if name in sys.modules))
     filtered = script.replace('detrend=True', 'detrend=True, low_pass=0.1, t_r=2.0')
     found = subprocess.run([sys.executable, "-c", filtered], capture_output=True, text=True, check=True).stdout
     assert found.strip().splitlines()[-1] == "['numba']"
+
+
+@pytest.mark.integration  # fresh interpreters
+@pytest.mark.parametrize(
+    ("module", "left_out"),
+    [
+        # the maskers: scikit-learn (their base class) and dask, not what reports, filters or stores need
+        ("brainxr.maskers", ("matplotlib", "numba", "distributed", "zarr", "flox")),
+        # the figures: matplotlib, not scikit-learn (whose import pulls scipy.stats, ~0.9 s) nor numba
+        ("brainxr.plotting", ("sklearn", "scipy.stats", "numba", "distributed", "zarr")),
+    ],
+)
+def test_importing_the_drop_in_modules_leaves_out_what_they_do_not_use(module, left_out):
+    """Start-up: the nilearn names a script imports first pay only for what they use."""
+    import subprocess
+    import sys
+
+    script = f"import sys, {module}; print(sorted(name for name in {left_out!r} if name in sys.modules))"
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert found.strip().splitlines()[-1] == "[]"
