@@ -47,14 +47,6 @@ FLOX_FUNCS = {
 #: stays in the CPU's cache for the sparse product that reads it
 BATCH_VOXELS = 2048
 
-#: what makes a voxel usable (besides the given ``valid``): nothing, the block is known finite
-TRUST = 0
-#: ... finite values at every time point
-SKIP_NON_FINITE = 1
-#: ... nothing, non-finite values count as 0 (nilearn's ``ensure_finite``)
-ZERO_NON_FINITE = 2
-
-
 @dataclass(frozen=True, eq=False)
 class ProjectionWeights:
     """A chunk's ``(voxel, region)`` weights prepared for :func:`project_columns`.
@@ -131,8 +123,9 @@ def project_columns(block, chunk_weights, valid=None, *, ensure_finite=False, wi
     prepared = chunk_weights if isinstance(chunk_weights, ProjectionWeights) else ProjectionWeights.of(chunk_weights)
     usable = (np.ones(prepared.needed.size, dtype=bool) if valid is None
               else np.array(np.asarray(valid, dtype=bool).ravel()[prepared.needed]))
-    mode = TRUST if known_finite else ZERO_NON_FINITE if ensure_finite else SKIP_NON_FINITE
-    sums, counts = (_compiled_sums if compiled else _batched_sums)(block, prepared, usable, mode)
+    # scan: look for non-finite values; they make a voxel unusable, or count as 0 with ensure_finite
+    scan = not known_finite
+    sums, counts = (_compiled_sums if compiled else _batched_sums)(block, prepared, usable, scan, ensure_finite)
     parts = [sums]
     if with_counts:
         parts.append(counts[None, :])
@@ -142,16 +135,16 @@ def project_columns(block, chunk_weights, valid=None, *, ensure_finite=False, wi
     return np.concatenate(parts, axis=0)
 
 
-def _batched_sums(block, prepared: ProjectionWeights, usable: np.ndarray, mode: int):
+def _batched_sums(block, prepared: ProjectionWeights, usable: np.ndarray, scan: bool, zero_non_finite: bool):
     """``(time, region)`` sums and ``(region,)`` counts by numpy batches; ``usable`` is updated in place."""
     sums = np.zeros((block.shape[0], prepared.n_regions))
     counts = np.zeros(prepared.n_regions)
     for start, columns, transposed in prepared.batches:
         values = block[:, columns]  # a copy (fancy indexing), so zeroed in place below
         batch_usable = usable[start : start + columns.size]  # a view: updated in place
-        if mode != TRUST:
+        if scan:
             finite = np.isfinite(values)
-            if mode == ZERO_NON_FINITE:
+            if zero_non_finite:
                 values[~finite] = 0
             else:
                 batch_usable &= finite.all(axis=0)
@@ -162,14 +155,15 @@ def _batched_sums(block, prepared: ProjectionWeights, usable: np.ndarray, mode: 
     return sums, counts
 
 
-def _compiled_sums(block, prepared: ProjectionWeights, usable: np.ndarray, mode: int):
+def _compiled_sums(block, prepared: ProjectionWeights, usable: np.ndarray, scan: bool, zero_non_finite: bool):
     """``(time, region)`` sums and ``(region,)`` counts by the compiled loop; ``usable`` is updated in place."""
     from brainxr.regions._projection_kernel import weighted_sums
 
     rows = prepared.rows
     sums = np.zeros((prepared.n_regions, block.shape[0]))
     counts = np.zeros(prepared.n_regions)
-    weighted_sums(block, prepared.needed, usable, rows.indptr, rows.indices, rows.data, mode, sums, counts)
+    weighted_sums(block, prepared.needed, usable, rows.indptr, rows.indices, rows.data, scan, zero_non_finite, sums,
+                  counts)
     return sums.T, counts
 
 
