@@ -266,6 +266,30 @@ def test_confounds_as_dataframe_file_and_list(tmp_path):
     np.testing.assert_allclose(clean(signals, confounds=[confounds[:, :2], frame.iloc[:, 2:]], t_r=T_R), expected, atol=1e-12)
 
 
+@pytest.mark.parametrize("separator", [",", "\t", ";", "  "])
+@pytest.mark.parametrize("header", [True, False])
+def test_confounds_files_read_as_pandas_sniffing_python_engine_reads_them(tmp_path, separator, header):
+    """Comma, tab and semicolon tables go through pandas' C parser (a run's confounds file is read at every
+    transform): the values and names are those of ``read_csv(sep=None, engine="python")``; other separators
+    (spaces) are read by the python engine itself."""
+    import pandas as pd
+
+    from brainxr.signal.validation import _read_confounds_file
+
+    confounds = _confounds(14)
+    names = [f"c{i}" for i in range(5)]
+    lines = ([separator.join(names)] if header else []) + [separator.join(repr(float(x)) for x in row) for row in confounds]
+    path = tmp_path / "confounds.txt"
+    path.write_text("\n".join(lines) + "\n")
+    values, found_names = _read_confounds_file(path)
+    expected = pd.read_csv(path, sep=None, engine="python", header="infer" if header else None)
+    np.testing.assert_array_equal(values, expected.to_numpy(dtype=np.float64))
+    assert found_names == ([str(column) for column in expected.columns] if header else None)
+    if separator.strip():
+        np.testing.assert_array_equal(values, confounds)
+        assert found_names in (names, None)
+
+
 def test_psc_warns_and_zeroes_zero_mean_features():
     signals = _signals(15)
     signals[:, 0] = np.tile([1.0, -1.0], N_TIME // 2)  # mean exactly 0

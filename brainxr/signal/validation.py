@@ -6,6 +6,7 @@ uses, or raises an error that names the parameter and says what was expected.
 
 from __future__ import annotations
 
+import csv
 import numbers
 import warnings
 from pathlib import Path
@@ -170,15 +171,36 @@ def check_runs(runs, n_time: int) -> np.ndarray | None:
     return runs
 
 
+def _sniffed_separator(path: Path) -> str | None:
+    """The separator of a table as pandas' ``sep=None`` finds it (csv.Sniffer on the first line), when it is
+    a comma, tab or semicolon; None otherwise (pandas' python engine then reads, or refuses, the file)."""
+    with path.open(newline="") as file:
+        first_line = file.readline()
+    try:
+        separator = csv.Sniffer().sniff(first_line).delimiter
+    except csv.Error:
+        return None
+    return separator if separator in ",\t;" else None
+
+
+def _read_table(path: Path, separator: str | None, header) -> pd.DataFrame:
+    """``pd.read_csv(path, sep=None, engine="python")``; by pandas' C parser when the separator is known
+    (the same table, ~40x faster: a run's confounds file is read at every transform)."""
+    if separator is None:
+        return pd.read_csv(path, sep=None, engine="python", header=header)
+    return pd.read_csv(path, sep=separator, header=header)
+
+
 def _read_confounds_file(path) -> tuple[np.ndarray, list[str] | None]:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"confounds: no such file {str(path)!r}")
-    table = pd.read_csv(path, sep=None, engine="python", header=None)
+    separator = _sniffed_separator(path)
+    table = _read_table(path, separator, header=None)
     first_row = pd.to_numeric(table.iloc[0], errors="coerce")
     names = None
     if first_row.isna().all():  # a header line (names only)
-        table = pd.read_csv(path, sep=None, engine="python")
+        table = _read_table(path, separator, header="infer")
         names = [str(c) for c in table.columns]
     for position, (column, values) in enumerate(table.items()):
         numbers = pd.to_numeric(values, errors="coerce")
