@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 
 import dask
 import dask.array as dsa
@@ -98,13 +99,24 @@ class MaskedOutput:
             block = self.transform(block)
         if self.smoothing_fwhm is None:
             return block[self.support].T if block.ndim == 4 else block[self.support][None]
-        box = _smoothing_box(self.support, self.affine, self.smoothing_fwhm)
-        # volumes first, each contiguous: the 1D passes run faster, the values are the same
-        volumes = np.ascontiguousarray(np.moveaxis(block[box], 3, 0))
+        box, positions = self._smoothing_layout
+        # the box compacted in the block's own memory order (NIfTI's: i fastest) and seen as a C-ordered
+        # (n, k, j, i) array: each volume contiguous and nothing transposed; the 1D passes along i, j, k in
+        # nilearn's order give the same values in any layout
+        volumes = np.asfortranarray(block[box]).T
         if volumes.dtype.kind in "iub":
             volumes = volumes.astype(np.float64 if volumes.dtype.itemsize >= 8 else np.float32)
-        smoothed = smooth_array(volumes, self.affine, self.smoothing_fwhm, ensure_finite=True, copy=False, spatial_axes=(1, 2, 3))
-        return smoothed[:, self.support[box]]
+        smoothed = smooth_array(volumes, self.affine, self.smoothing_fwhm, ensure_finite=True, copy=False, spatial_axes=(3, 2, 1))
+        return smoothed.reshape(len(smoothed), -1).take(positions, axis=1)
+
+    @cached_property
+    def _smoothing_layout(self) -> tuple[tuple, np.ndarray]:
+        """The box smoothing needs around the support, and the support's voxels (C order over ``(i, j, k)``) as
+        positions in the box's ``(k, j, i)``-ordered volumes. Computed once per output, not per block."""
+        box = _smoothing_box(self.support, self.affine, self.smoothing_fwhm)
+        inside = self.support[box]
+        i, j, k = np.nonzero(inside)
+        return box, (k * inside.shape[1] + j) * inside.shape[0] + i
 
     @property
     def in_threads(self) -> bool:
