@@ -183,7 +183,8 @@ _KILLABLE_S3_INGEST = textwrap.dedent(
     write = store.write_bold_chunk
     def slow_write(bold, start, values):
         write(bold, start, values)
-        print("chunk", bold.path, flush=True)
+        sys.stdout.write(f"chunk {bold.path}\\n")  # one write: a run's chunks are written by two threads
+        sys.stdout.flush()
         time.sleep(0.5)
     store.write_bold_chunk = slow_write
     import brainxr
