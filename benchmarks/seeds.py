@@ -31,7 +31,10 @@ labels (004)       1 run, 4 mm x 168 volumes, 100 regions: NiftiLabelsMasker +
 Every side runs in a fresh process (``_harness.measure``): imports and
 compilation are inside the timed body, as a user's script pays them;
 brainxr's bytecode is written first, as ``pip install`` writes it
-(``_harness.compile_bytecode``). Printed per workflow: wall time, peak
+(``_harness.compile_bytecode``). Each side starts in an empty working folder,
+as a user's first run (the regions example's ``memory="nilearn_cache"``
+would otherwise hand nilearn its masking and PCA from the previous run;
+brainxr accepts ``memory`` and keeps no cache). Printed per workflow: wall time, peak
 resident memory (``VmHWM``), the ratios, and the largest absolute
 difference of every output between the two sides.
 """
@@ -41,6 +44,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -333,7 +337,10 @@ def body_of(workflow: str, lib: str) -> str:
 
 def run(workflow: str, lib: str, data: dict, scratch: Path) -> dict:
     out = scratch / f"{workflow}-{lib}"
-    out.mkdir(parents=True, exist_ok=True)
+    # an empty folder, as a user's first run: the regions example's joblib cache (memory="nilearn_cache",
+    # written in the working folder) would otherwise let nilearn load its masking and PCA from an earlier run
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
     setup = f"""
 import json, os, warnings
 from pathlib import Path
