@@ -101,8 +101,10 @@ def test_masking_memory_stays_near_the_masked_run(tmp_path):
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert result.shape == (30, mask.sum())
-    # the gathered time blocks plus the assembled (time, voxel) result, plus one raw block
-    assert peak < 3.5 * masked_bytes
+    # the gathered time blocks plus the assembled (time, voxel) result, plus raw blocks: the one being
+    # gathered and the gzip reader's (measured 3.47x masked_bytes, which a 3.5x bound failed once by 0.2%)
+    raw_block_bytes = np.prod(shape[:3]) * 5 * 4
+    assert peak < 3.5 * masked_bytes + raw_block_bytes
     assert peak < full_float64_bytes  # not even one float64 copy of the run
 
 
