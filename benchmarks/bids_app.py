@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import load_average, measure, print_table  # noqa: E402
+from _harness import compile_bytecode, load_average, measure, print_table  # noqa: E402
 
 NILEARN = """
 from pathlib import Path
@@ -109,6 +109,7 @@ def main(argv=None):
     parser.add_argument("--volumes", type=int, default=200)
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "brainxr-benchmark-data")
     args = parser.parse_args(argv)
+    compile_bytecode("brainxr")  # as installed: nilearn's and scikit-learn's bytecode is there too
     scratch = Path(tempfile.mkdtemp(prefix="brainxr-bids-app-bench-"))
     table = []
     try:
