@@ -29,13 +29,22 @@ def n_threads(n_jobs) -> int:
     return max(1, (os.cpu_count() or 1) + 1 + int(n_jobs))
 
 
+def map_in_threads(function, items, n_jobs) -> list:
+    """``[function(item) for item in items]``, ``n_jobs`` items at a time in threads (in order).
+
+    The runs' work (inflating a file, a masker's reduction) mostly releases the GIL.
+    """
+    items = list(items)
+    threads = min(n_threads(n_jobs), len(items))
+    if threads <= 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(function, items))
+
+
 def _mean_volumes(runs, n_jobs) -> list:
     """The mean image of each run, ``n_jobs`` runs at a time (a file's is one streaming read, inflated in its own thread)."""
-    threads = min(n_threads(n_jobs), len(runs))
-    if threads == 1:
-        return [run.mean_volume() for run in runs]
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(lambda run: run.mean_volume(), runs))
+    return map_in_threads(lambda run: run.mean_volume(), runs, n_jobs)
 
 
 def _per_image(values, name: str, n_images: int) -> list:
@@ -97,11 +106,7 @@ class _MultiMixin:
             run = load_run(imgs_list[position], name=f"imgs[{position}]")
             return self._transform_run(run, confounds[position], sample_mask[position])
 
-        workers = n_threads(n_jobs)
-        if workers == 1:
-            return [one(position) for position in range(len(imgs_list))]
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(one, range(len(imgs_list))))
+        return map_in_threads(one, range(len(imgs_list)), n_jobs)
 
     def _first_run(self, imgs):
         if imgs is None:
