@@ -218,8 +218,7 @@ class DisplayAxes:
         colors = plt.cm.ScalarMappable(norm=norm, cmap=cmap).to_rgba(line_values)
         strength = Normalize(vmin=0, vmax=max(abs(norm.vmin), abs(norm.vmax)))
         strengths = np.ma.getdata(strength(np.abs(line_values)))
-        _, (horizontal, vertical) = VIEW_AXES[self.direction]
-        segments = np.asarray(line_coords)[:, :, [horizontal, vertical]].reshape(-1, 2, 2)
+        segments = coords_3d_to_2d(np.asarray(line_coords).reshape(-1, 3), self.direction).reshape(-1, 2, 2)
         if directed:
             for ((x0, y0), (x1, y1)), color, relative in zip(segments, colors, strengths):
                 relative = float(relative)
