@@ -497,14 +497,18 @@ class Cleaning:
     on_error: str = "raise"
 
 
+def _needs_confounds_json(selection: dict) -> bool:
+    """Whether a confounds selection reads the confounds JSON (only CompCor's does): one more array per run."""
+    return "compcor" in selection["strategy"]
+
+
 def _run_plan(key, n_volumes, t_r, location, cleaning: Cleaning):
     from brainxr.interfaces.fmriprep import select_confounds
     from brainxr.signal.cleaning import run_plan
 
     confounds = sample_mask = None
     if cleaning.selection is not None:
-        # the confounds JSON is one more array to read, and only CompCor's selection uses it
-        table, metadata = cohort_store.read_confounds(location, key, metadata="compcor" in cleaning.selection["strategy"])
+        table, metadata = cohort_store.read_confounds(location, key, metadata=_needs_confounds_json(cleaning.selection))
         if len(table) != n_volumes:
             raise ValueError(f"its confounds table has {len(table)} rows for {n_volumes} volumes")
         confounds, sample_mask = select_confounds(table, metadata, **cleaning.selection)
@@ -734,7 +738,7 @@ def _confounds_summary_block(keys, n_volumes, *, location, selection):
 
     out = np.empty((len(keys), 2))
     for position, (key, n) in enumerate(zip(keys, n_volumes)):
-        table, metadata = cohort_store.read_confounds(location, key, metadata="compcor" in selection["strategy"])
+        table, metadata = cohort_store.read_confounds(location, key, metadata=_needs_confounds_json(selection))
         _, sample_mask = _run_guard(key, "raise", lambda: select_confounds(table, metadata, **selection))  # noqa: B023
         fd = table["framewise_displacement"].to_numpy() if "framewise_displacement" in table else np.empty(0)
         out[position, 0] = n if sample_mask is None else len(sample_mask)
