@@ -11,15 +11,15 @@ call: computed now for numpy data, mapped over chunks of runs for dask data.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
 from scipy import linalg
-from sklearn.base import clone
-from sklearn.covariance import EmpiricalCovariance, LedoitWolf
 
+from brainxr.connectome.covariance import KernelCovariance
 from brainxr.connectome.tangent import tangent_space
 from brainxr.connectome.matrices import (
     NotPositiveDefiniteError,
@@ -33,10 +33,7 @@ __all__ = ["KINDS", "NotPositiveDefiniteError", "connectivity", "resolve_estimat
 KINDS = ("covariance", "correlation", "partial correlation", "tangent", "precision")
 _PER_RUN_KINDS = ("covariance", "correlation", "partial correlation", "precision")
 _INVERTING_KINDS = ("partial correlation", "precision", "tangent")
-_ESTIMATOR_SHORTCUTS = {
-    "ledoit_wolf": lambda: LedoitWolf(store_precision=False),
-    "empirical": lambda: EmpiricalCovariance(store_precision=False),
-}
+_ESTIMATOR_SHORTCUTS = ("ledoit_wolf", "empirical")
 
 
 def resolve_estimator(cov_estimator):
@@ -45,11 +42,14 @@ def resolve_estimator(cov_estimator):
     Parameters
     ----------
     cov_estimator : None, str or estimator
-        None or ``"ledoit_wolf"``: ``LedoitWolf(store_precision=False)``
-        (nilearn's default); ``"empirical"``: ``EmpiricalCovariance`` (plain
-        sample covariance, giving Pearson correlations); or any object with
-        ``fit(X)`` and a ``covariance_`` attribute (scikit-learn covariance
-        estimators, brainxr's GraphicalLasso), cloned before use.
+        None or ``"ledoit_wolf"``: the Ledoit-Wolf shrunk covariance
+        (nilearn's default, ``LedoitWolf(store_precision=False)``);
+        ``"empirical"``: the plain sample covariance (giving Pearson
+        correlations); both computed by brainxr's kernels
+        (:class:`~brainxr.connectome.covariance.KernelCovariance`, no
+        scikit-learn import). Or any object with ``fit(X)`` and a
+        ``covariance_`` attribute (scikit-learn covariance estimators,
+        brainxr's GraphicalLasso), cloned before use.
 
     Returns
     -------
@@ -57,7 +57,9 @@ def resolve_estimator(cov_estimator):
         An unfitted estimator.
     """
     if cov_estimator is None:
-        return _ESTIMATOR_SHORTCUTS["ledoit_wolf"]()
+        return KernelCovariance("ledoit_wolf")
+    if isinstance(cov_estimator, KernelCovariance):
+        return KernelCovariance(cov_estimator.name)
     if isinstance(cov_estimator, str):
         if cov_estimator not in _ESTIMATOR_SHORTCUTS:
             raise ValueError(
@@ -65,14 +67,34 @@ def resolve_estimator(cov_estimator):
                 f"expected one of {sorted(_ESTIMATOR_SHORTCUTS)}, None or an "
                 "estimator with fit() and covariance_."
             )
-        return _ESTIMATOR_SHORTCUTS[cov_estimator]()
+        return KernelCovariance(cov_estimator)
     if not hasattr(cov_estimator, "fit"):
         raise ValueError(
             "'cov_estimator' must be an estimator with '.fit()' and "
             "'.covariance_' (e.g. from sklearn.covariance); got "
             f"`{type(cov_estimator).__name__}`."
         )
+    from sklearn.base import clone  # an estimator other than brainxr's kernels comes with scikit-learn
+
     return clone(cov_estimator)
+
+
+def fit_covariance(estimator, signals: np.ndarray) -> np.ndarray:
+    """The covariance of ``(n_samples, n_features)`` signals by a fresh copy of ``estimator``, float64."""
+    if isinstance(estimator, KernelCovariance):
+        return KernelCovariance(estimator.name).fit(signals).covariance_
+    from sklearn.base import clone
+
+    return np.asarray(clone(estimator).fit(signals).covariance_, dtype=np.float64)
+
+
+def _is_empirical(estimator) -> bool:
+    """Whether ``estimator`` is the plain sample covariance (brainxr's or scikit-learn's)."""
+    if isinstance(estimator, KernelCovariance):
+        return estimator.name == "empirical"
+    # a scikit-learn estimator passed by the user: scikit-learn is imported already
+    covariance_module = sys.modules.get("sklearn.covariance")
+    return covariance_module is not None and type(estimator) is covariance_module.EmpiricalCovariance
 
 
 def check_kind(kind: str, allowed=KINDS) -> str:
@@ -123,9 +145,10 @@ def _check_positive_definite(covariance, run_name, n_samples, estimator, kind):
                 f"({n_regions}): use a shrunk estimator such as LedoitWolf "
                 "(the default) or GraphicalLasso, or more samples."
             )
+        name = repr(estimator).partition("(")[0] if isinstance(estimator, KernelCovariance) else type(estimator).__name__
         raise NotPositiveDefiniteError(
             f"The covariance of {run_name} estimated with "
-            f"{type(estimator).__name__} is not positive definite, so "
+            f"{name} is not positive definite, so "
             f"kind={kind!r} (which needs its inverse or logarithm) is undefined."
             + hint
         ) from None
@@ -168,7 +191,7 @@ def run_connectivity(
         )
     if kind == "correlation" and standardize:
         signals = zscore_sample(signals)
-    covariance = np.asarray(clone(estimator).fit(signals).covariance_, dtype=np.float64)
+    covariance = fit_covariance(estimator, signals)
     if kind == "correlation":
         return cov_to_corr(covariance)
     if kind in ("covariance", "tangent"):
@@ -308,7 +331,7 @@ def _check_sample_counts(n_samples, n_regions, kind, estimator, what):
         )
     if (
         kind in _INVERTING_KINDS
-        and type(estimator) is EmpiricalCovariance
+        and _is_empirical(estimator)
         and n_samples <= n_regions
     ):
         raise ValueError(
