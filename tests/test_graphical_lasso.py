@@ -519,3 +519,36 @@ def test_small_problems_with_fewer_samples_than_features_match_sklearn(n_samples
             for model in models:
                 assert within_a_grid_step(model.alpha_, sklearn_cv), (seed, model.early_stopping)
     assert compared >= 2
+
+
+@pytest.mark.parametrize(
+    ("route", "density"), [("dense", 0.03), ("dense", 0.4), ("loops", 0.03), ("loops", 0.4), ("csr", 0.03)]
+)
+def test_newton_products_equal_the_double_precision_sandwich(route, density):
+    """QUIC's Hessian and preconditioner products ``(M V M)`` at the free set,
+    by each route (BLAS and the dots of the wanted entries, loops over the
+    support, a sparse ``M``), equal the double-precision product to single
+    precision."""
+    from brainxr.connectome._quic import _Sandwich
+
+    rng = np.random.default_rng(0)
+    p = 60
+    factor = rng.standard_normal((p, p))
+    middle = factor @ factor.T / p + np.eye(p)
+    if route == "csr":
+        middle *= rng.random((p, p)) < 0.02
+        middle = np.triu(middle) + np.triu(middle, 1).T + np.eye(p)
+    upper = np.triu(rng.random((p, p)) < density)
+    np.fill_diagonal(upper, True)
+    cols, rows = np.nonzero(upper.T)  # sorted by column, as QUIC's free set
+    vals = rng.standard_normal(rows.size)
+    product = _Sandwich(middle, rows, cols)
+    product.dense = route == "dense"
+    if route != "csr":
+        product.csr = None
+    assert (product.csr is not None) == (route == "csr")
+    v = np.zeros((p, p))
+    v[rows, cols] = vals
+    v[cols, rows] = vals
+    expected = (middle @ v @ middle)[rows, cols]
+    np.testing.assert_allclose(product(vals), expected, rtol=0, atol=1e-5 * np.abs(expected).max())

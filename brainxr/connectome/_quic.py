@@ -148,11 +148,37 @@ def _csr_sandwich(indptr, indices, data, rows, cols, vals, work, work_t, out):
         out[t] = s
 
 
+@njit(cache=True, nogil=True)
+def _fill_symmetric(vals, rows, cols, out):
+    """``out``: the symmetric matrix with ``vals`` at ``(rows, cols)`` and
+    ``(cols, rows)``, zero elsewhere."""
+    out[:, :] = 0.0
+    for t in range(rows.shape[0]):
+        out[rows[t], cols[t]] = vals[t]
+        out[cols[t], rows[t]] = vals[t]
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _pair_dots(left, right, rows, cols, out):
+    """``out[t] = left[rows[t]] . right[cols[t]]`` (rows of both): the entries
+    ``(rows, cols)`` of ``left @ right.T`` without the rest of the product."""
+    p = left.shape[1]
+    for t in range(rows.shape[0]):
+        i = rows[t]
+        j = cols[t]
+        s = np.float32(0.0)
+        for k in range(p):
+            s += left[i, k] * right[j, k]
+        out[t] = s
+
+
 class _Sandwich:
     """``vals -> (M V M)`` at ``(rows, cols)``, ``V`` symmetric with upper
     triangle ``vals`` there: the Hessian (``M = W``) and preconditioner
     (``M = X``) products of the conjugate gradients, by the cheapest route
-    (BLAS on a dense ``V``, or loops over the support, or a sparse ``M``).
+    (on a dense ``V``: one BLAS product ``M V``, then only the wanted entries
+    of ``(M V) M``, half the work of the full second product; or loops over
+    the support; or a sparse ``M``).
 
     The products are single precision: they only steer the conjugate
     gradients of an inexact Newton direction (relative residual 1e-4 at the
@@ -178,11 +204,13 @@ class _Sandwich:
 
     def __call__(self, vals):
         if self.dense:
-            work = self.work32
-            work[...] = 0.0
-            work[self.rows, self.cols] = vals
-            work[self.cols, self.rows] = vals
-            return (self.middle32 @ work @ self.middle32)[self.rows, self.cols].astype(np.float64)
+            _fill_symmetric(vals, self.rows, self.cols, self.work32)
+            # (M V M)_ij = (M V)_i . M_j (M symmetric): one matrix product, then
+            # only the wanted entries of the second
+            np.matmul(self.middle32, self.work32, out=self.work_t)
+            out = np.empty(self.rows.size)
+            _pair_dots(self.work_t, self.middle32, self.rows, self.cols, out)
+            return out
         vals = vals.astype(np.float32)
         if self.csr is not None:
             _csr_sandwich(*self.csr, self.rows, self.cols, vals, self.work32, self.work_t, self.out)
