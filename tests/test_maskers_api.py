@@ -313,7 +313,10 @@ def test_an_unfiltered_masker_script_imports_neither_distributed_nor_numba(tmp_p
     dask's default-scheduler lookup imports distributed on the first
     compute; the atlas, maps and mask are read with the synchronous
     scheduler passed as a function, which skips it. numba is imported when
-    a Butterworth filter first runs.
+    a Butterworth filter first runs. scikit-learn (~0.8 s with the
+    ``scipy.stats`` it imports) is imported at the first use of its
+    estimator protocol, which fitting, transforming and the labels masker's
+    reports do not make (``brainxr._estimator``).
     """
     import subprocess
     import sys
@@ -330,24 +333,28 @@ def test_an_unfiltered_masker_script_imports_neither_distributed_nor_numba(tmp_p
 import sys
 from brainxr.maskers import NiftiLabelsMasker, NiftiMapsMasker, NiftiMasker
 bold = {str(bold)!r}
-NiftiLabelsMasker({str(paths["labels"])!r}, standardize="zscore_sample").fit_transform(bold)
+labels_masker = NiftiLabelsMasker({str(paths["labels"])!r}, standardize="zscore_sample")
+labels_masker.fit().generate_report()
+labels_masker.fit(bold).generate_report()
+labels_masker.transform(bold)
 NiftiMapsMasker({str(paths["maps"])!r}, standardize="zscore_sample").fit_transform(bold)
 NiftiMasker(mask_img={str(paths["mask"])!r}, standardize="zscore_sample", detrend=True).fit_transform(bold)
-print(sorted(name for name in ("distributed", "numba") if name in sys.modules))
+print(sorted(name for name in ("distributed", "numba", "sklearn", "scipy.stats") if name in sys.modules))
 """
     found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert found.strip().splitlines()[-1] == "[]"
     filtered = script.replace('detrend=True', 'detrend=True, low_pass=0.1, t_r=2.0')
     found = subprocess.run([sys.executable, "-c", filtered], capture_output=True, text=True, check=True).stdout
-    assert found.strip().splitlines()[-1] == "['numba']"
+    assert found.strip().splitlines()[-1] == "['numba', 'scipy.stats']"  # scipy.signal (the filter's design) imports it
 
 
 @pytest.mark.integration  # fresh interpreters
 @pytest.mark.parametrize(
     ("module", "left_out"),
     [
-        # the maskers: scikit-learn (their base class) and dask, not what reports, filters or stores need
-        ("brainxr.maskers", ("matplotlib", "numba", "distributed", "zarr", "flox")),
+        # the maskers: not scikit-learn (imported at the first use of its estimator protocol), nor what
+        # reports, filters or stores need
+        ("brainxr.maskers", ("sklearn", "scipy.stats", "matplotlib", "numba", "distributed", "zarr", "flox")),
         # the figures: matplotlib, not scikit-learn (whose import pulls scipy.stats, ~0.9 s) nor numba
         ("brainxr.plotting", ("sklearn", "scipy.stats", "numba", "distributed", "zarr")),
     ],

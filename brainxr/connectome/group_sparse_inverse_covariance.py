@@ -30,12 +30,12 @@ from numbers import Integral, Real
 import numpy as np
 from joblib import Memory, Parallel, delayed
 from scipy import linalg
-from sklearn.base import BaseEstimator
 from sklearn.model_selection import check_cv
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, Options
 from threadpoolctl import threadpool_limits
 
+from brainxr._estimator import Estimator
 from brainxr.connectome import _alpha_grid
 from brainxr.connectome._group_bcd import (
     DERIVATIVE_ZERO,
@@ -603,7 +603,7 @@ class EarlyStopProbe:
 # estimators
 
 
-class GroupSparseCovariance(BaseEstimator):
+class GroupSparseCovariance(Estimator):
     """Covariance and precision matrices of several subjects, group-sparse.
 
     nilearn's :class:`~nilearn.connectome.GroupSparseCovariance` with the
@@ -715,7 +715,7 @@ def _cv_fold(fold, alphas, tol, max_iter, precisions_init, verbose, debug):
         )
 
 
-class GroupSparseCovarianceCV(BaseEstimator):
+class GroupSparseCovarianceCV(Estimator):
     """Group-sparse inverse covariance with a cross-validated choice of alpha.
 
     nilearn's :class:`~nilearn.connectome.GroupSparseCovarianceCV`: the same

@@ -15,9 +15,9 @@ from math import sqrt
 
 import numpy as np
 import xarray as xr
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from brainxr._estimator import TransformerEstimator
 from brainxr.connectome.estimation import (
     KINDS,
     check_kind,
@@ -35,7 +35,7 @@ from brainxr.connectome.matrices import (
 __all__ = ["ConnectivityMeasure"]
 
 
-class ConnectivityMeasure(TransformerMixin, BaseEstimator):
+class ConnectivityMeasure(TransformerEstimator):
     """Functional connectivity matrices of subjects' time series.
 
     Parameters

@@ -35,10 +35,9 @@ import warnings
 import dask
 import dask.threaded
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.exceptions import NotFittedError
 from threadpoolctl import threadpool_limits
 
+from brainxr._estimator import TransformerEstimator, raise_not_fitted
 from brainxr.decomposition.reduction import OpaqueArgument, as_run_list, reduce_runs, reduce_signals, run_signals
 from brainxr.decomposition.scoring import combine_variance_terms, normalized_components, variance_terms
 from brainxr.progress import active_client
@@ -108,7 +107,7 @@ def _parallel_runs(n_jobs):
         yield
 
 
-class BaseDecomposition(TransformerMixin, BaseEstimator):
+class BaseDecomposition(TransformerEstimator):
     """Base class of the multi-subject decompositions (not for direct use).
 
     Subclasses implement ``_raw_fit(data)``, the global step on the stacked
@@ -172,10 +171,7 @@ class BaseDecomposition(TransformerMixin, BaseEstimator):
 
     def _check_fitted(self) -> None:
         if not self.__sklearn_is_fitted__():
-            raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with appropriate arguments "
-                "before using this estimator."
-            )
+            raise_not_fitted(self)
 
     # -- the embedded masker ------------------------------------------------
     def _make_masker(self):

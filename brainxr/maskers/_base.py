@@ -15,16 +15,15 @@ compatibility but nothing is cached (extraction is cheaper than caching).
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import xarray as xr
-from sklearn.base import BaseEstimator
-from sklearn.utils import InputTags, TransformerTags
-from sklearn.exceptions import NotFittedError
 
+from brainxr._estimator import Estimator, constructor_parameters, raise_not_fitted
 from brainxr.dims import SPATIAL_DIMS, TIME_DIM
 from brainxr.geometry import get_grid
 from brainxr.signal.confounds import high_variance_confounds
@@ -67,24 +66,40 @@ def load_mask_img(mask_img, name: str = "mask_img") -> tuple[np.ndarray, np.ndar
     return mask, get_grid(volume, name).affine
 
 
-@dataclass
-class MaskerInputTags(InputTags):
-    """scikit-learn's input tags plus nilearn's: the maskers take NIfTI images (``niimg_like``), not surfaces.
+@functools.cache
+def _masker_input_tags_class() -> type:
+    """scikit-learn's input tags plus nilearn's (made on first use: scikit-learn is imported then)."""
+    from sklearn.utils import InputTags
 
-    nilearn's estimator checks read these names to generate their image checks.
-    """
+    @dataclass
+    class MaskerInputTags(InputTags):
+        """scikit-learn's input tags plus nilearn's: the maskers take NIfTI images (``niimg_like``), not surfaces.
 
-    niimg_like: bool = True
-    surf_img: bool = False
+        nilearn's estimator checks read these names to generate their image checks.
+        """
+
+        niimg_like: bool = True
+        surf_img: bool = False
+
+    MaskerInputTags.__qualname__ = "MaskerInputTags"  # found as this module's attribute (``__getattr__``)
+    return MaskerInputTags
 
 
-class BaseMasker(BaseEstimator):
+def __getattr__(name: str):
+    if name == "MaskerInputTags":
+        return _masker_input_tags_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class BaseMasker(Estimator):
     """Base class of brainxr's nilearn-compatible maskers (not for direct use)."""
 
     def __sklearn_tags__(self):
+        from sklearn.utils import TransformerTags
+
         tags = super().__sklearn_tags__()
         tags.estimator_type = "masker"  # nilearn's estimator type of maskers
-        tags.input_tags = MaskerInputTags()
+        tags.input_tags = _masker_input_tags_class()()
         tags.target_tags.required = False
         tags.transformer_tags = TransformerTags()
         return tags
@@ -121,17 +136,14 @@ class BaseMasker(BaseEstimator):
 
     def _check_fitted(self):
         if not self.__sklearn_is_fitted__():
-            raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with appropriate arguments "
-                "before using this estimator."
-            )
+            raise_not_fitted(self)
 
     def _check_dtype(self):
         if self.dtype is bool or self.dtype == "bool":
             raise TypeError("dtype: 'dtype' cannot be bool")
 
     def _start_fit(self):
-        check_params(self.get_params(deep=False))
+        check_params(constructor_parameters(self))
         self._check_dtype()
         self.clean_args_ = {} if self.clean_args is None else dict(self.clean_args)
         self.memory_ = self.memory
@@ -338,7 +350,7 @@ class BaseMasker(BaseEstimator):
 
     def _report_parameters(self) -> dict:
         params = {}
-        for name, value in self.get_params(deep=False).items():
+        for name, value in constructor_parameters(self).items():
             if hasattr(value, "shape") and hasattr(value, "affine"):
                 value = f"{type(value).__name__} of shape {value.shape}"
             elif isinstance(value, xr.DataArray):

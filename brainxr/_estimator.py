@@ -1,0 +1,168 @@
+"""The base of brainxr's estimators: scikit-learn estimators that import scikit-learn on first use.
+
+``import sklearn.base`` costs ~0.8 s (``sklearn.utils`` imports
+``scipy.stats``), more than a labels masker's whole fit and transform on
+small data, and a script that only extracts signals never uses what
+``BaseEstimator`` provides. So :class:`Estimator` (and
+:class:`TransformerEstimator`) start on a placeholder base; the first use of
+scikit-learn's estimator protocol (``get_params``, ``set_params``,
+``clone``, ``repr``, tags, the HTML repr, ``dir``, parameter validation,
+metadata routing, the transformer's ``fit_transform``) imports scikit-learn
+and puts ``sklearn.base.BaseEstimator`` (and ``TransformerMixin``) in the
+placeholders' place, then runs scikit-learn's own method. From then on the
+classes are exactly what ``class Estimator(BaseEstimator)`` would have made:
+scikit-learn's class-creation hooks (``set_{method}_request``, the
+``set_output`` wrappers) are replayed on every subclass, and
+``isinstance(estimator, BaseEstimator)`` holds. Nothing of scikit-learn's is
+re-implemented. If scikit-learn is already imported when this module is,
+the base is put in place at once.
+
+Forwarding functions alone cannot do this: scikit-learn's ``repr`` (its
+pretty printer) and its estimator checks recognise an estimator by
+``issubclass(type(estimator), BaseEstimator)``, and ``BaseEstimator.__repr__``
+called on another class recurses forever. The one difference left: before
+that first use, ``isinstance(estimator, BaseEstimator)`` is False.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import threading
+
+_lock = threading.Lock()
+_in_place = False  # scikit-learn's bases replaced the placeholders
+
+
+class _BaseEstimatorPlaceholder:
+    """Holds ``sklearn.base.BaseEstimator``'s place in :class:`Estimator`'s bases until first use.
+
+    Each method puts scikit-learn's base in place, then calls the method
+    that follows :class:`Estimator` in the new method resolution order
+    (scikit-learn's, or an override of a subclass already on the call
+    stack), so no override runs twice.
+    """
+
+    @classmethod
+    def _get_param_names(cls):
+        use_scikit_learn()
+        return super(Estimator, cls)._get_param_names()
+
+    def get_params(self, deep=True):
+        use_scikit_learn()
+        return super(Estimator, self).get_params(deep=deep)
+
+    def set_params(self, **params):
+        use_scikit_learn()
+        return super(Estimator, self).set_params(**params)
+
+    def __sklearn_clone__(self):
+        use_scikit_learn()
+        return super(Estimator, self).__sklearn_clone__()
+
+    def __sklearn_tags__(self):
+        use_scikit_learn()
+        return super(Estimator, self).__sklearn_tags__()
+
+    def __repr__(self, N_CHAR_MAX=700):
+        use_scikit_learn()
+        return super(Estimator, self).__repr__(N_CHAR_MAX)
+
+    def __dir__(self):
+        use_scikit_learn()
+        return super(Estimator, self).__dir__()
+
+    @property
+    def _repr_html_(self):
+        use_scikit_learn()
+        return super(Estimator, self)._repr_html_
+
+    def _repr_mimebundle_(self, **kwargs):
+        use_scikit_learn()
+        return super(Estimator, self)._repr_mimebundle_(**kwargs)
+
+    def _validate_params(self):
+        use_scikit_learn()
+        return super(Estimator, self)._validate_params()
+
+    def get_metadata_routing(self):
+        use_scikit_learn()
+        return super(Estimator, self).get_metadata_routing()
+
+    def __getattr__(self, name):
+        # scikit-learn makes the ``set_{method}_request`` methods when it creates the class
+        if name.startswith("set_") and name.endswith("_request"):
+            use_scikit_learn()
+            return getattr(self, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+class _TransformerMixinPlaceholder:
+    """Holds ``sklearn.base.TransformerMixin``'s place in :class:`TransformerEstimator`'s bases."""
+
+    def fit_transform(self, X, y=None, **fit_params):
+        use_scikit_learn()
+        return super(TransformerEstimator, self).fit_transform(X, y, **fit_params)
+
+    def __sklearn_tags__(self):
+        use_scikit_learn()
+        return super(TransformerEstimator, self).__sklearn_tags__()
+
+
+class Estimator(_BaseEstimatorPlaceholder):
+    """Base of brainxr's estimators: ``sklearn.base.BaseEstimator`` once scikit-learn is used (see the module)."""
+
+
+class TransformerEstimator(_TransformerMixinPlaceholder, Estimator):
+    """Base of brainxr's transformers: ``TransformerMixin, BaseEstimator`` once scikit-learn is used."""
+
+
+def use_scikit_learn() -> None:
+    """Import scikit-learn and make :class:`Estimator` a ``BaseEstimator`` subclass (once; thread-safe)."""
+    global _in_place
+    if _in_place:
+        return
+    from sklearn.base import BaseEstimator, TransformerMixin
+
+    with _lock:
+        if _in_place:
+            return
+        Estimator.__bases__ = (BaseEstimator,)
+        TransformerEstimator.__bases__ = (TransformerMixin, Estimator)
+        # what class creation on scikit-learn's bases runs (``type.__new__`` calls the parent's
+        # ``__init_subclass__``), parents before children
+        subclasses, stack = set(), [Estimator]
+        while stack:
+            for subclass in stack.pop().__subclasses__():
+                if subclass not in subclasses:
+                    subclasses.add(subclass)
+                    stack.append(subclass)
+        for cls in sorted(subclasses | {Estimator}, key=lambda cls: len(cls.__mro__)):
+            super(cls, cls).__init_subclass__()
+        _in_place = True
+
+
+def constructor_parameters(estimator) -> dict:
+    """``estimator.get_params(deep=False)`` without importing scikit-learn: each ``__init__`` parameter's value.
+
+    For what runs on every fit or report (the parameter checks, the report's
+    table), which must not cost scikit-learn's import; a test checks it
+    against ``get_params`` on every brainxr estimator.
+    """
+    signature = inspect.signature(type(estimator).__init__)
+    names = (p.name for p in signature.parameters.values() if p.name != "self" and p.kind != p.VAR_KEYWORD)
+    return {name: getattr(estimator, name) for name in sorted(names)}
+
+
+def raise_not_fitted(estimator) -> None:
+    """Raise scikit-learn's ``NotFittedError`` for ``estimator`` (with scikit-learn's message)."""
+    from sklearn.exceptions import NotFittedError
+
+    raise NotFittedError(
+        f"This {type(estimator).__name__} instance is not fitted yet. Call 'fit' with appropriate arguments "
+        "before using this estimator."
+    )
+
+
+if "sklearn.base" in sys.modules:
+    use_scikit_learn()
