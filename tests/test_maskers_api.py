@@ -354,7 +354,10 @@ print(sorted(name for name in ("distributed", "numba", "sklearn", "scipy.stats")
     [
         # the maskers: not scikit-learn (imported at the first use of its estimator protocol), nor what
         # reports, filters or stores need
-        ("brainxr.maskers", ("sklearn", "scipy.stats", "matplotlib", "numba", "distributed", "zarr", "flox")),
+        # (nor scipy.interpolate / optimize / spatial, imported where censored volumes are interpolated and
+        # spheres are drawn)
+        ("brainxr.maskers", ("sklearn", "scipy.stats", "scipy.interpolate", "scipy.optimize", "scipy.spatial",
+                             "matplotlib", "numba", "distributed", "zarr", "flox")),
         # the figures: matplotlib, not scikit-learn (whose import pulls scipy.stats, ~0.9 s) nor numba
         ("brainxr.plotting", ("sklearn", "scipy.stats", "numba", "distributed", "zarr")),
     ],

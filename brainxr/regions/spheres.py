@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from scipy import sparse
-from scipy.spatial import cKDTree
 
 from brainxr._views import view
 from brainxr.dims import TIME_DIM, VOXEL_DIM
@@ -78,6 +77,8 @@ def sphere_adjacency(seeds, radius, candidate_ijk: np.ndarray, affine, allow_ove
         If a sphere holds no candidate voxel (naming the seed), or if spheres
         overlap without ``allow_overlap``.
     """
+    from scipy.spatial import cKDTree  # imported here: not a labels or maps script's start-up
+
     seeds = check_seeds(seeds)
     if radius is not None and (not np.isscalar(radius) or not radius >= 0):
         raise ValueError(f"radius must be a non-negative number of mm or None, got {radius!r}")
