@@ -51,3 +51,15 @@ def test_too_few_runs_give_nan():
     assert np.isnan(r).all() and np.isnan(p).all()
     with pytest.raises(ValueError, match="expected \\(run, edge\\) with 3 runs"):
         qcfc(np.ones((2, 3)), np.ones(3))
+
+
+def test_distance_dependence_equals_spearmanr_with_ties(cohort):
+    """Spearman's correlation (pandas' average ranks) equals scipy's, tied distances included."""
+    edges, mean_fd, distances = cohort
+    tied = np.round(distances / 10) * 10  # many equal distances
+    tied[5] = np.nan  # an edge without a distance is left out
+    summary = qcfc_summary(edges, mean_fd, tied)
+    both = np.isfinite(tied) & np.isfinite(summary["qcfc"])
+    expected = stats.spearmanr(tied[both], summary["qcfc"][both]).statistic
+    assert summary["distance_dependence"] == pytest.approx(expected, rel=0, abs=1e-12)
+    assert abs(expected) > 0.01
