@@ -267,8 +267,9 @@ print("imported:", [name for name in heavy if name in sys.modules])
 
 def test_run_without_reports_imports_neither_matplotlib_nor_distributed_nor_numba(synthetic, tmp_path):
     """Both levels with --no-reports on local threads, in a fresh process: matplotlib (the reports), distributed
-    (which dask imports to look for a client whenever a scheduler is named) and numba (the sparse estimators'
-    kernels; no sparse kind is asked) are never imported."""
+    (which dask imports to look for a client whenever a scheduler is named), numba (the sparse estimators'
+    kernels; no sparse kind is asked), scikit-learn (the default Ledoit-Wolf is brainxr's kernel) and scipy.stats
+    (QC-FC) are never imported."""
     cohort, _ = synthetic
     code = f"""
 import sys
@@ -277,7 +278,8 @@ for level in ("participant", "group"):
     assert main(["run", {str(cohort.root)!r}, {str(tmp_path / "out")!r}, level, "--atlas",
                  {str(cohort.atlas_labels_img)!r}, "--work-dir", {str(tmp_path / "work")!r}, "--quiet",
                  "--no-reports"]) == 0
-print("imported:", [name for name in ("matplotlib", "distributed", "numba") if name in sys.modules])
+print("imported:", [name for name in ("matplotlib", "distributed", "numba", "sklearn", "scipy.stats")
+                    if name in sys.modules])
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -1,10 +1,13 @@
 """brainxr's default covariance kernels equal scikit-learn's estimators, and nilearn's connectomes."""
 
+import subprocess
+import sys
 import warnings
 
 import numpy as np
 import pytest
 from nilearn.connectome import ConnectivityMeasure as NilearnConnectivityMeasure
+from sklearn.exceptions import NotFittedError
 from sklearn.covariance import EmpiricalCovariance, LedoitWolf, ledoit_wolf_shrinkage
 from sklearn.covariance import empirical_covariance as sklearn_empirical_covariance
 
@@ -129,3 +132,30 @@ def test_a_scikit_learn_estimator_is_used_as_given():
         measure.transform(X), ConnectivityMeasure(kind="partial correlation").fit_transform(X), rtol=0, atol=1e-10
     )
 
+
+
+def test_unfitted_measure_raises_scikit_learns_error():
+    X = _subjects(n_subjects=2)
+    with pytest.raises(NotFittedError, match="This ConnectivityMeasure instance is not fitted yet"):
+        ConnectivityMeasure().transform(X)
+    with pytest.raises(NotFittedError, match="This ConnectivityMeasure instance is not fitted yet"):
+        ConnectivityMeasure().inverse_transform(np.eye(3)[None])
+
+
+def test_default_connectivity_does_not_import_scikit_learn():
+    """connectivity() and ConnectivityMeasure with the default and the empirical estimators, in a fresh process,
+    never import scikit-learn (~0.8 s: its estimators import scipy.stats)."""
+    code = """
+import sys
+import numpy as np, xarray as xr
+from brainxr.connectome import ConnectivityMeasure, connectivity
+signals = xr.DataArray(np.random.default_rng(0).standard_normal((3, 50, 4)), dims=("run", "time", "region"))
+for estimator in (None, "ledoit_wolf", "empirical"):
+    for kind in ("correlation", "partial correlation", "tangent"):
+        connectivity(signals, kind, cov_estimator=estimator)
+        ConnectivityMeasure(cov_estimator=estimator, kind=kind).fit_transform(list(signals.values))
+print("imported:", sorted(name for name in ("sklearn", "scipy.stats") if name in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "imported: []" in done.stdout, done.stdout

@@ -15,9 +15,8 @@ from math import sqrt
 
 import numpy as np
 import xarray as xr
-from sklearn.utils.validation import check_is_fitted
 
-from brainxr._estimator import TransformerEstimator
+from brainxr._estimator import TransformerEstimator, raise_not_fitted
 from brainxr.connectome.estimation import (
     KINDS,
     check_kind,
@@ -90,6 +89,10 @@ class ConnectivityMeasure(TransformerEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "cov_estimator_")
+
+    def _check_fitted(self) -> None:
+        if not self.__sklearn_is_fitted__():
+            raise_not_fitted(self)
 
     def _check_subjects(self, X) -> list[np.ndarray]:
         if isinstance(X, (np.ndarray, xr.DataArray)) and X.ndim == 2:
@@ -255,7 +258,7 @@ class ConnectivityMeasure(TransformerEstimator):
         -------
         numpy.ndarray
         """
-        check_is_fitted(self)
+        self._check_fitted()
         return self._fit_transform(X, do_transform=True, confounds=confounds)
 
     def inverse_transform(self, connectivities, diagonal=None):
@@ -274,7 +277,7 @@ class ConnectivityMeasure(TransformerEstimator):
         -------
         numpy.ndarray, shape (n_subjects, n_features, n_features)
         """
-        check_is_fitted(self)
+        self._check_fitted()
         connectivities = np.array(connectivities)
         if self.vectorize:
             if self.discard_diagonal and diagonal is None:
