@@ -112,6 +112,16 @@ class _TransformerMixinPlaceholder:
 class Estimator(_BaseEstimatorPlaceholder):
     """Base of brainxr's estimators: ``sklearn.base.BaseEstimator`` once scikit-learn is used (see the module)."""
 
+    def _check_fitted(self) -> None:
+        """Raise scikit-learn's ``NotFittedError`` (``check_is_fitted``'s message) unless ``__sklearn_is_fitted__()``."""
+        if not self.__sklearn_is_fitted__():
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with appropriate arguments "
+                "before using this estimator."
+            )
+
 
 class TransformerEstimator(_TransformerMixinPlaceholder, Estimator):
     """Base of brainxr's transformers: ``TransformerMixin, BaseEstimator`` once scikit-learn is used."""
@@ -152,16 +162,6 @@ def constructor_parameters(estimator) -> dict:
     signature = inspect.signature(type(estimator).__init__)
     names = (p.name for p in signature.parameters.values() if p.name != "self" and p.kind != p.VAR_KEYWORD)
     return {name: getattr(estimator, name) for name in sorted(names)}
-
-
-def raise_not_fitted(estimator) -> None:
-    """Raise scikit-learn's ``NotFittedError`` for ``estimator`` (with scikit-learn's message)."""
-    from sklearn.exceptions import NotFittedError
-
-    raise NotFittedError(
-        f"This {type(estimator).__name__} instance is not fitted yet. Call 'fit' with appropriate arguments "
-        "before using this estimator."
-    )
 
 
 if "sklearn.base" in sys.modules:

@@ -176,3 +176,24 @@ def test_every_estimator_is_a_scikit_learn_estimator_with_its_tags(estimator):
     assert constructor_parameters(estimator) == estimator.get_params(deep=False)
     copy = clone(estimator)
     assert repr(copy) == repr(estimator) and copy is not estimator
+
+
+@pytest.mark.integration  # a fresh interpreter
+def test_connectivity_measure_fits_without_importing_scikit_learn():
+    """ConnectivityMeasure (brainxr's covariance kernels) runs every kind without scikit-learn; NotFittedError is its."""
+    script = """
+import sys
+import numpy as np
+from brainxr.connectome import ConnectivityMeasure
+rng = np.random.default_rng(0)
+X = [rng.normal(size=(50, 6)) for _ in range(3)]
+for kind in ["correlation", "partial correlation", "tangent", "covariance", "precision"]:
+    ConnectivityMeasure(kind=kind).fit_transform(X)
+print(sorted(name for name in ("sklearn", "scipy.stats") if name in sys.modules))
+try:
+    ConnectivityMeasure().transform(X)
+except Exception as error:
+    print(type(error).__module__, type(error).__name__)
+"""
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert found.strip().splitlines()[-2:] == ["[]", "sklearn.exceptions NotFittedError"]

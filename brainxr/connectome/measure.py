@@ -16,7 +16,7 @@ from math import sqrt
 import numpy as np
 import xarray as xr
 
-from brainxr._estimator import TransformerEstimator, raise_not_fitted
+from brainxr._estimator import TransformerEstimator
 from brainxr.connectome.estimation import (
     KINDS,
     check_kind,
@@ -89,10 +89,6 @@ class ConnectivityMeasure(TransformerEstimator):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "cov_estimator_")
-
-    def _check_fitted(self) -> None:
-        if not self.__sklearn_is_fitted__():
-            raise_not_fitted(self)
 
     def _check_subjects(self, X) -> list[np.ndarray]:
         if isinstance(X, (np.ndarray, xr.DataArray)) and X.ndim == 2:

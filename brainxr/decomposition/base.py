@@ -37,7 +37,7 @@ import dask.threaded
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from brainxr._estimator import TransformerEstimator, raise_not_fitted
+from brainxr._estimator import TransformerEstimator
 from brainxr.decomposition.reduction import OpaqueArgument, as_run_list, reduce_runs, reduce_signals, run_signals
 from brainxr.decomposition.scoring import combine_variance_terms, normalized_components, variance_terms
 from brainxr.progress import active_client
@@ -169,9 +169,6 @@ class BaseDecomposition(TransformerEstimator):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "components_")
 
-    def _check_fitted(self) -> None:
-        if not self.__sklearn_is_fitted__():
-            raise_not_fitted(self)
 
     # -- the embedded masker ------------------------------------------------
     def _make_masker(self):

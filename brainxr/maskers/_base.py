@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from brainxr._estimator import Estimator, constructor_parameters, raise_not_fitted
+from brainxr._estimator import Estimator, constructor_parameters
 from brainxr.dims import SPATIAL_DIMS, TIME_DIM
 from brainxr.geometry import get_grid
 from brainxr.signal.confounds import high_variance_confounds
@@ -134,9 +134,6 @@ class BaseMasker(Estimator):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, self._fitted_attribute)
 
-    def _check_fitted(self):
-        if not self.__sklearn_is_fitted__():
-            raise_not_fitted(self)
 
     def _check_dtype(self):
         if self.dtype is bool or self.dtype == "bool":
