@@ -552,3 +552,52 @@ def test_newton_products_equal_the_double_precision_sandwich(route, density):
     v[cols, rows] = vals
     expected = (middle @ v @ middle)[rows, cols]
     np.testing.assert_allclose(product(vals), expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+
+
+def test_secant_start_is_nearer_the_solution_on_a_refined_grid():
+    """Extrapolating the two solutions above ``alpha`` along the path starts
+    closer to the solution at ``alpha`` than the closest solution does, and
+    the solve from there converges to the same optimum."""
+    from brainxr.connectome._quic import cholesky_logdet, primal_objective
+    from brainxr.connectome._quic import quic as module_quic
+    from brainxr.connectome.sparse_inverse_covariance import _secant_start
+
+    emp_cov = skcov.empirical_covariance(sparse_gaussian(n_features=40, n_samples=30, seed=3))
+    alphas = alpha_max(emp_cov) * 0.3 * 0.93 ** np.arange(3)  # a refined grid: geometric
+    solutions = [graphical_lasso(emp_cov, alpha, tol=1e-10, max_iter=500)[1] for alpha in alphas]
+    start = _secant_start(emp_cov, alphas[2], solutions[1], alphas[1], alphas[0], solutions[0])
+    assert start is not solutions[1]
+    assert np.abs(start - solutions[2]).max() < np.abs(solutions[1] - solutions[2]).max()
+
+    def suboptimality(precision):
+        objective = primal_objective(emp_cov, precision, cholesky_logdet(precision)[1], alphas[2])
+        optimum = primal_objective(emp_cov, solutions[2], cholesky_logdet(solutions[2])[1], alphas[2])
+        return objective - optimum
+
+    assert 0 < suboptimality(start) < 0.2 * suboptimality(solutions[1])
+    converged = graphical_lasso(emp_cov, alphas[2], tol=1e-10, max_iter=500)[1]
+    from_start = module_quic(emp_cov, alphas[2], precision_init=start, tol=1e-10, max_iter=500)[1]
+    np.testing.assert_allclose(from_start, converged, rtol=0, atol=1e-6)
+    # beyond the last step of the path, or with a worse objective: the closest solution
+    far = _secant_start(emp_cov, alphas[2] / 3, solutions[1], alphas[1], alphas[0], solutions[0])
+    assert far is solutions[1]
+    worse = _secant_start(emp_cov, alphas[2], solutions[1], alphas[1], alphas[0], solutions[1] + np.eye(40))
+    assert worse is solutions[1]
+
+
+def test_secant_warm_starts_keep_the_cv_choice(monkeypatch):
+    """The folds' secant warm starts change where Newton starts, not what it
+    converges to: the same grid, alpha_ and held-out scores (to the solver's
+    tolerance) as plain warm starts, on signals with fewer samples than features."""
+    import brainxr.connectome.sparse_inverse_covariance as module
+
+    signals = sparse_gaussian(n_features=40, n_samples=36, seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        secant = GraphicalLassoCV(cv=3).fit(signals)
+        monkeypatch.setattr(module, "_previous_solution", lambda *args: None)
+        plain = GraphicalLassoCV(cv=3).fit(signals)
+    np.testing.assert_array_equal(secant.cv_results_["alphas"], plain.cv_results_["alphas"])
+    assert secant.alpha_ == plain.alpha_
+    np.testing.assert_allclose(secant.cv_results_["mean_test_score"], plain.cv_results_["mean_test_score"],
+                               rtol=0, atol=1e-3)

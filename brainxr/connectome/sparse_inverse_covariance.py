@@ -16,7 +16,8 @@ second-order QUIC method (Newton directions on an active set, see
   2011; Mazumder and Hastie 2012), so each component is solved on its own,
   and isolated regions and pairs in closed form;
 - **warm starts** along decreasing penalties, within a fold's path and from
-  one grid refinement to the next, with continuation (intermediate
+  one grid refinement to the next, extrapolated along the path (secant)
+  from the two closest solutions, with continuation (intermediate
   penalties) where two penalties are far apart.
 
 Convergence is declared on a true duality gap (see
@@ -53,7 +54,7 @@ from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
 
 from brainxr.connectome import _alpha_grid
-from brainxr.connectome._quic import cholesky_logdet, inverse_from_cholesky, quic
+from brainxr.connectome._quic import cholesky_logdet, inverse_from_cholesky, primal_objective, quic
 
 __all__ = [
     "GraphicalLasso",
@@ -634,11 +635,15 @@ def _fold_score(test_cov, precision):
     return score if np.isfinite(score) else -np.inf
 
 
-def _fold_solve(fold, alpha, precision, from_alpha, tol, enet_tol, max_iter):
+def _fold_solve(fold, alpha, precision, from_alpha, tol, enet_tol, max_iter, previous=None):
     """One fold at one alpha: ``(precision, score)``, or ``(None, -inf)``
     when the solve (or a continuation step) does not converge within
-    ``max_iter`` iterations."""
+    ``max_iter`` iterations. ``previous``: ``(alpha, precision)`` of the
+    solution before ``(from_alpha, precision)`` on the path, to extrapolate
+    the starting point from (see :func:`_secant_start`)."""
     train_cov, test_cov = fold
+    if previous is not None:
+        precision = _secant_start(train_cov, alpha, precision, from_alpha, *previous)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         _, precision, _, _, status = _solve_from(
@@ -782,7 +787,9 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
 
     The folds are solved together, alpha after alpha in decreasing order,
     each fold warm-started from its solution at the closest alpha above (the
-    previous one of the grid, or one an earlier grid kept); between two alphas
+    previous one of the grid, or one an earlier grid kept), or from the
+    linear extrapolation of its solutions at the two closest solved alphas
+    above when that point is positive definite with a lower objective; between two alphas
     more than twice apart, intermediate (continuation) penalties are solved
     first, to a duality gap of 0.1, for every fold. A fold's solve gets
     ``max_iter / 4`` Newton iterations (scikit-learn's get ``max_iter / 10``
@@ -894,9 +901,11 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
                     )
                     warm_start_alpha, _, warm_starts, _ = explored[start]
                     below = [alpha for alpha in explored_alphas if alpha < min(alphas)]
-                    bracket = (max(below, default=0.0), warm_start_alpha)
+                    above = [alpha for alpha in explored_alphas if alpha > warm_start_alpha]
+                    bracket = (max(below, default=0.0), min(above, default=warm_start_alpha))
                 # The later grids lie inside this bracket and start from one
-                # of its points: the other solutions are dropped.
+                # of its points (extrapolating from the point above it, see
+                # _secant_start): the other solutions are dropped.
                 for entry in explored:
                     if not bracket[0] <= entry[0] <= bracket[1]:
                         entry[2] = None
@@ -962,15 +971,18 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
         def evidence():
             return [(entry[0], entry[1]) for entry in explored + new if entry[3] == _SOLVED] + steps
 
-        def solve_folds(alpha, tol):
+        def solve_folds(alpha, tol, previous=None):
             """Every fold at ``alpha`` from ``precisions``, in batches of
             n_jobs: ``[(precision, score)]``, or None as soon as one fails."""
             results = []
             work = list(zip(folds, precisions))
             for start in range(0, len(work), batch):
                 results += parallel(
-                    delayed(_fold_solve)(fold, alpha, precision, from_alpha, tol, self.enet_tol, max_iter)
-                    for fold, precision in work[start : start + batch]
+                    delayed(_fold_solve)(
+                        fold, alpha, precision, from_alpha, tol, self.enet_tol, max_iter,
+                        None if previous is None else (previous[0], previous[1][index]),
+                    )
+                    for index, (fold, precision) in enumerate(work[start : start + batch], start)
                 )
                 if any(precision is None for precision, _ in results):
                     return None
@@ -1002,7 +1014,8 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
                 if self.early_stopping and _past_a_fall(alpha, evidence()):
                     outcome = _SKIPPED
                     break
-            results = solve_folds(alpha, self.tol) if outcome == _SOLVED else None
+            previous = _previous_solution(explored + new, from_alpha, len(folds))
+            results = solve_folds(alpha, self.tol, previous) if outcome == _SOLVED else None
             if outcome == _SOLVED and results is None:
                 failed, outcome = True, _FAILED
             if outcome != _SOLVED:
@@ -1020,6 +1033,51 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
         # scikit-learn's order: decreasing alpha, earlier entries first on ties
         explored.extend(new)
         explored.sort(key=lambda entry: entry[0], reverse=True)
+
+
+#: Secant warm starts extrapolate at most this many times the last step of the path.
+_SECANT_MAX_RATIO = 1.0
+
+
+def _secant_start(emp_cov, alpha, precision, from_alpha, previous_alpha, previous_precision):
+    """The starting point at ``alpha`` extrapolated linearly along the path
+    from the solutions at ``previous_alpha`` and ``from_alpha`` (above it),
+    if it is positive definite and has a lower objective at ``alpha`` than
+    ``precision``; else ``precision``.
+
+    The solution path is piecewise smooth in ``alpha``: on the close alphas
+    of a refined grid the secant point starts Newton nearer the solution
+    (measured: a fifth to a third fewer iterations there). The solve and its
+    convergence test are unchanged.
+    """
+    if not previous_alpha > from_alpha > alpha:
+        return precision
+    ratio = (from_alpha - alpha) / (previous_alpha - from_alpha)
+    if ratio > _SECANT_MAX_RATIO:
+        return precision
+    predicted = precision + ratio * (precision - previous_precision)
+    _, logdet = cholesky_logdet(predicted)
+    if not np.isfinite(logdet):
+        return precision
+    _, start_logdet = cholesky_logdet(precision)
+    if primal_objective(emp_cov, predicted, logdet, alpha) < primal_objective(emp_cov, precision, start_logdet, alpha):
+        return predicted
+    return precision
+
+
+def _previous_solution(explored, from_alpha, n_folds):
+    """``(alpha, per-fold precisions)`` of the solved grid point just above
+    ``from_alpha``, if ``from_alpha`` itself is a solved grid point (not a
+    continuation step) and both still hold their solutions; else None."""
+    solved = sorted(
+        ((entry[0], entry[2]) for entry in explored
+         if entry[2] is not None and entry[3] == _SOLVED and len(entry[2]) == n_folds),
+        key=lambda pair: pair[0],
+    )
+    if from_alpha is None or from_alpha not in [alpha for alpha, _ in solved]:
+        return None
+    # the grids can repeat an alpha: the next distinct one above
+    return next(((alpha, precisions) for alpha, precisions in solved if alpha > from_alpha), None)
 
 
 #: Outcomes of a grid point: solved in every fold; a fold did not converge
