@@ -322,8 +322,9 @@ def _read_bold_block(keys, voxel_slice, *, location, n_time):
 
 
 def _read_bold_and_valid(location, key, voxels: slice):
-    """A run's bold and validity over a slice of voxels, read together (one call to the store)."""
-    arrays = cohort_store.read_run_arrays(location, key, {"bold": (slice(None), voxels), "valid": (voxels,)})
+    """A run's bold and validity over a slice of voxels, read together (one call to the store; read-only views)."""
+    arrays = cohort_store.read_run_arrays(location, key, {"bold": (slice(None), voxels), "valid": (voxels,)},
+                                          writeable=False)
     return arrays["bold"], np.asarray(arrays["valid"], dtype=bool)
 
 

@@ -1,6 +1,7 @@
 """Opening a cohort store: selection, lazy runs, DataTree, scale."""
 
 import json
+import os
 import time
 
 import numpy as np
@@ -115,6 +116,13 @@ def test_opening_ten_thousand_runs_reads_the_index_not_each_run(store, monkeypat
         return await real_get(self, key, *args, **kwargs)
 
     monkeypatch.setattr(zarr.storage.LocalStore, "get", spying_get)
+    real_read_local_file = cohort_store._read_local_file
+
+    def spying_read_local_file(path):
+        zarr_keys.append(os.path.relpath(path, store).replace(os.sep, "/"))
+        return real_read_local_file(path)
+
+    monkeypatch.setattr(cohort_store, "_read_local_file", spying_read_local_file)
     started = time.perf_counter()
     cohort = brainxr.open_cohort(store)
     seconds = time.perf_counter() - started
