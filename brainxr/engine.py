@@ -65,6 +65,7 @@ SPLIT_EVERY = 8
 _threads_lock = threading.Lock()
 _threads_users = 0
 _threads_limiter = None
+_threadpools = (0, None)  # (len(sys.modules) when found, threadpoolctl.ThreadpoolController)
 
 #: glibc's thresholds inside cohort tasks: buffers below MMAP_THRESHOLD come from the heap, and free heap
 #: memory above TRIM_THRESHOLD goes back to the OS (see :func:`tune_allocator`)
@@ -128,6 +129,22 @@ def tune_allocator(command: bool = False) -> bool:
     return _allocator_tuned
 
 
+def _loaded_threadpools():
+    """threadpoolctl's controller of the thread pools (BLAS, OpenMP) loaded in this process.
+
+    Finding them scans every loaded library (~4 ms), and the limit is set
+    again whenever the tasks of a cohort graph pause: the controller is kept
+    until a module import may have loaded another library (scipy brings its
+    own OpenBLAS).
+    """
+    global _threadpools
+    if _threadpools[0] != len(sys.modules):
+        from threadpoolctl import ThreadpoolController
+
+        _threadpools = (len(sys.modules), ThreadpoolController())
+    return _threadpools[1]
+
+
 @contextlib.contextmanager
 def one_thread_per_task():
     """Run the block inside with one BLAS/OpenMP thread (and one numba thread).
@@ -141,13 +158,12 @@ def one_thread_per_task():
     the last one ends. numba's setting is per thread.
     """
     global _threads_users, _threads_limiter
-    from threadpoolctl import threadpool_limits
 
     with _threads_lock:
         if _allocator_tuned is None:
             tune_allocator()
         if _threads_users == 0:
-            _threads_limiter = threadpool_limits(limits=1)
+            _threads_limiter = _loaded_threadpools().limit(limits=1)
         _threads_users += 1
     numba = sys.modules.get("numba")
     if not hasattr(numba, "set_num_threads"):  # not imported, or being imported by another thread

@@ -411,3 +411,24 @@ def test_allocator_is_tuned_only_under_a_nanny_trim_threshold(environment, comma
                             text=True, check=True)
     assert result.stdout.strip() == str(tuned)
 
+
+
+def test_one_thread_per_task_limits_every_blas_and_finds_them_once(monkeypatch):
+    """Each task runs with one BLAS thread in numpy's and scipy's OpenBLAS alike; the libraries are scanned
+    again only after an import (a scan costs ~4 ms, and the limit is set whenever the tasks pause)."""
+    import scipy.linalg  # noqa: F401  (its own OpenBLAS)
+    import threadpoolctl
+
+    from brainxr import engine
+
+    monkeypatch.setattr(engine, "_threadpools", (0, None))
+    before = {info["filepath"]: info["num_threads"] for info in threadpoolctl.threadpool_info()}
+    controllers = []
+    for _ in range(5):
+        with engine.one_thread_per_task():
+            inside = threadpoolctl.threadpool_info()
+        controllers.append(engine._threadpools[1])
+    assert len({id(controller) for controller in controllers}) == 1
+    assert {info["filepath"] for info in inside} == set(before)
+    assert all(info["num_threads"] == 1 for info in inside if info["user_api"] == "blas")
+    assert {info["filepath"]: info["num_threads"] for info in threadpoolctl.threadpool_info()} == before
