@@ -328,11 +328,16 @@ def _run_guard(key: str, on_error: str, run):
 # -- reading ---------------------------------------------------------------------------
 
 
+def _read_bold(location, key, voxels: slice):
+    """A run's bold over a slice of voxels, a read-only view where the store allows (the callers copy it)."""
+    return cohort_store.read_run_arrays(location, key, {"bold": (slice(None), voxels)}, writeable=False)["bold"]
+
+
 def _read_bold_block(keys, voxel_slice, *, location, n_time):
     voxels = voxel_slice[0]
     block = np.full((len(keys), n_time, voxels.stop - voxels.start), np.nan, dtype=np.float32)
     for position, key in enumerate(keys):
-        values = cohort_store.read_bold(location, key, voxels)
+        values = _read_bold(location, key, voxels)
         block[position, : values.shape[0]] = values
     return block
 
@@ -686,7 +691,7 @@ def _clean_bold_block(keys, plans, voxel_slice, *, location, n_time, psc, on_err
         for position, (key, plan) in enumerate(zip(keys, plans)):
             if isinstance(plan, RunFailure):
                 continue
-            bold = cohort_store.read_bold(location, key, voxels)
+            bold = _read_bold(location, key, voxels)
             cleaned = _run_guard(key, on_error, lambda: clean_block(bold, plan))  # noqa: B023
             if isinstance(cleaned, RunFailure):
                 continue

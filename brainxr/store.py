@@ -565,7 +565,7 @@ def _damage_errors(location: Location, key: str | None, name: str):
         if access is not None:
             raise LocationError(str(location), access) from err
         text = str(err)
-        if "checksum" in text:
+        if isinstance(err, ValueError) and "checksum" in text:
             problem = "a chunk fails its checksum (flipped or truncated bytes)"
         elif type(err).__name__ in ("ArrayNotFoundError", "NodeNotFoundError", "FileNotFoundError",
                                     "GroupNotFoundError"):

@@ -118,9 +118,9 @@ def test_opening_ten_thousand_runs_reads_the_index_not_each_run(store, monkeypat
     monkeypatch.setattr(zarr.storage.LocalStore, "get", spying_get)
     real_read_local_file = cohort_store._read_local_file
 
-    def spying_read_local_file(path):
+    def spying_read_local_file(path, **kwargs):
         zarr_keys.append(os.path.relpath(path, store).replace(os.sep, "/"))
-        return real_read_local_file(path)
+        return real_read_local_file(path, **kwargs)
 
     monkeypatch.setattr(cohort_store, "_read_local_file", spying_read_local_file)
     started = time.perf_counter()
