@@ -463,6 +463,68 @@ class _BufferPool:
             del self._free[: max(0, len(self._free) - self.capacity)]
 
 
+def read_voxel_chunks(source, layout, grid: MaskedGrid, voxel_chunk: int, block_size: int = 8, hasher=None,
+                      buffers: _BufferPool | None = None, resample=False) -> tuple[range, list]:
+    """Decode a run's BOLD once and gather the cohort grid's voxels into the ``(time, voxel)`` chunks a store keeps.
+
+    Parameters
+    ----------
+    source, layout
+        The run's BOLD (as :func:`~brainxr.nifti.iter_volume_blocks` takes it) and its header.
+    grid : MaskedGrid
+        The cohort grid: its voxels, in order, are gathered.
+    voxel_chunk : int
+        Voxels per stored chunk.
+    block_size : int
+        Volumes decompressed at a time.
+    hasher : hashlib hash object, optional
+        Updated with every byte of the file as stored (the source's checksum, at no second read).
+    buffers : _BufferPool, optional
+        Where the chunk buffers come from (default: new arrays).
+    resample : False, "linear" or "continuous"
+        Resample each block of volumes onto the grid first (a run off the cohort grid).
+
+    Returns
+    -------
+    starts : range
+        First voxel of each chunk.
+    chunks : list of numpy.ndarray
+        One C-contiguous float32 ``(time, voxel)`` buffer per stored chunk (written without another copy).
+    """
+    i, j, k = (grid.voxel_index[:, axis] for axis in range(3))
+    # each cohort voxel's offset in a volume as NIfTI stores it (i fastest)
+    offsets = np.ravel_multi_index((i, j, k), grid.shape, order="F")
+    starts = range(0, grid.n_voxels, voxel_chunk)
+    buffers = buffers or _BufferPool(0)
+    chunks = [buffers.empty((layout.n_volumes, min(voxel_chunk, grid.n_voxels - s)), np.dtype(np.float32))
+              for s in starts]
+    affine = layout.header.get_best_affine()
+    for first, block in iter_volume_blocks(source, block_size, np.float32, layout, hasher, n_buffers=1):
+        if resample:
+            block = _to_grid(block, affine, grid, resample)
+        volumes = block.T.reshape(block.shape[3], -1)  # (time, I*J*K): a view of the F-ordered block
+        stop = first + len(volumes)
+        for s, chunk in zip(starts, chunks):
+            # gathered row by row straight into the chunk (mode="clip": unbuffered; the offsets are in range)
+            np.take(volumes, offsets[s : s + chunk.shape[1]], axis=1, out=chunk[first:stop], mode="clip")
+        del block, volumes
+    return starts, chunks
+
+
+def write_voxel_chunks(bold, starts, chunks: list, buffers: _BufferPool | None = None) -> None:
+    """Write a run's voxel chunks (from :func:`read_voxel_chunks`) into its ``bold`` array.
+
+    The chunk buffers then go back to ``buffers`` (if given), for the next run.
+    """
+    # the chunks are encoded and written concurrently: one at a time, this thread waited for each (a quarter
+    # of its time at 2 mm) while zarr's threads compressed and wrote it
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="brainxr-write") as writers:
+        list(writers.map(functools.partial(cohort_store.write_bold_chunk, bold), starts, chunks))
+    if buffers is not None:
+        for chunk in chunks:
+            buffers.give(chunk)  # to the next run, or freed
+
+
 def ingest_run(run: RunFiles, store, grid: MaskedGrid, voxel_chunk: int, t_r=None, block_size: int = 8,
                resample=False, recorded: dict | None = None, overwrite: bool = False,
                region_weights=None, buffers: _BufferPool | None = None) -> RunResult:
@@ -522,22 +584,10 @@ def ingest_run(run: RunFiles, store, grid: MaskedGrid, voxel_chunk: int, t_r=Non
                 run_mask = _to_grid(values.astype(np.uint8), mask_affine, grid, "nearest") > 0
 
         i, j, k = (grid.voxel_index[:, axis] for axis in range(3))
-        # each cohort voxel's offset in a volume as NIfTI stores it (i fastest)
-        offsets = np.ravel_multi_index((i, j, k), grid.shape, order="F")
-        starts = range(0, grid.n_voxels, voxel_chunk)
-        # one C-contiguous (time, voxel) buffer per stored chunk: written without another copy
         buffers = buffers or _BufferPool(0)
-        chunks = [buffers.empty((n_volumes, min(voxel_chunk, grid.n_voxels - s)), np.dtype(np.float32)) for s in starts]
         hasher = hashlib.sha256()
-        for first, block in iter_volume_blocks(bold_source, block_size, np.float32, layout, hasher, n_buffers=1):
-            if off_grid:
-                block = _to_grid(block, affine, grid, resample)
-            volumes = block.T.reshape(block.shape[3], -1)  # (time, I*J*K): a view of the F-ordered block
-            stop = first + len(volumes)
-            for s, chunk in zip(starts, chunks):
-                # gathered row by row straight into the chunk (mode="clip": unbuffered; the offsets are in range)
-                np.take(volumes, offsets[s : s + chunk.shape[1]], axis=1, out=chunk[first:stop], mode="clip")
-            del block, volumes
+        starts, chunks = read_voxel_chunks(bold_source, layout, grid, voxel_chunk, block_size, hasher, buffers,
+                                           resample if off_grid else False)
 
         valid = np.empty(grid.n_voxels, dtype=bool)
         n_repaired, any_signal = 0, False
@@ -589,12 +639,7 @@ def ingest_run(run: RunFiles, store, grid: MaskedGrid, voxel_chunk: int, t_r=Non
             status = "repaired"
         bold = cohort_store.begin_run(location, key, n_volumes, voxel_chunk, repetition_time, confounds,
                                       confounds_metadata, valid, attrs)
-        # the chunks are encoded and written concurrently: one at a time, this thread waited for each (a quarter
-        # of its time at 2 mm) while zarr's threads compressed and wrote it
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="brainxr-write") as writers:
-            list(writers.map(functools.partial(cohort_store.write_bold_chunk, bold), starts, chunks))
-        for chunk in chunks:
-            buffers.give(chunk)  # to the next run, or freed
+        write_voxel_chunks(bold, starts, chunks, buffers)
         del chunks
         if not lock.held():
             raise RuntimeError(f"run {key}: its lock was taken over by another ingest while it was written "
