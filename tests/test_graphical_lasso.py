@@ -601,3 +601,15 @@ def test_secant_warm_starts_keep_the_cv_choice(monkeypatch):
     assert secant.alpha_ == plain.alpha_
     np.testing.assert_allclose(secant.cv_results_["mean_test_score"], plain.cv_results_["mean_test_score"],
                                rtol=0, atol=1e-3)
+
+
+@pytest.mark.parametrize("n_features", [1, 2, 7, 50])
+def test_inverse_from_cholesky_is_the_symmetric_c_ordered_inverse(n_features):
+    from brainxr.connectome._quic import cholesky_logdet, inverse_from_cholesky
+
+    factor = np.random.default_rng(n_features).standard_normal((n_features, n_features))
+    matrix = factor @ factor.T + n_features * np.eye(n_features)
+    inverse = inverse_from_cholesky(cholesky_logdet(matrix)[0])
+    assert inverse.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(inverse, inverse.T)
+    np.testing.assert_allclose(inverse, np.linalg.inv(matrix), rtol=1e-10, atol=1e-12)

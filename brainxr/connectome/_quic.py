@@ -438,9 +438,19 @@ def inverse_from_cholesky(factor):
         raise FloatingPointError("the precision matrix became singular")
     # only the lower triangle is computed; the result is C-contiguous, as the
     # kernels expect
-    symmetric = np.tril(inverse)
-    symmetric += np.tril(symmetric, -1).T
-    return np.ascontiguousarray(symmetric)
+    return _symmetric_from_lower(inverse, np.empty(inverse.shape))
+
+
+@njit(cache=True, nogil=True)
+def _symmetric_from_lower(lower, out):
+    """``out``: the symmetric matrix whose lower triangle is ``lower``'s (one
+    pass, where ``tril`` and a transposed sum make four)."""
+    p = lower.shape[0]
+    for j in range(p):
+        for i in range(j, p):
+            out[i, j] = lower[i, j]
+            out[j, i] = lower[i, j]
+    return out
 
 
 def _free_set(emp_cov, precision, covariance, alpha):
