@@ -328,16 +328,11 @@ def _run_guard(key: str, on_error: str, run):
 # -- reading ---------------------------------------------------------------------------
 
 
-def _read_bold(location, key, voxels: slice):
-    """A run's bold over a slice of voxels, a read-only view where the store allows (the callers copy it)."""
-    return cohort_store.read_run_arrays(location, key, {"bold": (slice(None), voxels)}, writeable=False)["bold"]
-
-
 def _read_bold_block(keys, voxel_slice, *, location, n_time):
     voxels = voxel_slice[0]
     block = np.full((len(keys), n_time, voxels.stop - voxels.start), np.nan, dtype=np.float32)
     for position, key in enumerate(keys):
-        values = _read_bold(location, key, voxels)
+        values = cohort_store.read_bold(location, key, voxels, writeable=False)  # copied into the block
         block[position, : values.shape[0]] = values
     return block
 
@@ -691,7 +686,7 @@ def _clean_bold_block(keys, plans, voxel_slice, *, location, n_time, psc, on_err
         for position, (key, plan) in enumerate(zip(keys, plans)):
             if isinstance(plan, RunFailure):
                 continue
-            bold = _read_bold(location, key, voxels)
+            bold = cohort_store.read_bold(location, key, voxels, writeable=False)  # clean_block leaves it unchanged
             cleaned = _run_guard(key, on_error, lambda: clean_block(bold, plan))  # noqa: B023
             if isinstance(cleaned, RunFailure):
                 continue

@@ -627,9 +627,7 @@ def _sync_decoding(document: bytes) -> _SyncDecoding | None:
 
 def _chunk_ranges(selection, shape) -> list | None:
     """``[(start, stop), ...]`` per axis of a selection of slices (``()`` for all); None for anything else."""
-    if selection == ():
-        selection = ()
-    elif not isinstance(selection, tuple) or len(selection) > len(shape):
+    if not isinstance(selection, tuple) or len(selection) > len(shape):
         return None
     ranges = []
     for axis, size in enumerate(shape):
@@ -663,6 +661,22 @@ def _read_local_file(path: str, checksum: bool = False) -> bytes:
     return data
 
 
+def _read_local_chunk(decoding: _SyncDecoding, array_dir: str, array_path: str, coords) -> np.ndarray:
+    """One decoded chunk of a local array (its fill value where it was never written, unless checksummed)."""
+    metadata = decoding.metadata
+    chunk_key = metadata.encode_chunk_key(coords)
+    try:
+        data = CpuBuffer.from_bytes(_read_local_file(os.path.join(array_dir, *chunk_key.split("/")),
+                                                     checksum=decoding.checksum_outermost))
+    except FileNotFoundError:
+        if decoding.checksummed:
+            raise _MissingChunk(f"{array_path}/{chunk_key}") from None
+        return np.full(metadata.chunk_grid.chunk_shape, metadata.fill_value, dtype=metadata.dtype.to_native_dtype())
+    for codec, spec in decoding.steps:
+        data = codec._decode_sync(data, spec)
+    return data.as_numpy_array()
+
+
 def _read_local_array(array_dir: str, array_path: str, selection, writeable: bool):
     """An array of a local store read and decoded in the calling thread; None where Zarr must read it.
 
@@ -679,42 +693,25 @@ def _read_local_array(array_dir: str, array_path: str, selection, writeable: boo
         return None
     metadata = decoding.metadata
     ranges = _chunk_ranges(selection, metadata.shape)
-    if ranges is None:
-        return None
     chunk_shape = metadata.chunk_grid.chunk_shape
-    if 0 in chunk_shape:
+    if ranges is None or 0 in chunk_shape:
         return None
-    native = metadata.dtype.to_native_dtype()
-    out = None
     chunk_spans = [range(start // size, -(-stop // size)) for (start, stop), size in zip(ranges, chunk_shape)]
+    if all(len(span) == 1 for span in chunk_spans):  # within one chunk: a view of it, copied only if asked for
+        coords = tuple(span[0] for span in chunk_spans)
+        chunk = _read_local_chunk(decoding, array_dir, array_path, coords)
+        part = chunk[tuple(slice(start - index * size, stop - index * size)
+                           for (start, stop), index, size in zip(ranges, coords, chunk_shape))] if coords else chunk
+        return part.copy() if (writeable and not part.flags.writeable) or not part.flags.c_contiguous else part
+    out = np.empty([stop - start for start, stop in ranges], dtype=metadata.dtype.to_native_dtype())
     for coords in itertools.product(*chunk_spans):
-        chunk_key = metadata.encode_chunk_key(coords)
-        try:
-            data = CpuBuffer.from_bytes(_read_local_file(os.path.join(array_dir, *chunk_key.split("/")),
-                                                         checksum=decoding.checksum_outermost))
-        except FileNotFoundError:
-            if decoding.checksummed:
-                raise _MissingChunk(f"{array_path}/{chunk_key}") from None
-            chunk = np.full(chunk_shape, metadata.fill_value, dtype=native)
-        else:
-            for codec, spec in decoding.steps:
-                data = codec._decode_sync(data, spec)
-            chunk = data.as_numpy_array()
+        chunk = _read_local_chunk(decoding, array_dir, array_path, coords)
         origin = [index * size for index, size in zip(coords, chunk_shape)]
         source = tuple(slice(max(start, o) - o, min(stop, o + size) - o)
                        for (start, stop), o, size in zip(ranges, origin, chunk_shape))
-        if len(coords) == 0 or all(len(span) == 1 for span in chunk_spans):
-            out = chunk[source]  # the one chunk: no copy unless asked for
-            if writeable and not out.flags.writeable:
-                out = out.copy()
-            return np.ascontiguousarray(out)
-        if out is None:
-            out = np.empty([stop - start for start, stop in ranges], dtype=chunk.dtype)
         target = tuple(slice(max(start, o) - start, min(stop, o + size) - start)
                        for (start, stop), o, size in zip(ranges, origin, chunk_shape))
         out[target] = chunk[source]
-    if out is None:  # an empty selection
-        out = np.empty([stop - start for start, stop in ranges], dtype=native)
     return out
 
 
@@ -781,7 +778,7 @@ def _read_array(location: Location, key: str | None, name: str, selection=()):
     return read_run_arrays(location, key, {name: selection})[name]
 
 
-def read_bold(store, key: str, voxels: slice = slice(None)) -> np.ndarray:
+def read_bold(store, key: str, voxels: slice = slice(None), *, writeable: bool = True) -> np.ndarray:
     """A run's ``(n_volumes, voxel)`` float32 BOLD signal over a slice of the store's voxels.
 
     Parameters
@@ -792,8 +789,10 @@ def read_bold(store, key: str, voxels: slice = slice(None)) -> np.ndarray:
         The run's name.
     voxels : slice
         The store's voxels to read (default all).
+    writeable : bool, default=True
+        False lets the array be a read-only view of the decoded chunk (see :func:`read_run_arrays`).
     """
-    return _read_array(as_location(store), key, "bold", (slice(None), voxels))
+    return read_run_arrays(as_location(store), key, {"bold": (slice(None), voxels)}, writeable=writeable)["bold"]
 
 
 def read_valid(store, key: str, voxels: slice = slice(None)) -> np.ndarray:

@@ -64,14 +64,24 @@ def test_local_reads_take_the_fill_value_of_unwritten_chunks_and_read_strings(ro
     assert read["names"].tolist() == ["csf", "", "trans_x", "é"]
 
 
-def test_sharded_arrays_and_point_selections_are_read_by_zarr(root):
-    array = zarr.create_array(root, name="a", shape=(8, 8), chunks=(2, 2), shards=(4, 4), dtype="float64")
-    array[...] = np.arange(64.0).reshape(8, 8)
-    assert isinstance(array.metadata.codecs[0], ShardingCodec)
-    np.testing.assert_array_equal(cohort_store.read_run_arrays(root, None, {"a": (slice(1, 7),)})["a"],
-                                  array[1:7])
-    np.testing.assert_array_equal(cohort_store.read_run_arrays(root, None, {"a": (slice(0, 8, 2),)})["a"],
-                                  array[0:8:2])
+def test_sharded_arrays_and_strided_selections_are_read_by_zarr(root, monkeypatch):
+    sharded = zarr.create_array(root, name="a", shape=(8, 8), chunks=(2, 2), shards=(4, 4), dtype="float64")
+    sharded[...] = np.arange(64.0).reshape(8, 8)
+    assert isinstance(sharded.metadata.codecs[0], ShardingCodec)
+    plain = zarr.create_array(root, name="b", shape=(8, 8), chunks=(4, 4), dtype="float64")
+    plain[...] = np.arange(64.0).reshape(8, 8)
+    through_zarr = []
+    real_sync = cohort_store.zarr_sync
+
+    def counting_sync(coroutine):
+        through_zarr.append(1)
+        return real_sync(coroutine)
+
+    monkeypatch.setattr(cohort_store, "zarr_sync", counting_sync)
+    for name, selection, expected in [("a", (slice(1, 7),), sharded[1:7]), ("b", (slice(0, 8, 2),), plain[0:8:2]),
+                                      ("b", (slice(1, 7),), plain[1:7])]:
+        np.testing.assert_array_equal(cohort_store.read_run_arrays(root, None, {name: selection})[name], expected)
+    assert len(through_zarr) == 2  # the sharded and the strided read; the plain slice was read locally
 
 
 def test_local_reads_do_not_go_through_zarrs_event_loop(root, monkeypatch):
