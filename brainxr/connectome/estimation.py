@@ -58,8 +58,6 @@ def resolve_estimator(cov_estimator):
     """
     if cov_estimator is None:
         return KernelCovariance("ledoit_wolf")
-    if isinstance(cov_estimator, KernelCovariance):
-        return KernelCovariance(cov_estimator.name)
     if isinstance(cov_estimator, str):
         if cov_estimator not in _ESTIMATOR_SHORTCUTS:
             raise ValueError(
@@ -74,18 +72,21 @@ def resolve_estimator(cov_estimator):
             "'.covariance_' (e.g. from sklearn.covariance); got "
             f"`{type(cov_estimator).__name__}`."
         )
+    return _unfitted_copy(cov_estimator)
+
+
+def _unfitted_copy(estimator):
+    """A new unfitted estimator with the parameters of ``estimator`` (scikit-learn's ``clone``)."""
+    if isinstance(estimator, KernelCovariance):
+        return KernelCovariance(estimator.name)
     from sklearn.base import clone  # an estimator other than brainxr's kernels comes with scikit-learn
 
-    return clone(cov_estimator)
+    return clone(estimator)
 
 
 def fit_covariance(estimator, signals: np.ndarray) -> np.ndarray:
     """The covariance of ``(n_samples, n_features)`` signals by a fresh copy of ``estimator``, float64."""
-    if isinstance(estimator, KernelCovariance):
-        return KernelCovariance(estimator.name).fit(signals).covariance_
-    from sklearn.base import clone
-
-    return np.asarray(clone(estimator).fit(signals).covariance_, dtype=np.float64)
+    return np.asarray(_unfitted_copy(estimator).fit(signals).covariance_, dtype=np.float64)
 
 
 def _is_empirical(estimator) -> bool:

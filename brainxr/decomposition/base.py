@@ -169,7 +169,6 @@ class BaseDecomposition(TransformerEstimator):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "components_")
 
-
     # -- the embedded masker ------------------------------------------------
     def _make_masker(self):
         """The MultiNiftiMasker of ``fit`` (nilearn's ``check_embedded_masker``)."""

@@ -134,7 +134,6 @@ class BaseMasker(Estimator):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, self._fitted_attribute)
 
-
     def _check_dtype(self):
         if self.dtype is bool or self.dtype == "bool":
             raise TypeError("dtype: 'dtype' cannot be bool")
