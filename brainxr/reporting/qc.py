@@ -40,9 +40,15 @@ def fdr_significant(p_values: np.ndarray, alpha: float = 0.05) -> np.ndarray:
     return significant
 
 
-def _two_sided_p(t: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """Two-sided p-value of Pearson's r's t statistic with ``n - 2`` (at least 1) degrees of freedom."""
-    return 2 * special.stdtr(np.maximum(n - 2, 1), -np.abs(t))
+def _with_p_values(r: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pearson's r (clipped to [-1, 1]; NaN with fewer than 3 runs) and its two-sided p-value.
+
+    The p-value of the t statistic with ``n - 2`` degrees of freedom (at least 1).
+    """
+    r = np.where(n >= 3, np.clip(r, -1.0, 1.0), np.nan)
+    t = r * np.sqrt((n - 2) / np.maximum(1e-300, 1 - r**2))
+    p = 2 * special.stdtr(np.maximum(n - 2, 1), -np.abs(t))
+    return r, np.where(np.isfinite(r), p, np.nan)
 
 
 def qcfc(connectivity: np.ndarray, mean_fd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -72,10 +78,7 @@ def qcfc(connectivity: np.ndarray, mean_fd: np.ndarray) -> tuple[np.ndarray, np.
         fd_centred = np.where(valid, fd - fd.sum(axis=0) / n, 0.0)
         value_centred = np.where(valid, values - values.sum(axis=0) / n, 0.0)
         r = (fd_centred * value_centred).sum(axis=0) / np.sqrt((fd_centred**2).sum(axis=0) * (value_centred**2).sum(axis=0))
-        r = np.where(n >= 3, np.clip(r, -1.0, 1.0), np.nan)
-        t = r * np.sqrt((n - 2) / np.maximum(1e-300, 1 - r**2))
-        p = _two_sided_p(t, n)
-    return r, np.where(np.isfinite(r), p, np.nan)
+        return _with_p_values(r, n)
 
 
 class QcfcSums:
@@ -117,11 +120,7 @@ class QcfcSums:
             covariance = s["fdx"] - s["fd"] * s["x"] / n
             variance_fd = s["fd2"] - s["fd"] ** 2 / n
             variance_x = s["x2"] - s["x"] ** 2 / n
-            r = np.clip(covariance / np.sqrt(variance_fd * variance_x), -1.0, 1.0)
-            r = np.where(n >= 3, r, np.nan)
-            t = r * np.sqrt((n - 2) / np.maximum(1e-300, 1 - r**2))
-            p = _two_sided_p(t, n)
-        return r, np.where(np.isfinite(r), p, np.nan)
+            return _with_p_values(covariance / np.sqrt(variance_fd * variance_x), n)
 
     def summary(self, distances: np.ndarray | None = None, alpha: float = 0.05) -> dict:
         """As :func:`qcfc_summary`."""
