@@ -14,6 +14,7 @@ from test_plotting_data import brain_mask, random_connectome  # noqa: F401 (fixt
 
 from brainxr.plotting import plot_connectome, plot_markers
 from brainxr.plotting._graph import check_threshold, edge_color_range, graph_edges
+from brainxr.plotting.glass_brain import GLASS_BRAIN_GID
 
 
 @pytest.fixture(autouse=True)
@@ -34,13 +35,17 @@ def _drawn_edges(ax):
         if isinstance(line, Line2D) and len(line.get_xdata()) == 2:
             rows.append((*line.get_xdata(), *line.get_ydata(), *to_rgba(line.get_color()), line.get_linewidth(),
                          line.get_zorder()))
-    for collection in ax.collections:
-        if isinstance(collection, LineCollection):
-            colors, widths = collection.get_colors(), collection.get_linewidths()
-            for index, ((x0, y0), (x1, y1)) in enumerate(collection.get_segments()):
-                rows.append((x0, x1, y0, y1, *colors[index % len(colors)], widths[index % len(widths)],
-                             collection.get_zorder()))
+    for collection in _edge_collections(ax):
+        colors, widths = collection.get_colors(), collection.get_linewidths()
+        for index, ((x0, y0), (x1, y1)) in enumerate(collection.get_segments()):
+            rows.append((x0, x1, y0, y1, *colors[index % len(colors)], widths[index % len(widths)],
+                         collection.get_zorder()))
     return [row for _, row in sorted(enumerate(rows), key=lambda item: (item[1][-1], item[0]))]
+
+
+def _edge_collections(ax):
+    """The line collections of an axes but the glass brain's outlines."""
+    return [c for c in ax.collections if isinstance(c, LineCollection) and c.get_gid() != GLASS_BRAIN_GID]
 
 
 def _lines(ax):
@@ -230,7 +235,7 @@ def test_edges_are_stacked_and_rendered_as_nilearns_lines(brain_mask, display_mo
         np.testing.assert_allclose(mine, expected, rtol=1e-6, atol=1e-6)
         # the figure with nilearn's Line2D edges in place of the collection is the same picture
         picture = _pixels(ax.figure)
-        for collection in [c for c in ax.collections if isinstance(c, LineCollection)]:
+        for collection in _edge_collections(ax):
             collection.remove()
         for line in reference.lines:
             if len(line.get_xdata()) == 2:
@@ -246,7 +251,7 @@ def test_edge_kwargs_take_line2d_names_and_override_the_style(brain_mask):  # no
     style = {"color": "k", "linewidth": 4, "linestyle": "--", "alpha": 0.5}
     ours = plot_connectome(weights, coords, display_mode="z", edge_kwargs=style, brain_mask=brain_mask)
     theirs = nilearn_plotting.plot_connectome(weights, coords, display_mode="z", edge_kwargs=style)
-    (collection,) = [c for c in ours.axes["z"].ax.collections if isinstance(c, LineCollection)]
+    (collection,) = _edge_collections(ours.axes["z"].ax)
     line = [line for line in theirs.axes["z"].ax.lines if len(line.get_xdata()) == 2][0]
     assert np.all(collection.get_linewidths() == line.get_linewidth())
     np.testing.assert_allclose(collection.get_colors(), [to_rgba("k", 0.5)])

@@ -11,7 +11,11 @@ midline fissure, the temporal lobes, the cerebellum) for a glass-brain look.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+
+import contourpy
 import numpy as np
+from matplotlib.collections import LineCollection
 from scipy import ndimage
 
 from brainxr.plotting._inputs import Volume, axis_aligned
@@ -20,6 +24,8 @@ from brainxr.plotting._inputs import Volume, axis_aligned
 OUTLINE_LEVEL = 0.1
 #: thickness levels of the inner iso-lines
 INNER_LEVELS = (0.55, 0.8)
+#: ``gid`` of the outline collections (the edges of a graph are line collections too)
+GLASS_BRAIN_GID = "glass_brain"
 #: world axis projected away for each view, and the two axes that stay
 VIEW_AXES = {"x": (0, (1, 2)), "l": (0, (1, 2)), "r": (0, (1, 2)), "y": (1, (0, 2)), "z": (2, (0, 1))}
 
@@ -58,6 +64,25 @@ class Projection:
         margin_x = 0.025 * (xs.max() - xs.min()) + 1
         margin_y = 0.025 * (ys.max() - ys.min()) + 1
         return xs.min() - margin_x, xs.max() + margin_x, ys.min() - margin_y, ys.max() + margin_y
+
+    @cached_property
+    def lines(self) -> tuple:
+        """``(outline, inner)``: the silhouette's and the inner iso-lines'
+        segments, each a list of ``(n, 2)`` world coordinates.
+
+        Traced once per projection (projections are cached per mask) with
+        contourpy, as ``Axes.contour`` traces them, so that every figure on
+        the same mask only draws them.
+        """
+        peak = self.thickness.max()
+        if peak <= 0:
+            return [], []
+        X, Y = self.grid()
+        tracer = contourpy.contour_generator(X, Y, self.thickness, name="mpl2014",
+                                             line_type=contourpy.LineType.SeparateCode)
+        # (points, codes) per level; a closed line repeats its first point
+        inner = [points for level in INNER_LEVELS for points in tracer.lines(level * peak)[0]]
+        return tracer.lines(OUTLINE_LEVEL * peak)[0], inner
 
 
 _PROJECTIONS: dict = {}
@@ -119,13 +144,11 @@ def draw_glass_brain(ax, projection: Projection, black_bg: bool = False, alpha: 
     tuple
         ``(xmin, xmax, ymin, ymax)`` bounds of the drawing, for axis limits.
     """
-    X, Y = projection.grid()
-    outline_color = "0.85" if black_bg else "0.25"
-    inner_color = "0.7" if black_bg else "0.5"
-    peak = projection.thickness.max()
-    if peak > 0:
-        ax.contour(X, Y, projection.thickness, levels=[OUTLINE_LEVEL * peak], colors=[outline_color],
-                   linewidths=1.6, alpha=alpha, zorder=2)
-        ax.contour(X, Y, projection.thickness, levels=[level * peak for level in INNER_LEVELS],
-                   colors=[inner_color], linewidths=0.8, alpha=alpha, zorder=2)
+    outline, inner = projection.lines
+    for segments, color, width in ((outline, "0.85" if black_bg else "0.25", 1.6),
+                                   (inner, "0.7" if black_bg else "0.5", 0.8)):
+        if segments:
+            ax.add_collection(LineCollection(segments, colors=[color], linewidths=width, alpha=alpha, zorder=2,
+                                             gid=GLASS_BRAIN_GID),
+                              autolim=False)
     return projection.bounds()
