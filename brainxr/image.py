@@ -41,12 +41,12 @@ import sys
 import warnings
 from pathlib import Path
 
-import dask.array as dsa
 import nibabel as nib
 import numpy as np
 import xarray as xr
 from scipy import ndimage
 
+from brainxr._arrays import array_module, is_dask_array
 from brainxr.dims import GRID_COORD, SPATIAL_DIMS, TIME_DIM
 from brainxr.geometry import Grid, get_grid, with_grid
 from brainxr.inputs import check_niimg, image_grid, load_mask
@@ -279,11 +279,13 @@ def resample_img(
     data = volume.data
     clip_range = None
     if clip and volume.dtype.kind != "b":
-        low, high = (np.nanmin, np.nanmax) if not isinstance(data, dsa.Array) else (dsa.nanmin, dsa.nanmax)
-        clip_range = (np.minimum(low(data), 0), np.maximum(high(data), 0))
+        xp = array_module(data)
+        clip_range = (np.minimum(xp.nanmin(data), 0), np.maximum(xp.nanmax(data), 0))
 
     extra_dims = volume.dims[3:]
-    if isinstance(data, dsa.Array):
+    if is_dask_array(data):
+        import dask.array as dsa
+
         data = data.rechunk({0: -1, 1: -1, 2: -1})
         clip_args = () if clip_range is None else tuple(dsa.asarray(v).reshape((1,) * data.ndim) for v in clip_range)
         values = dsa.map_blocks(
@@ -483,7 +485,7 @@ def smooth_img(img, fwhm, ensure_finite: bool = True) -> xr.DataArray:
     affine = get_grid(volume, "img").affine
     data = volume.data
     dtype = data.dtype if data.dtype.kind == "f" else np.dtype(np.float64 if data.dtype.itemsize >= 8 else np.float32)
-    if isinstance(data, dsa.Array):
+    if is_dask_array(data):
         data = data.rechunk({0: -1, 1: -1, 2: -1})
         values = data.map_blocks(
             _smooth_block, affine=affine, fwhm=fwhm, ensure_finite=ensure_finite, dtype=dtype,
@@ -589,7 +591,7 @@ def _check_ndim(img, ndim: int, name: str):
 
 def _downcast_int64(data):
     """nilearn's ``_downcast_from_int64_if_possible`` (with its warnings)."""
-    if data.dtype not in (np.int64, np.uint64) or isinstance(data, dsa.Array):
+    if data.dtype not in (np.int64, np.uint64) or is_dask_array(data):
         return data
     info = np.iinfo(np.int32)
     if data.size == 0 or (info.min <= data.min() and data.max() <= info.max):
@@ -847,8 +849,8 @@ def concat_imgs(niimgs, dtype=np.float32, ensure_ndim=None, memory=None, memory_
         dtype = _data(first).dtype
     blocks = [_data(img) if ndim == 4 else _data(img)[..., None] for img in images]
     if isinstance(first, xr.DataArray):
-        lazy = any(isinstance(block, dsa.Array) for block in blocks)
-        stacked = (dsa if lazy else np).concatenate([block.astype(dtype) for block in blocks], axis=3)
+        lazy = next((block for block in blocks if is_dask_array(block)), None)
+        stacked = array_module(lazy).concatenate([block.astype(dtype) for block in blocks], axis=3)
         result = _dataarray_like(first.expand_dims(TIME_DIM, axis=3) if first.ndim == 3 else first, stacked)
         return result.drop_vars(TIME_DIM, errors="ignore") if result.sizes[result.dims[3]] != first.shape[-1] else result
     data = np.empty(shape + (sum(block.shape[3] for block in blocks),), order="F", dtype=dtype)
@@ -924,7 +926,7 @@ def math_img(formula: str, copy_header_from: str | None = None, **imgs):
 def _float_data(img):
     """nilearn's ``safe_get_data``: the values, as stored (a copy for numpy)."""
     data = _data(img)
-    return data if isinstance(data, dsa.Array) else np.array(data)
+    return data if is_dask_array(data) else np.array(data)
 
 
 def _cutoff(threshold, values, two_sided: bool) -> float:
@@ -950,7 +952,7 @@ def _cutoff(threshold, values, two_sided: bool) -> float:
         raise ValueError('"threshold" should not be a negative value when two_sided=True.')
     if threshold < 0 and percentile:
         raise ValueError('"threshold" should not be a negative percentile value.')
-    if isinstance(values, dsa.Array):
+    if is_dask_array(values):
         if not percentile:
             return threshold
         values = values.compute()
@@ -977,7 +979,7 @@ def _apply_threshold(data, two_sided: bool, cutoff: float):
         below = data < cutoff
     else:
         below = data > cutoff
-    return data * ~below if isinstance(data, dsa.Array) else np.where(below, data.dtype.type(0), data)
+    return data * ~below if is_dask_array(data) else np.where(below, data.dtype.type(0), data)
 
 
 def _cluster_size_threshold(volume: np.ndarray, cluster_threshold) -> np.ndarray:
@@ -1030,8 +1032,9 @@ def threshold_img(img, threshold, cluster_threshold=0, two_sided: bool = True, m
     del copy  # the input is never modified
     loaded = _load(img)
     data = _data(loaded)
-    if isinstance(data, dsa.Array):
-        data = dsa.where(dsa.isfinite(data), data, 0)
+    if is_dask_array(data):
+        xp = array_module(data)
+        data = xp.where(xp.isfinite(data), data, 0)
     else:
         data = np.array(data)
         if data.dtype.kind == "f":
@@ -1041,7 +1044,7 @@ def threshold_img(img, threshold, cluster_threshold=0, two_sided: bool = True, m
         mask = _mask_on_grid(mask_img, loaded)
         values_for_cutoff = data[mask]
         keep = mask if data.ndim == 3 else mask[..., None]
-        data = data * keep if isinstance(data, dsa.Array) else np.where(keep, data, data.dtype.type(0))
+        data = data * keep if is_dask_array(data) else np.where(keep, data, data.dtype.type(0))
     cutoff = _cutoff(threshold, values_for_cutoff, two_sided)
     data = _apply_threshold(data, two_sided, cutoff)
     if cluster_threshold > 0:
@@ -1176,7 +1179,7 @@ def _voxel_signals(img, mask_img):
     mask = None if mask_img is None else _mask_on_grid(mask_img, loaded)
     if mask is None:
         signals = data.reshape(-1, n_volumes).T
-    elif isinstance(data, dsa.Array):
+    elif is_dask_array(data):
         flat = data.reshape(-1, n_volumes)
         signals = flat[np.flatnonzero(mask)].T
     else:
@@ -1236,7 +1239,7 @@ def clean_img(imgs, runs=None, detrend: bool = True, standardize=True, confounds
         raise ValueError(f"Repetition time (t_r) must be specified for filtering. You specified None. {extra}")
     clean_kwargs = {key[len("clean__"):]: value for key, value in kwargs.items() if key.startswith("clean__")}
     loaded, signals, mask = _voxel_signals(imgs, mask_img)
-    if isinstance(signals, dsa.Array):
+    if is_dask_array(signals):
         signals = signals.rechunk({0: -1})
     cleaned = clean(signals, runs=runs, detrend=detrend, standardize=standardize, confounds=confounds,
                     low_pass=low_pass, high_pass=high_pass, t_r=t_r, ensure_finite=ensure_finite, **clean_kwargs)
@@ -1244,10 +1247,11 @@ def clean_img(imgs, runs=None, detrend: bool = True, standardize=True, confounds
     shape = tuple(loaded.shape[:3])
     if mask is None:
         volumes = cleaned.T.reshape(shape + (n_kept,))
-    elif isinstance(cleaned, dsa.Array):
+    elif is_dask_array(cleaned):
         index = np.full(int(np.prod(shape)), cleaned.shape[1], dtype=np.intp)
         index[np.flatnonzero(mask)] = np.arange(cleaned.shape[1])
-        padded = dsa.concatenate([cleaned, dsa.zeros((n_kept, 1), dtype=cleaned.dtype)], axis=1)
+        xp = array_module(cleaned)
+        padded = xp.concatenate([cleaned, xp.zeros((n_kept, 1), dtype=cleaned.dtype)], axis=1)
         volumes = padded[:, index].T.reshape(shape + (n_kept,))
     else:
         volumes = np.zeros(shape + (n_kept,), dtype=cleaned.dtype)

@@ -21,9 +21,9 @@ import xarray as xr
 
 from brainxr.dims import SPATIAL_DIMS, TIME_DIM
 from brainxr.geometry import Grid, get_grid
-from brainxr.nifti import from_nibabel, open_nifti, read_layout
+from brainxr.nifti import from_nibabel, nibabel_values, open_nifti, read_layout, read_values
 
-__all__ = ["check_niimg", "load_mask", "image_grid"]
+__all__ = ["check_niimg", "image_values", "load_mask", "image_grid"]
 
 
 def check_niimg(img, name: str = "img", ndim: int | None = None, chunks="auto", scaled_dtype=None) -> xr.DataArray:
@@ -90,6 +90,38 @@ def check_niimg(img, name: str = "img", ndim: int | None = None, chunks="auto", 
     return volume
 
 
+def image_values(img, name: str = "img", scaled_dtype=None) -> tuple[np.ndarray, Grid]:
+    """The values of a whole image, read now, and its grid: ``check_niimg(img, chunks=None)`` as numpy.
+
+    A path or a nibabel image is read without building a DataArray: xarray
+    imports ``dask.array`` (~0.3 s) when it builds its first variable, which
+    a script that only reads small images whole does not need.
+
+    Parameters
+    ----------
+    img : str, os.PathLike, nibabel image or xarray.DataArray
+        The image.
+    name : str
+        Parameter name used in error messages.
+    scaled_dtype : numpy dtype, optional
+        As in :func:`check_niimg`.
+
+    Returns
+    -------
+    values : numpy.ndarray
+        Dims ``(i, j, k[, ...])``.
+    grid : Grid
+    """
+    if isinstance(img, (str, os.PathLike)):
+        layout = read_layout(img)
+        dtype = scaled_dtype if scaled_dtype is not None and layout.is_scaled else None
+        return read_values(img, dtype, layout), Grid(layout.shape[:3], layout.header.get_best_affine())
+    if isinstance(img, nib.spatialimages.SpatialImage):
+        return nibabel_values(img, scaled_dtype or np.float32), Grid(img.shape[:3], img.affine)
+    volume = check_niimg(img, name, chunks=None)
+    return np.asarray(volume.values), get_grid(volume, name)
+
+
 def image_grid(img, name: str = "img") -> Grid:
     """The grid of an image (path, nibabel image or DataArray) without reading its values.
 
@@ -136,8 +168,7 @@ def load_mask(mask, name: str = "mask", grid: Grid | None = None, allow_empty: b
         if values.shape[:3] != grid.shape:
             raise ValueError(f"{name}: a numpy mask of shape {values.shape} on a grid of shape {grid.shape}")
     else:
-        volume = check_niimg(mask, name=name, chunks=None)
-        values, grid = np.asarray(volume.values), get_grid(volume, name)
+        values, grid = image_values(mask, name)
     if values.ndim == 4 and values.shape[3] == 1:
         values = values[..., 0]
     if values.ndim != 3:

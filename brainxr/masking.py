@@ -14,11 +14,11 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import dask.array as dsa
 import numpy as np
 import xarray as xr
 from scipy import ndimage
 
+from brainxr._arrays import is_dask_array
 from brainxr.dims import SPATIAL_DIMS, TIME_DIM, VOXEL_DIM
 from brainxr.geometry import Grid, check_same_grid, get_grid, masked_dataarray
 from brainxr.image import mean_img, resample_img, smooth_array
@@ -73,12 +73,12 @@ def apply_mask(img, mask=None, voxel_chunks="auto") -> xr.DataArray:
 
     data = volume.data
     if volume.ndim == 3:
-        values = data[i, j, k] if not isinstance(data, dsa.Array) else data.map_blocks(
+        values = data[i, j, k] if not is_dask_array(data) else data.map_blocks(
             _gather, i, j, k, drop_axis=(0, 1), chunks=(i.size,), dtype=data.dtype
         )
         return masked_dataarray(values, mask_values, grid.affine, (VOXEL_DIM,), attrs=attrs, name=volume.name)
 
-    if isinstance(data, dsa.Array):
+    if is_dask_array(data):
         data = data.rechunk({0: -1, 1: -1, 2: -1})
         values = data.map_blocks(
             _gather, i, j, k, drop_axis=(0, 1), chunks=((i.size,), data.chunks[3]), dtype=data.dtype
@@ -139,7 +139,7 @@ def unmask(masked: xr.DataArray, fill_value=0, grid_shape=None, affine=None) -> 
     dtype = np.result_type(masked.dtype, np.min_scalar_type(fill_value)) if masked.dtype.kind != "b" else masked.dtype
 
     data = masked.data
-    if isinstance(data, dsa.Array):
+    if is_dask_array(data):
         data = data.rechunk({data.ndim - 1: -1})
         values = data.map_blocks(
             _scatter,

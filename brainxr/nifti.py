@@ -23,14 +23,13 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import dask
-import dask.array as dsa
 import nibabel as nib
 import numpy as np
 import xarray as xr
 from xarray.backends import BackendArray, BackendEntrypoint, CachingFileManager
 from xarray.core import indexing
 
+from brainxr._arrays import is_dask_array
 from brainxr.dims import SPATIAL_DIMS, TIME_DIM
 from brainxr.errors import InputFileError
 from brainxr.geometry import Grid, get_grid, get_t_r
@@ -530,6 +529,8 @@ def volume_dataarray(data, header, affine, source=None, name=None) -> xr.DataArr
 
 
 def _auto_time_chunk(layout: NiftiLayout, dtype) -> int:
+    import dask
+
     limit = dask.utils.parse_bytes(dask.config.get("array.chunk-size"))
     volume_bytes = int(np.prod(layout.shape[:3])) * np.dtype(dtype).itemsize
     return int(max(1, min(layout.n_volumes, limit // max(volume_bytes, 1))))
@@ -584,6 +585,48 @@ def open_nifti(path, chunks="auto", dtype=None) -> xr.DataArray:
     return xr.open_dataarray(path, engine=NiftiBackendEntrypoint, dtype=dtype, chunks=volumes)
 
 
+def read_values(path, dtype=None, layout: NiftiLayout | None = None) -> np.ndarray:
+    """The values of a whole NIfTI file, read now in one streaming pass: ``open_nifti(path, dtype=dtype).values``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A 3D or 4D ``.nii`` or ``.nii.gz`` file.
+    dtype : numpy dtype, optional
+        As in :func:`open_nifti`.
+    layout : NiftiLayout, optional
+        Already read header, to avoid reading it again.
+    """
+    layout = layout or read_layout(path)
+    ((_, values),) = iter_volume_blocks(layout.path, block_size=layout.n_volumes, dtype=dtype, layout=layout)
+    return values if len(layout.shape) == 4 else values[..., 0]
+
+
+def nibabel_values(img, scaled_dtype=np.float32) -> np.ndarray:
+    """The values of an in-memory nibabel image, as :func:`from_nibabel` wraps them.
+
+    Scaled data (``scl_slope``/``scl_inter``) are scaled in float64, as
+    nibabel does, and returned as ``scaled_dtype``; a 5D image with one
+    volume along its 4th axis is read as 4D.
+    """
+    data = np.asanyarray(img.dataobj.get_unscaled() if hasattr(img.dataobj, "get_unscaled") else img.dataobj)
+    if data.ndim == 5 and data.shape[3] == 1:
+        data = data[:, :, :, 0, :]
+    if data.ndim not in (3, 4):
+        raise ValueError(f"img: expected a 3D or 4D image, got shape {data.shape}")
+    slope, inter = _nibabel_scaling(img)
+    if slope is not None:
+        data = (data.astype(np.float64) * slope + inter).astype(scaled_dtype)
+    return data
+
+
+def _nibabel_scaling(img) -> tuple:
+    """``(slope, inter)`` of a scaled nibabel image, ``(None, None)`` otherwise."""
+    slope = float(getattr(img.dataobj, "slope", 1.0))
+    inter = float(getattr(img.dataobj, "inter", 0.0))
+    return (None, None) if slope == 1 and inter == 0 else (slope, inter)
+
+
 def from_nibabel(img, name=None, scaled_dtype=np.float32) -> xr.DataArray:
     """Wrap an in-memory nibabel image as a (numpy-backed) volume DataArray.
 
@@ -599,18 +642,9 @@ def from_nibabel(img, name=None, scaled_dtype=np.float32) -> xr.DataArray:
     scaled_dtype : numpy dtype
         dtype of the values of a scaled image.
     """
-    data = np.asanyarray(img.dataobj.get_unscaled() if hasattr(img.dataobj, "get_unscaled") else img.dataobj)
-    if data.ndim == 5 and data.shape[3] == 1:
-        data = data[:, :, :, 0, :]
-    if data.ndim not in (3, 4):
-        raise ValueError(f"img: expected a 3D or 4D image, got shape {data.shape}")
-    slope = float(getattr(img.dataobj, "slope", 1.0))
-    inter = float(getattr(img.dataobj, "inter", 0.0))
-    scaled = not (slope == 1 and inter == 0)
-    if scaled:
-        data = (data.astype(np.float64) * slope + inter).astype(scaled_dtype)
-    volume = volume_dataarray(data, img.header, img.affine, img.get_filename(), name)
-    volume.attrs["nifti"].update(scl_slope=slope if scaled else None, scl_inter=inter if scaled else None)
+    volume = volume_dataarray(nibabel_values(img, scaled_dtype), img.header, img.affine, img.get_filename(), name)
+    slope, inter = _nibabel_scaling(img)
+    volume.attrs["nifti"].update(scl_slope=slope, scl_inter=inter)
     return volume
 
 
@@ -844,8 +878,8 @@ def to_nifti(da: xr.DataArray, path, dtype=None, compresslevel: int = 1) -> Path
     with StreamingNiftiWriter(path, header, compresslevel=compresslevel) as writer:
         sink = _OrderedVolumeSink(writer, da.shape, lambda v: _to_stored(v, disk_dtype, scaling))
         data = da.data
-        if isinstance(data, dsa.Array):
-            dsa.store(data, sink, lock=False)
+        if is_dask_array(data):
+            data.store(sink, lock=False)
         elif da.ndim == 4:
             step = max(1, 2**27 // max(1, int(np.prod(da.shape[:3])) * 8))
             for start in range(0, da.shape[3], step):

@@ -17,7 +17,7 @@ PACKAGE = Path(brainxr.__file__).parent
 #: the bottom layer: dims, errors, geometry, input coercion and the repr helpers (views, their HTML blocks)
 BOTTOM = {
     "brainxr.dims", "brainxr.errors", "brainxr.geometry", "brainxr.nifti", "brainxr.inputs", "brainxr._html", "brainxr._repr",
-    "brainxr._views", "brainxr._docs", "brainxr._estimator",
+    "brainxr._views", "brainxr._docs", "brainxr._estimator", "brainxr._arrays",
 }
 #: what the bottom layer may import from brainxr besides itself
 BOTTOM_MAY_IMPORT = BOTTOM | {"brainxr"}

@@ -348,6 +348,37 @@ print(sorted(name for name in ("distributed", "numba", "sklearn", "scipy.stats")
     assert found.strip().splitlines()[-1] == "['numba', 'scipy.stats']"  # scipy.signal (the filter's design) imports it
 
 
+@pytest.mark.integration  # fresh interpreter
+def test_the_labels_masker_on_files_imports_no_dask(tmp_path, atlas, bold_path):
+    """Start-up on small data: the labels masker's fit, reports and transform of files build no dask array.
+
+    The run is streamed and the atlas read whole, without a DataArray of
+    either: xarray imports ``dask.array`` (~0.3 s, with ``scipy.fft``) when it
+    builds its first variable. The signals are those of the same masker in
+    this process (where dask is imported).
+    """
+    import subprocess
+    import sys
+
+    labels = tmp_path / "labels.nii.gz"
+    nib.save(atlas.maps, labels)
+    out = tmp_path / "signals.npy"
+    script = f"""
+import sys
+import numpy as np
+from brainxr.maskers import NiftiLabelsMasker
+masker = NiftiLabelsMasker({str(labels)!r}, standardize="zscore_sample")
+masker.fit().generate_report()
+masker.fit({str(bold_path)!r}).generate_report()
+np.save({str(out)!r}, masker.transform({str(bold_path)!r}))
+print(sorted(name for name in sys.modules if name == "dask" or name.startswith("dask.")))
+"""
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert found.strip().splitlines()[-1] == "[]"
+    expected = maskers.NiftiLabelsMasker(atlas.maps, standardize="zscore_sample").fit_transform(bold_path)
+    np.testing.assert_array_equal(np.load(out), expected)
+
+
 @pytest.mark.integration  # fresh interpreters
 @pytest.mark.parametrize(
     ("module", "left_out"),

@@ -24,11 +24,10 @@ import pandas as pd
 import xarray as xr
 
 from brainxr._estimator import Estimator, constructor_parameters
-from brainxr.dims import SPATIAL_DIMS, TIME_DIM
-from brainxr.geometry import get_grid
+from brainxr.dims import TIME_DIM
 from brainxr.signal.confounds import high_variance_confounds
 from brainxr.signal.validation import check_params
-from brainxr.maskers._inputs import Run, load_run, load_volume, whole_values
+from brainxr.maskers._inputs import Run, load_run, load_whole
 
 OUTPUT_KINDS = ("default", "pandas", "xarray")
 
@@ -50,8 +49,7 @@ def load_mask_img(mask_img, name: str = "mask_img") -> tuple[np.ndarray, np.ndar
     """
     if mask_img is None:
         return None
-    volume, _ = load_volume(mask_img, name)
-    values = whole_values(volume.transpose(*SPATIAL_DIMS, ...))
+    values, grid = load_whole(mask_img, name)
     values = np.where(np.isfinite(values), values, 0) if values.dtype.kind == "f" else values
     if values.ndim == 4:
         values = values.astype(bool).all(axis=3)
@@ -63,7 +61,7 @@ def load_mask_img(mask_img, name: str = "mask_img") -> tuple[np.ndarray, np.ndar
     mask = values.astype(bool)
     if not mask.any():
         raise ValueError(f"{name}: the mask is empty (it masks all data)")
-    return mask, get_grid(volume, name).affine
+    return mask, grid.affine
 
 
 @functools.cache
@@ -270,7 +268,7 @@ class BaseMasker(Estimator):
         self._reporting_data = {"run": run, **extra} if self.reports else None
 
     def _report_background(self):
-        """The mean image of the fitted run (computed now), or None.
+        """The mean image of the fitted run (computed now, a nibabel image), or None.
 
         When the run is a file whose mean is not known yet and the masker
         knows which voxels its ``transform`` will read, the one pass over the
@@ -285,7 +283,7 @@ class BaseMasker(Estimator):
             support = self._transform_support(run)
             if support is not None:
                 run.masked_values(support, self.smoothing_fwhm, hand_over=True)
-        return run.mean_volume()
+        return run.mean_image()
 
     def _transform_support(self, run: Run):
         """The voxels ``transform`` reads from ``run`` itself (not resampled), or None if not known."""

@@ -2,7 +2,9 @@
 
 Images are opened lazily (NIfTI files read a block of volumes at a time),
 in the dtype nilearn would see (stored floats as stored, scaled integers as
-float64), so results match nilearn's to the last bits that matter.
+float64), so results match nilearn's to the last bits that matter. A run
+given as a file is streamed (:class:`Run`); the images a masker holds whole
+(atlas, maps, mask) are read at once (:func:`load_whole`).
 """
 
 from __future__ import annotations
@@ -12,18 +14,18 @@ import os
 import threading
 import warnings
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import dask.array as dsa
 import nibabel as nib
 import numpy as np
 import xarray as xr
 
+from brainxr._arrays import array_module, is_dask_array
 from brainxr.dims import SPATIAL_DIMS, TIME_DIM, VOXEL_DIM
-from brainxr.geometry import get_grid, with_grid
-from brainxr.inputs import check_niimg
+from brainxr.geometry import Grid, get_grid, with_grid
+from brainxr.inputs import check_niimg, image_values
 from brainxr.masking import unmask
+from brainxr.nifti import read_layout
 
 
 #: mean images of the files streamed in this process, by file identity: a masker that needs a
@@ -61,32 +63,64 @@ def _remember_mean(key: tuple, mean: np.ndarray) -> None:
             _FILE_MEANS.popitem(last=False)
 
 
-@dataclass
 class Run:
-    """One 4D run as a lazy ``(i, j, k, time)`` volume.
+    """One 4D run: a ``(i, j, k, time)`` volume, or a NIfTI file that the maskers stream.
+
+    A file is streamed by :meth:`masked_values` and :meth:`mean_values`; its
+    volume (lazy, dask chunks of volumes) is opened only when a computation
+    needs it whole (resampling the run, labeled outputs), so that extracting
+    from a file builds no DataArray of the run (xarray imports dask when it
+    builds its first variable: ~0.3 s of a short script).
 
     Attributes
     ----------
-    volume : xarray.DataArray
-        ``(i, j, k, time)`` (a 3D input gets a time dim of length 1).
     was_3d : bool
         The input was one volume (nilearn then returns 1D signals).
     source_dtype : numpy.dtype
         The dtype nilearn reports for the input (``img_data_dtype``).
     name : str
         How to name the input in messages.
+    path : pathlib.Path or None
+        The file, when the run is one.
+    shape, affine, n_volumes, dtype
+        The grid, the number of volumes and the dtype of the values.
     """
 
-    volume: xr.DataArray
-    was_3d: bool
-    source_dtype: np.dtype
-    name: str
-    path: Path | None = None
-    _mean: xr.DataArray | None = field(default=None, repr=False)
+    def __init__(self, volume: xr.DataArray | None, was_3d: bool, source_dtype, name: str, path: Path | None = None,
+                 layout=None):
+        self._volume = volume
+        self.was_3d = was_3d
+        self.source_dtype = np.dtype(source_dtype)
+        self.name = name
+        self.path = path
+        self._mean_values = None
+        if volume is not None:
+            self.shape = tuple(volume.shape[:3])
+            self.affine = get_grid(volume, name).affine
+            self.n_volumes = int(volume.shape[3])
+            self.dtype = volume.dtype
+        else:
+            self.shape = tuple(layout.shape[:3])
+            self.affine = layout.header.get_best_affine()
+            self.n_volumes = layout.n_volumes
+            self.dtype = layout.value_dtype(_scaled_dtype(layout))
+
+    @classmethod
+    def of_file(cls, path: Path, name: str) -> Run:
+        """A run of a 3D or 4D NIfTI file, of which only the header is read now."""
+        layout = read_layout(path)
+        return cls(None, len(layout.shape) == 3, layout.value_dtype(_scaled_dtype(layout)), name, path, layout)
+
+    def __repr__(self) -> str:
+        return f"Run({self.description}, shape={self.shape}, n_volumes={self.n_volumes})"
 
     @property
-    def shape(self) -> tuple:
-        return tuple(self.volume.shape[:3])
+    def volume(self) -> xr.DataArray:
+        """``(i, j, k, time)`` (a 3D input gets a time dim of length 1); a file is opened lazily on first use."""
+        if self._volume is None:
+            volume, _ = load_volume(self.path, self.name)
+            self._volume, _ = _run_volume(volume, self.name)
+        return self._volume
 
     @property
     def description(self) -> str:
@@ -94,52 +128,48 @@ class Run:
         return self.name if self.path is None else f"{self.name} {str(self.path)!r}"
 
     @property
-    def affine(self) -> np.ndarray:
-        return get_grid(self.volume, self.name).affine
-
-    @property
-    def n_volumes(self) -> int:
-        return int(self.volume.shape[3])
-
-    @property
     def _mean_dtype(self) -> np.dtype:
         # nilearn's mean_img: float inputs keep their dtype, others give float64
-        return self.volume.dtype if self.volume.dtype.kind == "f" else np.dtype(np.float64)
-
-    def _set_mean(self, values: np.ndarray) -> None:
-        first = self.volume.isel({TIME_DIM: 0}, drop=True)
-        self._mean = first.copy(data=values)
+        return self.dtype if self.dtype.kind == "f" else np.dtype(np.float64)
 
     def _cached_file_mean(self) -> bool:
         """Take the file's mean from this process's cache, if an earlier read left it there."""
-        if self._mean is None and self.path is not None:
+        if self._mean_values is None and self.path is not None:
             found = _FILE_MEANS.get(_file_identity(self.path))
             if found is not None and found.shape == self.shape and found.dtype == self._mean_dtype:
-                self._set_mean(found)
-        return self._mean is not None
+                self._mean_values = found
+        return self._mean_values is not None
 
-    def mean_volume(self) -> xr.DataArray:
-        """The mean over time, a 3D volume, computed once per run (nilearn's ``mean_img`` dtype rule).
+    def mean_values(self) -> np.ndarray:
+        """The mean over time, ``(I, J, K)``, computed once per run (nilearn's ``mean_img`` dtype rule).
 
         A file is read in one streaming pass (ISA-L, sums in float64), not
         through the lazy volume's random-access chunks, unless a masker of
         this process already streamed it (its mean is then kept).
         """
-        if self._mean is None and not self._cached_file_mean():
+        if self._mean_values is None and not self._cached_file_mean():
             from brainxr.image import mean_img
             from brainxr.regions._streaming import VolumeSum, stream_outputs
 
             if self.path is None:
-                self._mean = mean_img(self.volume).load()
+                self._mean_values = whole_values(mean_img(self.volume))
             else:
-                (total,) = stream_outputs(self.path, [VolumeSum()], dtype=self.volume.dtype)
+                (total,) = stream_outputs(self.path, [VolumeSum()], dtype=self.dtype)
                 self._keep_file_mean(total)
-        return self._mean
+        return self._mean_values
+
+    def mean_volume(self) -> xr.DataArray:
+        """The mean over time (:meth:`mean_values`) as a 3D volume DataArray with the run's coordinates."""
+        return self.volume.isel({TIME_DIM: 0}, drop=True).copy(data=self.mean_values())
+
+    def mean_image(self) -> nib.Nifti1Image:
+        """The mean over time (:meth:`mean_values`) as a nibabel image (what nilearn's ``mean_img`` returns)."""
+        return nib.Nifti1Image(self.mean_values(), self.affine)
 
     def _keep_file_mean(self, total: np.ndarray) -> None:
         mean = (total / self.n_volumes).astype(self._mean_dtype)
         _remember_mean(_file_identity(self.path), mean)
-        self._set_mean(mean)
+        self._mean_values = mean
 
     def masked_values(self, support: np.ndarray, smoothing_fwhm=None, hand_over: bool = False) -> np.ndarray:
         """``(time, voxel)`` values of the ``support`` voxels (C order), smoothed first if asked.
@@ -167,13 +197,13 @@ class Run:
         from brainxr.regions._streaming import MaskedOutput, VolumeSum, stream_outputs
 
         if self.path is not None:
-            key = _table_key(self.path, support, smoothing_fwhm, self.volume.dtype)
+            key = _table_key(self.path, support, smoothing_fwhm, self.dtype)
             values = _HANDED_OVER.pop(key, None)
             if values is None:
                 outputs = [MaskedOutput(support, smoothing_fwhm, None, self.affine)]
                 if not self._cached_file_mean():
                     outputs.append(VolumeSum())
-                values, *total = stream_outputs(self.path, outputs, dtype=self.volume.dtype)
+                values, *total = stream_outputs(self.path, outputs, dtype=self.dtype)
                 if total:
                     self._keep_file_mean(total[0])
             if hand_over and values.nbytes <= _HAND_OVER_BYTES:
@@ -234,6 +264,25 @@ def load_volume(img, name: str = "imgs") -> tuple[xr.DataArray, np.dtype]:
     return volume, volume.dtype
 
 
+def _scaled_dtype(layout):
+    """The dtype nilearn's maskers read a file in: float64 for scaled integers, as stored otherwise."""
+    return np.float64 if layout.is_scaled else None
+
+
+def load_whole(img, name: str) -> tuple[np.ndarray, Grid]:
+    """An image a masker holds whole (an atlas, maps, a mask): its values (``i, j, k[, ...]``) and grid.
+
+    Files and nibabel images are read without a DataArray
+    (:func:`brainxr.inputs.image_values`), scaled integers as float64 as in
+    nilearn; other inputs as :func:`load_volume` takes them.
+    """
+    if isinstance(img, (str, Path, nib.spatialimages.SpatialImage)):
+        return image_values(img, name, scaled_dtype=np.float64)
+    volume, _ = load_volume(img, name)
+    volume = volume.transpose(*SPATIAL_DIMS, ...)
+    return whole_values(volume), get_grid(volume, name)
+
+
 def _ordered(volume: xr.DataArray) -> xr.DataArray:
     volume = volume.transpose(*SPATIAL_DIMS, ...)
     if volume.ndim == 5 and volume.shape[3] == 1:
@@ -271,19 +320,26 @@ def load_run(imgs, name: str = "imgs") -> Run:
                     f"(shape {tuple(reference.shape)}); the images of one run must share a grid"
                 )
         data = [volume.data for volume in volumes]
-        stacked = (dsa if any(isinstance(d, dsa.Array) for d in data) else np).stack(data, axis=-1)
+        stacked = array_module(next((d for d in data if is_dask_array(d)), None)).stack(data, axis=-1)
         volume = with_grid(xr.DataArray(stacked, dims=SPATIAL_DIMS + (TIME_DIM,), attrs=dict(reference.attrs)), get_grid(reference))
         return Run(volume, False, np.result_type(*dtypes), name)
+    if isinstance(imgs, (str, Path)):
+        return Run.of_file(Path(imgs), name)
     volume, dtype = load_volume(imgs, name)
+    volume, was_3d = _run_volume(volume, name)
+    return Run(volume, was_3d, dtype, name)
+
+
+def _run_volume(volume: xr.DataArray, name: str) -> tuple[xr.DataArray, bool]:
+    """A 3D or 4D volume as ``(i, j, k, time)``, and whether it was 3D."""
     volume = _ordered(volume)
-    path = Path(imgs) if isinstance(imgs, (str, Path)) else None
     if volume.ndim == 3:
-        return Run(volume.expand_dims(TIME_DIM, axis=3), True, dtype, name, path)
+        return volume.expand_dims(TIME_DIM, axis=3), True
     if volume.ndim != 4:
         raise ValueError(f"{name}: expected a 3D or 4D image, got shape {tuple(volume.shape)}")
     if volume.dims[3] != TIME_DIM:
         volume = volume.rename({volume.dims[3]: TIME_DIM})
-    return Run(volume, False, dtype, name, path)
+    return volume, False
 
 
 def is_run_list(imgs) -> bool:
@@ -315,7 +371,7 @@ def whole_values(volume: xr.DataArray) -> np.ndarray:
     numpy.ndarray
         Its values, dims in the order of ``volume``.
     """
-    if isinstance(volume.data, dsa.Array):
+    if is_dask_array(volume.data):
         from dask.local import get_sync
 
         return np.asarray(volume.data.compute(scheduler=get_sync))
@@ -332,13 +388,13 @@ def to_nibabel_image(volume: xr.DataArray, dtype=None) -> nib.Nifti1Image:
     return nib.Nifti1Image(values, get_grid(volume).affine)
 
 
-def masked_values_of(run: Run, volume: xr.DataArray, support: np.ndarray, smoothing_fwhm=None) -> np.ndarray:
-    """``(time, voxel)`` values of ``support`` in ``volume`` (the run, or the run resampled).
+def masked_values_of(run: Run, volume: xr.DataArray | None, support: np.ndarray, smoothing_fwhm=None) -> np.ndarray:
+    """``(time, voxel)`` values of ``support`` in ``volume`` (None: the run itself; or the run resampled).
 
     The run itself is streamed (:meth:`Run.masked_values`); a resampled run
-    (lazy) is computed block by block.
+    (of :meth:`Run.volume_blocks`) is computed block by block.
     """
-    if volume is run.volume:
+    if volume is None:
         return run.masked_values(support, smoothing_fwhm)
     from brainxr.image import smooth_img
     from brainxr.masking import apply_mask

@@ -11,10 +11,10 @@ import xarray as xr
 
 from brainxr._docs import fill_doc
 from brainxr.dims import SPATIAL_DIMS
-from brainxr.geometry import Grid, get_grid, with_grid
+from brainxr.geometry import Grid, with_grid
 from brainxr.image import resample_img, same_grid
 from brainxr.maskers._base import BaseMasker, check_same_fov, load_mask_img, resample_mask
-from brainxr.maskers._inputs import Run, load_run, load_volume, masked_values_of, whole_values
+from brainxr.maskers._inputs import Run, load_run, load_whole, masked_values_of
 from brainxr.regions.atlas import _centres_of_mass, _label_values, look_up_table, unique_region_names
 from brainxr.regions.labels import check_strategy, reduce_labels
 
@@ -150,18 +150,16 @@ class NiftiLabelsMasker(BaseMasker):
         labels = self._checked_labels()
         mask = load_mask_img(self.mask_img)
 
-        volume, _ = load_volume(self.labels_img, "labels_img")
-        volume = volume.transpose(*SPATIAL_DIMS, ...)
-        if volume.ndim == 4 and volume.shape[3] == 1:
-            volume = volume.isel({volume.dims[3]: 0})
-        if volume.ndim != 3:
-            raise ValueError(f"labels_img: expected a 3D labels image, got shape {tuple(volume.shape)}")
-        values = whole_values(volume)
+        values, grid = load_whole(self.labels_img, "labels_img")
+        if values.ndim == 4 and values.shape[3] == 1:
+            values = values[..., 0]
+        if values.ndim != 3:
+            raise ValueError(f"labels_img: expected a 3D labels image, got shape {tuple(values.shape)}")
         if values.dtype.kind == "f":
             values = np.where(np.isfinite(values), values, 0)
         if np.all(values == self.background_label):
             raise ValueError("labels_img: the image has no label (every voxel is the background)")
-        affine = get_grid(volume, "labels_img").affine
+        affine = grid.affine
         self.lut_ = look_up_table(values, self.background_label, labels=labels, lut=self.lut)
 
         run = load_run(imgs) if imgs is not None else None
@@ -287,7 +285,7 @@ class NiftiLabelsMasker(BaseMasker):
 
     # -- transform ---------------------------------------------------------
     def _extract(self, run: Run):
-        volume = run.volume
+        volume = None  # the run itself (streamed), unless resampled
         values, affine = self._labels_values, np.asarray(self.labels_img_.affine)
         mask = self._mask
         if self.resampling_target is None:
@@ -323,7 +321,7 @@ class NiftiLabelsMasker(BaseMasker):
                     UserWarning,
                     stacklevel=3,
                 )
-                volume = resample_img(volume, affine, values.shape, interpolation="continuous", clip=True, name="imgs")
+                volume = resample_img(run.volume, affine, values.shape, interpolation="continuous", clip=True, name="imgs")
         labels_data, ids = self._masked_labels(values, mask)
         support = labels_data != self.background_label
         data = masked_values_of(run, volume, support, self.smoothing_fwhm)

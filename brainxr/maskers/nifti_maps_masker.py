@@ -11,10 +11,10 @@ import xarray as xr
 
 from brainxr._docs import fill_doc
 from brainxr.dims import SPATIAL_DIMS
-from brainxr.geometry import Grid, get_grid, with_grid
+from brainxr.geometry import Grid, with_grid
 from brainxr.image import resample_img, same_grid
 from brainxr.maskers._base import BaseMasker, check_same_fov, load_mask_img, resample_mask
-from brainxr.maskers._inputs import Run, load_run, load_volume, masked_values_of, whole_values
+from brainxr.maskers._inputs import Run, load_run, load_whole, masked_values_of
 from brainxr.regions.maps import project_maps
 
 RESAMPLING_TARGETS = ("mask", "maps", "data", None)
@@ -140,9 +140,7 @@ class NiftiMapsMasker(BaseMasker):
         if self.maps_img is None:
             raise ValueError("maps_img: a 4D maps image is required")
         mask = load_mask_img(self.mask_img)
-        volume, _ = load_volume(self.maps_img, "maps_img")
-        volume = volume.transpose(*SPATIAL_DIMS, ...)
-        maps = whole_values(volume)
+        maps, grid = load_whole(self.maps_img, "maps_img")
         if maps.ndim == 3:
             maps = maps[..., None]
         if maps.ndim != 4:
@@ -150,7 +148,7 @@ class NiftiMapsMasker(BaseMasker):
         if maps.dtype.kind != "f":
             maps = maps.astype(np.float64)
         maps = np.where(np.isfinite(maps), maps, 0).astype(maps.dtype, copy=False)
-        affine = get_grid(volume, "maps_img").affine
+        affine = grid.affine
 
         run = load_run(imgs) if imgs is not None else None
         if self.resampling_target is None:
@@ -191,7 +189,7 @@ class NiftiMapsMasker(BaseMasker):
         return self
 
     def _extract(self, run: Run):
-        volume = run.volume
+        volume = None  # the run itself (streamed), unless resampled
         maps, affine, mask = self._maps, np.asarray(self.maps_img_.affine), self._mask
         if self.resampling_target is None:
             grids = {"maps": (maps.shape, affine), "data": (run.shape, run.affine)}
@@ -232,7 +230,7 @@ class NiftiMapsMasker(BaseMasker):
                     "introduced by resampling."
                 )
         if self.resampling_target != "data" and not same_grid(maps.shape, affine, run.shape, run.affine):
-            volume = resample_img(volume, affine, maps.shape[:3], interpolation="continuous", clip=True, name="imgs")
+            volume = resample_img(run.volume, affine, maps.shape[:3], interpolation="continuous", clip=True, name="imgs")
         kept = np.arange(maps.shape[3])
         support = np.ones(maps.shape[:3], dtype=bool)
         if mask is not None:
@@ -293,7 +291,7 @@ class NiftiMapsMasker(BaseMasker):
 
         n_maps = self._maps.shape[3]
         displayed, warnings_list = _displayed(displayed_maps, n_maps, "map")
-        background = _as_nibabel(self._report_background())
+        background = self._report_background()
         options = {} if background is None else {"bg_img": background}
         figures = []
         for index in displayed:
@@ -301,14 +299,6 @@ class NiftiMapsMasker(BaseMasker):
             figures.append(plot_stat_map(single, title=f"map {index}", colorbar=False, **options))
         summary = {"number of maps": n_maps, "displayed maps": ", ".join(map(str, displayed))}
         return {"figures": figures, "warnings": warnings_list, "summary": summary}
-
-
-def _as_nibabel(volume):
-    if volume is None:
-        return None
-    from brainxr.maskers._inputs import to_nibabel_image
-
-    return to_nibabel_image(volume)
 
 
 def _displayed(displayed, n_items: int, kind: str) -> tuple[list, list]:

@@ -215,7 +215,7 @@ class NiftiMasker(BaseMasker):
 
         confounds = self._confounds_with_high_variance(run, confounds)
         mask, mask_affine = self._mask
-        volume = run.volume
+        volume = None  # the run itself (streamed), unless resampled
         if not same_grid(run.shape, run.affine, mask.shape, mask_affine):
             warnings.warn(
                 "imgs are being resampled to the mask_img resolution. This process is memory intensive. You "
@@ -224,7 +224,7 @@ class NiftiMasker(BaseMasker):
                 UserWarning,
                 stacklevel=3,
             )
-            volume = resample_img(volume, mask_affine, mask.shape, interpolation="continuous", clip=True, name="imgs")
+            volume = resample_img(run.volume, mask_affine, mask.shape, interpolation="continuous", clip=True, name="imgs")
         values = masked_values_of(run, volume, mask, self.smoothing_fwhm)
         # cleaned in place (the masked values are this call's own array): one (time, voxel) array in memory
         signals = self._clean(values, confounds, sample_mask, runs=self.runs, copy=False)
@@ -270,11 +270,10 @@ class NiftiMasker(BaseMasker):
 
     # -- report --------------------------------------------------------------
     def _report_parts(self, **kwargs) -> dict:
-        from brainxr.maskers.nifti_maps_masker import _as_nibabel
         from brainxr.plotting import plot_anat
         from brainxr.plotting.find_cuts import find_xyz_cut_coords
 
-        background = _as_nibabel(self._report_background())
+        background = self._report_background()
         cut_coords = find_xyz_cut_coords(self.mask_img_)
         options = {"anat_img": background} if background is not None else {"anat_img": self.mask_img_}
         display = plot_anat(cut_coords=cut_coords, cmap=self.cmap, black_bg=False, **options)

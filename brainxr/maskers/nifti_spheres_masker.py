@@ -192,12 +192,12 @@ class NiftiSpheresMasker(BaseMasker):
         return image
 
     def _report_parts(self, displayed_spheres=10, **kwargs) -> dict:
-        from brainxr.maskers.nifti_maps_masker import _as_nibabel, _displayed
+        from brainxr.maskers.nifti_maps_masker import _displayed
         from brainxr.plotting import plot_anat, plot_markers
 
         seeds = np.asarray(self.seeds_, dtype=np.float64)
         displayed, messages = _displayed(displayed_spheres, len(seeds), "sphere")
-        background = _as_nibabel(self._report_background())
+        background = self._report_background()
         radius = 1.0 if self.radius is None else float(self.radius)
         table = pd.DataFrame(
             {

@@ -18,8 +18,7 @@ import scipy.sparse
 import xarray as xr
 
 from brainxr.dims import VOXEL_DIM
-from brainxr.geometry import get_grid
-from brainxr.inputs import check_niimg
+from brainxr.inputs import image_values
 from brainxr.masking import unmask
 
 
@@ -65,7 +64,7 @@ class Volume:
 
 
 def _volume_values(img, name: str):
-    """Values (float or bool) and affine of an image, through :func:`brainxr.inputs.check_niimg`.
+    """Values (float or bool) and affine of an image, through :func:`brainxr.inputs.image_values`.
 
     A masked ``(voxel[, other])`` DataArray is put back on its grid (0 outside).
     """
@@ -73,11 +72,10 @@ def _volume_values(img, name: str):
         if img.ndim > 2:
             raise ValueError(f"{name}: expected dims (voxel,) or (voxel, one other), got {img.dims}")
         img = unmask(img, fill_value=0)
-    volume = check_niimg(img, name, chunks=None)
-    data = np.asarray(volume.values)
+    data, grid = image_values(img, name)
     if data.dtype.kind not in "fb":
         data = data.astype(np.float32)
-    return data, get_grid(volume, name).affine
+    return data, grid.affine
 
 
 def as_volume(img, name: str = "img", ndim: int | None = 3) -> Volume:

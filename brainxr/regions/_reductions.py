@@ -25,10 +25,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import dask
-import dask.array as dsa
 import numpy as np
 from scipy import sparse
+
+from brainxr._arrays import array_module, is_dask_array
 
 #: partial sums combined per tree level
 SPLIT_EVERY = 8
@@ -205,7 +205,7 @@ def project_onto_regions(signals, weights: sparse.csr_matrix, ensure_finite: boo
     weights = sparse.csr_matrix(weights)
     n_time = signals.shape[0]
     n_regions = weights.shape[1]
-    time_blocks = isinstance(signals, dsa.Array) and ensure_finite and valid is None and signals.numblocks[0] > 1
+    time_blocks = is_dask_array(signals) and ensure_finite and valid is None and signals.numblocks[0] > 1
     if time_blocks:
         # every voxel counts: the counts and the Gram of invalid voxels need no data
         counts = np.asarray(weights.sum(axis=0)).ravel()
@@ -213,7 +213,7 @@ def project_onto_regions(signals, weights: sparse.csr_matrix, ensure_finite: boo
         offsets = np.concatenate([[0], np.cumsum(signals.chunks[1])])
         partials = signals.map_blocks(
             _project_block,
-            weights=dask.delayed(weights, pure=True),
+            weights=_delayed(weights),
             offsets=offsets,
             ensure_finite=True,
             with_gram=False,
@@ -228,10 +228,12 @@ def project_onto_regions(signals, weights: sparse.csr_matrix, ensure_finite: boo
 
     n_rows = n_time + 1 + (n_regions if with_gram else 0)
     options = {"ensure_finite": ensure_finite, "with_gram": with_gram, "with_counts": True}
-    if isinstance(signals, dsa.Array):
+    if is_dask_array(signals):
         if signals.numblocks[0] != 1:
             signals = signals.rechunk({0: -1})
         offsets = np.concatenate([[0], np.cumsum(signals.chunks[1])])
+        import dask.array as dsa
+
         extra = ()
         if valid is not None:
             extra = (dsa.asarray(valid).rechunk((signals.chunks[1],))[None, :],)
@@ -239,7 +241,7 @@ def project_onto_regions(signals, weights: sparse.csr_matrix, ensure_finite: boo
             _project_block,
             signals,
             *extra,
-            weights=dask.delayed(weights, pure=True),
+            weights=_delayed(weights),
             offsets=offsets,
             **options,
             chunks=((n_rows,), (1,) * signals.numblocks[1], (n_regions,)),
@@ -260,8 +262,8 @@ def project_onto_regions(signals, weights: sparse.csr_matrix, ensure_finite: boo
 def voxel_validity(signals, ensure_finite: bool = False):
     """``(voxel,)`` bool: the voxels whose signal is finite at every time point."""
     if ensure_finite:
-        return (dsa if isinstance(signals, dsa.Array) else np).ones(signals.shape[1], dtype=bool)
-    return (dsa if isinstance(signals, dsa.Array) else np).isfinite(signals).all(axis=0)
+        return array_module(signals).ones(signals.shape[1], dtype=bool)
+    return array_module(signals).isfinite(signals).all(axis=0)
 
 
 def grouped_reduce(signals, assignment: np.ndarray, n_regions: int, strategy: str, ensure_finite: bool = False):
@@ -288,8 +290,8 @@ def grouped_reduce(signals, assignment: np.ndarray, n_regions: int, strategy: st
     from flox.core import groupby_reduce
 
     func = FLOX_FUNCS[strategy]
-    is_dask = isinstance(signals, dsa.Array)
-    xp = dsa if is_dask else np
+    is_dask = is_dask_array(signals)
+    xp = array_module(signals)
     if signals.dtype.kind != "f":
         signals = signals.astype(np.float64)
     if ensure_finite:
@@ -326,7 +328,14 @@ def grouped_reduce(signals, assignment: np.ndarray, n_regions: int, strategy: st
     return result
 
 
-def _align_chunks_with_regions(signals: dsa.Array, assignment: np.ndarray):
+def _delayed(weights):
+    """The weight matrix as one task that every block of the graph shares."""
+    import dask
+
+    return dask.delayed(weights, pure=True)
+
+
+def _align_chunks_with_regions(signals, assignment: np.ndarray):
     """Sort voxels by region and cut chunks on region boundaries (for blockwise medians)."""
     order = np.argsort(assignment, kind="stable")
     assignment = assignment[order]

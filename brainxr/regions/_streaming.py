@@ -27,8 +27,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 
-import dask
-import dask.array as dsa
 import numpy as np
 import xarray as xr
 
@@ -243,6 +241,9 @@ def lazy_stream_signals(path, outputs, dtype=None, names=None) -> list[xr.DataAr
         coordinate, ``time`` in seconds (with ``t_r``) and attrs ``source``
         and the header's.
     """
+    import dask
+    import dask.array as dsa
+
     layout = read_layout(path)
     outputs = list(outputs)
     task = dask.delayed(stream_outputs, pure=True, nout=len(outputs))(str(path), outputs, dtype)

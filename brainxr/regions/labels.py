@@ -8,10 +8,10 @@ variance, standard deviation, median) go through flox.
 
 from __future__ import annotations
 
-import dask.array as dsa
 import numpy as np
 import xarray as xr
 
+from brainxr._arrays import array_module
 from brainxr.dims import SPATIAL_DIMS, TIME_DIM, VOXEL_DIM
 from brainxr.geometry import Grid
 from brainxr.inputs import load_mask
@@ -50,7 +50,7 @@ def _mask_on_grid(mask, grid) -> np.ndarray | None:
 
 def _divide(sums, counts):
     """``sums / counts``, NaN where the count is 0 (without a warning, also inside dask tasks)."""
-    xp = dsa if isinstance(counts, dsa.Array) else np
+    xp = array_module(counts)
     return sums / xp.where(counts > 0, counts, np.nan)
 
 
@@ -131,7 +131,7 @@ def extract_labels(
     with np.errstate(invalid="ignore", divide="ignore"):
         coverage = counts / np.where(sizes > 0, sizes, np.nan)
     if min_coverage is not None:
-        values = (dsa if isinstance(values, dsa.Array) else np).where(coverage[None, :] >= min_coverage, values, np.nan)
+        values = array_module(values).where(coverage[None, :] >= min_coverage, values, np.nan)
     return region_signals(values, masked, atlas.regions, coverage, strategy)
 
 
@@ -157,7 +157,7 @@ def reduce_labels(data, assignment: np.ndarray, n_regions: int, strategy: str, e
     """
     check_strategy(strategy)
     weights = assignment_matrix(assignment, n_regions)
-    xp = dsa if isinstance(data, dsa.Array) else np
+    xp = array_module(data)
     # region signals are small: keep the float64 accumulation (minima, maxima and medians are data values)
     out_dtype = np.dtype(np.float64)
     if strategy in ("mean", "sum"):

@@ -13,11 +13,11 @@ rank-deficient maps alike.
 
 from __future__ import annotations
 
-import dask.array as dsa
 import numpy as np
 import scipy.linalg
 import xarray as xr
 
+from brainxr._arrays import array_module, is_dask_array
 from brainxr.dims import SPATIAL_DIMS, TIME_DIM, VOXEL_DIM
 from brainxr.geometry import Grid
 from brainxr.regions._reductions import project_onto_regions
@@ -58,7 +58,9 @@ def project_maps(data, weights, ensure_finite: bool = False, gram: np.ndarray | 
         gram = np.asarray((weights.T @ weights).todense())
     sums, counts, invalid_gram = project_onto_regions(data, weights, ensure_finite=ensure_finite, with_gram=True, valid=valid)
     out_dtype = np.dtype(np.float64)
-    if isinstance(sums, dsa.Array):
+    if is_dask_array(sums):
+        import dask.array as dsa
+
         values = dsa.blockwise(
             _solve_least_squares, "tk", sums, "tk", invalid_gram, "kj", gram=gram, out_dtype=out_dtype,
             concatenate=True, dtype=out_dtype, meta=np.empty((0, 0), dtype=out_dtype),
@@ -124,7 +126,7 @@ def extract_maps(
     total_weight = np.abs(atlas.image.values[support]).sum(axis=0) if support.any() else np.zeros(atlas.n_regions)
     with np.errstate(invalid="ignore", divide="ignore"):
         coverage = valid_weight / np.where(total_weight > 0, total_weight, np.nan)
-    xp = dsa if isinstance(values, dsa.Array) else np
+    xp = array_module(values)
     keep = coverage > 0 if min_coverage is None else coverage >= min_coverage
     values = xp.where(keep[None, :], values, np.nan)
     return region_signals(values, masked, atlas.regions, coverage, "least_squares")

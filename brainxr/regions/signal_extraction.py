@@ -14,12 +14,12 @@ else float64) and memory order.
 
 from __future__ import annotations
 
-import dask.array as dsa
 import nibabel as nib
 import numpy as np
 import xarray as xr
 from scipy import sparse
 
+from brainxr._arrays import array_module
 from brainxr.dims import TIME_DIM
 from brainxr.geometry import Grid, check_same_grid, get_grid
 from brainxr.inputs import check_niimg, load_mask
@@ -124,7 +124,7 @@ def img_to_signals_labels(imgs, labels_img, mask_img=None, background_label=0, o
         data = apply_mask(volume, support, voxel_chunks=None).transpose(TIME_DIM, "voxel").data
         assignment = np.asarray([position[value] for value in labels_data[support].tolist()], dtype=np.intp)
         values, _ = reduce_labels(data, assignment, len(label_values), strategy, ensure_finite=True)
-        values = (dsa if isinstance(values, dsa.Array) else np).where(np.isnan(values), 0.0, values)
+        values = array_module(values).where(np.isnan(values), 0.0, values)
     else:
         values = np.zeros((volume.shape[3], len(label_values)))
     signals = _region_signals(values, volume, label_values, order, isinstance(imgs, xr.DataArray))

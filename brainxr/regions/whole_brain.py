@@ -13,11 +13,11 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-import dask.array as dsa
 import numpy as np
 import xarray as xr
 
 from brainxr import masking
+from brainxr._arrays import is_dask_array
 from brainxr.dims import TIME_DIM, VOXEL_DIM
 from brainxr.geometry import Grid, get_grid
 from brainxr.image import smooth_img
@@ -94,7 +94,7 @@ def whole_brain_signals(
         signals = apply_mask(smooth_img(check_niimg(img), smoothing_fwhm), values, voxel_chunks=voxel_chunks)
     if ensure_finite:
         data = signals.data
-        data = data.map_blocks(_zero_non_finite, dtype=data.dtype) if isinstance(data, dsa.Array) else _zero_non_finite(np.asarray(data))
+        data = data.map_blocks(_zero_non_finite, dtype=data.dtype) if is_dask_array(data) else _zero_non_finite(np.asarray(data))
         signals = signals.copy(data=data)
     return signals.transpose(TIME_DIM, VOXEL_DIM) if TIME_DIM in signals.dims else signals
 

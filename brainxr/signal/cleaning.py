@@ -6,11 +6,10 @@ import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
-import dask
-import dask.array as da
 import numpy as np
 import xarray as xr
 
+from brainxr._arrays import array_module, is_dask_array
 from brainxr._docs import fill_doc
 from brainxr.dims import TIME_DIM
 from brainxr.errors import GeometryError
@@ -172,7 +171,7 @@ def clean(
         for rows, mask in zip(run_rows, masks)
     ]
 
-    if isinstance(data, da.Array):
+    if is_dask_array(data):
         cleaned = [_clean_dask_run(data[rows], plan) for rows, plan in zip(run_rows, plans)]
     else:
         in_place = not copy and len(plans) == 1
@@ -180,7 +179,7 @@ def clean(
     if len(cleaned) == 1:
         cleaned = cleaned[0]
     else:
-        cleaned = (da if isinstance(data, da.Array) else np).concatenate(cleaned, axis=0)
+        cleaned = array_module(data).concatenate(cleaned, axis=0)
 
     if label_source is None:
         return cleaned
@@ -276,7 +275,7 @@ def _unpack_signals(signals, runs):
                 raise ValueError(f"runs: {runs!r} is not a coordinate along {TIME_DIM!r} of signals")
             runs = signals[runs].values
         data = signals.transpose(TIME_DIM, ...).data
-    elif isinstance(signals, da.Array):
+    elif is_dask_array(signals):
         data = signals
     else:
         data = np.asarray(signals)
@@ -284,7 +283,7 @@ def _unpack_signals(signals, runs):
         raise ValueError(f"signals must be 2D (time, features), got shape {data.shape}")
     if data.dtype.kind not in "biuf":
         raise ValueError(f"signals must hold numbers, got dtype {data.dtype}")
-    if isinstance(data, da.Array) and data.numblocks[0] > 1:
+    if is_dask_array(data) and data.numblocks[0] > 1:
         # the kernel needs whole time series: time goes in one chunk, and the
         # other dim is split so that chunks keep dask's configured size
         # (time-blocked images often hold every voxel in each chunk)
@@ -383,7 +382,10 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _clean_dask_run(block: da.Array, plan: CleaningPlan) -> da.Array:
+def _clean_dask_run(block, plan: CleaningPlan):
+    import dask
+    import dask.array as da
+
     dtype = output_dtype(block.dtype)
     meta = np.empty((0, 0), dtype=dtype)
     # one graph key holds the plan; every voxel chunk depends on it
