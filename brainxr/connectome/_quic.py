@@ -88,25 +88,58 @@ _CG_MAX_TOL = 0.3
 _CG_MAX_ITER = 20
 
 
-@njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _sparse_sandwich(middle, rows, cols, vals, work, work_t, out):
-    """``out[t] = (M V M)[rows[t], cols[t]]`` for the symmetric ``V`` whose upper
-    triangle holds ``vals`` at ``(rows, cols)``: O(len(vals) * p) operations."""
-    p = middle.shape[0]
+@njit(cache=True, nogil=True)
+def _terms_by_row(rows, cols, p):
+    """The terms of ``V M`` row by row, for the symmetric ``V`` whose upper
+    triangle is supported on ``(rows, cols)``: row ``a`` of ``V M`` sums
+    ``V[a, sources[e]] * M[sources[e]]`` over ``e`` in ``ptr[a]:ptr[a + 1]``,
+    where ``entries[e]`` indexes the value of ``V[a, sources[e]]``; entries
+    come in their order in ``rows``, so that every row of ``V M`` sums its
+    terms in the order of a pass over the support. A counting sort: O(len(rows) + p)."""
     n = rows.shape[0]
-    work[:, :] = 0.0
+    ptr = np.zeros(p + 1, dtype=np.int64)
     for t in range(n):
-        v = vals[t]
-        if v == 0.0:
-            continue
+        ptr[rows[t] + 1] += 1
+        if rows[t] != cols[t]:
+            ptr[cols[t] + 1] += 1
+    for a in range(p):
+        ptr[a + 1] += ptr[a]
+    filled = ptr[:p].copy()
+    entries = np.empty(ptr[p], dtype=np.int64)
+    sources = np.empty(ptr[p], dtype=np.int64)
+    for t in range(n):
         i = rows[t]
         j = cols[t]
-        for k in range(p):
-            work[i, k] += v * middle[j, k]
+        entries[filled[i]] = t
+        sources[filled[i]] = j
+        filled[i] += 1
         if i != j:
+            entries[filled[j]] = t
+            sources[filled[j]] = i
+            filled[j] += 1
+    return ptr, entries, sources
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _sparse_sandwich(middle, rows, cols, terms, vals, work, work_t, out):
+    """``out[t] = (M V M)[rows[t], cols[t]]`` for the symmetric ``V`` whose upper
+    triangle holds ``vals`` at ``(rows, cols)``: O(len(vals) * p) operations.
+    ``terms``: :func:`_terms_by_row` of the support."""
+    p = middle.shape[0]
+    n = rows.shape[0]
+    ptr, entries, sources = terms
+    # work = V M row by row: the row being summed stays in the L1 cache
+    for a in range(p):
+        for k in range(p):
+            work[a, k] = 0.0
+        for e in range(ptr[a], ptr[a + 1]):
+            v = vals[entries[e]]
+            if v == 0.0:
+                continue
+            s = sources[e]
             for k in range(p):
-                work[j, k] += v * middle[i, k]
-    # work = V M; its transpose makes each entry a contiguous dot product.
+                work[a, k] += v * middle[s, k]
+    # its transpose makes each entry a contiguous dot product.
     for a in range(p):
         for b in range(p):
             work_t[b, a] = work[a, b]
@@ -120,22 +153,21 @@ def _sparse_sandwich(middle, rows, cols, vals, work, work_t, out):
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
-def _csr_sandwich(indptr, indices, data, rows, cols, vals, work, work_t, out):
+def _csr_sandwich(indptr, indices, data, rows, cols, terms, vals, work, work_t, out):
     """``_sparse_sandwich`` for a sparse symmetric ``M`` in CSR form: O(len(vals) * degree)."""
     p = work.shape[0]
     n = rows.shape[0]
-    work[:, :] = 0.0
-    for t in range(n):
-        v = vals[t]
-        if v == 0.0:
-            continue
-        i = rows[t]
-        j = cols[t]
-        for q in range(indptr[j], indptr[j + 1]):
-            work[i, indices[q]] += v * data[q]
-        if i != j:
-            for q in range(indptr[i], indptr[i + 1]):
-                work[j, indices[q]] += v * data[q]
+    ptr, entries, sources = terms
+    for a in range(p):
+        for k in range(p):
+            work[a, k] = 0.0
+        for e in range(ptr[a], ptr[a + 1]):
+            v = vals[entries[e]]
+            if v == 0.0:
+                continue
+            s = sources[e]
+            for q in range(indptr[s], indptr[s + 1]):
+                work[a, indices[q]] += v * data[q]
     # work = V M; reading its columns from the transpose keeps them contiguous
     for a in range(p):
         for b in range(p):
@@ -151,9 +183,8 @@ def _csr_sandwich(indptr, indices, data, rows, cols, vals, work, work_t, out):
 
 @njit(cache=True, nogil=True)
 def _fill_symmetric(vals, rows, cols, out):
-    """``out``: the symmetric matrix with ``vals`` at ``(rows, cols)`` and
-    ``(cols, rows)``, zero elsewhere."""
-    out[:, :] = 0.0
+    """Write ``vals`` at ``(rows, cols)`` and ``(cols, rows)`` of ``out`` (the
+    rest is left as it is)."""
     for t in range(rows.shape[0]):
         out[rows[t], cols[t]] = vals[t]
         out[cols[t], rows[t]] = vals[t]
@@ -199,7 +230,9 @@ class _Sandwich:
         if not self.dense and 20 * np.count_nonzero(middle) < p * p:
             sparse = csr_matrix(self.middle32)
             self.csr = (sparse.indptr, sparse.indices, sparse.data)
-        self.work32 = np.empty((p, p), dtype=np.float32)
+        self.terms = _terms_by_row(rows, cols, p)
+        # zero off the support once: the dense route writes only the support
+        self.work32 = np.zeros((p, p), dtype=np.float32)
         self.work_t = np.empty((p, p), dtype=np.float32)
         self.out = np.empty(rows.size, dtype=np.float32)
 
@@ -214,9 +247,9 @@ class _Sandwich:
             return out
         vals = vals.astype(np.float32)
         if self.csr is not None:
-            _csr_sandwich(*self.csr, self.rows, self.cols, vals, self.work32, self.work_t, self.out)
+            _csr_sandwich(*self.csr, self.rows, self.cols, self.terms, vals, self.work32, self.work_t, self.out)
         else:
-            _sparse_sandwich(self.middle32, self.rows, self.cols, vals, self.work32, self.work_t, self.out)
+            _sparse_sandwich(self.middle32, self.rows, self.cols, self.terms, vals, self.work32, self.work_t, self.out)
         return self.out.astype(np.float64)
 
 
@@ -346,8 +379,6 @@ def _newton_direction(
     cg_direction : ndarray of shape (p, p)
         The direction refined by conjugate gradients, or ``cd_direction``
         itself when the refinement is not a descent direction.
-    cd_model_value : float
-        ``q(D)`` after the coordinate descent, negative unless ``X`` is optimal.
     n_cg : int
         Conjugate-gradient iterations made.
     refined : bool
@@ -358,19 +389,16 @@ def _newton_direction(
     direction = np.zeros((p, p))
     dw = np.zeros((p, p))
     _cd_sweeps(emp_cov, precision, covariance, alpha, free_rows, free_cols, n_sweeps, direction, dw)
+    if cg_max_iter == 0:
+        return direction, direction, 0, False
 
-    # Model value of the coordinate-descent direction. Sums run over the
-    # upper triangle; off-diagonal entries count twice in <A, B> = tr(A B).
+    # Sums run over the upper triangle; off-diagonal entries count twice in
+    # <A, B> = tr(A B).
     off_diagonal = free_rows != free_cols
     weights = np.where(off_diagonal, 2.0, 1.0)
     gradient = (emp_cov - covariance)[free_rows, free_cols]
     d_cd = direction[free_rows, free_cols]
     wdw = (covariance @ dw)[free_rows, free_cols]  # W D W
-    cd_value = np.sum(weights * (gradient * d_cd + 0.5 * d_cd * wdw)) + _penalty_change(
-        precision, free_rows, free_cols, off_diagonal, d_cd, alpha
-    )
-    if cg_max_iter == 0:
-        return direction, direction, cd_value, 0, False
 
     # Orthant of X + D: the diagonal and the free entries made non-zero.
     value = precision[free_rows, free_cols] + d_cd
@@ -408,11 +436,11 @@ def _newton_direction(
         precision, free_rows, free_cols, off_diagonal, d_cg, alpha
     )
     if first_order >= 0.0:
-        return direction, direction, cd_value, n_cg, False
+        return direction, direction, n_cg, False
     cg_direction = direction.copy()
     cg_direction[free_rows, free_cols] = d_cg
     cg_direction[free_cols, free_rows] = d_cg
-    return direction, cg_direction, cd_value, n_cg, True
+    return direction, cg_direction, n_cg, True
 
 
 def off_diagonal_l1(matrix):
@@ -568,7 +596,7 @@ def quic(
     refine = True
     while status == "max_iter" and n_iter < max_iter:
         free_rows, free_cols = _free_set(emp_cov, precision, covariance, float(alpha))
-        cd_direction, cg_direction, _, n_cg, refined = _newton_direction(
+        cd_direction, cg_direction, n_cg, refined = _newton_direction(
             emp_cov,
             precision,
             covariance,
