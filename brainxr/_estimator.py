@@ -17,6 +17,15 @@ scikit-learn's class-creation hooks (``set_{method}_request``, the
 re-implemented. If scikit-learn is already imported when this module is,
 the base is put in place at once.
 
+An estimator that scikit-learn derives from another of its classes (the
+graphical lasso from ``EmpiricalCovariance``) starts on a placeholder
+subclass of :class:`Estimator` that forwards that class's methods; the first
+use puts scikit-learn's class in the placeholder's place
+(:func:`replace_base_on_first_use`). Its ``_parameter_constraints`` are
+scikit-learn's, read on first access (:class:`ScikitLearnConstraints`), and
+:func:`validate_params` checks parameters at fit without importing
+scikit-learn when every value is one its constraints accept.
+
 Forwarding functions alone cannot do this: scikit-learn's ``repr`` (its
 pretty printer) and its estimator checks recognise an estimator by
 ``issubclass(type(estimator), BaseEstimator)``, and ``BaseEstimator.__repr__``
@@ -26,12 +35,19 @@ that first use, ``isinstance(estimator, BaseEstimator)`` is False.
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import math
 import sys
 import threading
+from numbers import Integral, Real
+
+import numpy as np
 
 _lock = threading.Lock()
 _in_place = False  # scikit-learn's bases replaced the placeholders
+#: (class, module, name): the class's placeholder base becomes scikit-learn's ``module.name`` on first use
+_deferred_bases: list[tuple[type, str, str]] = []
 
 
 class _BaseEstimatorPlaceholder:
@@ -139,17 +155,117 @@ def use_scikit_learn() -> None:
             return
         Estimator.__bases__ = (BaseEstimator,)
         TransformerEstimator.__bases__ = (TransformerMixin, Estimator)
-        # what class creation on scikit-learn's bases runs (``type.__new__`` calls the parent's
-        # ``__init_subclass__``), parents before children
-        subclasses, stack = set(), [Estimator]
-        while stack:
-            for subclass in stack.pop().__subclasses__():
-                if subclass not in subclasses:
-                    subclasses.add(subclass)
-                    stack.append(subclass)
-        for cls in sorted(subclasses | {Estimator}, key=lambda cls: len(cls.__mro__)):
-            super(cls, cls).__init_subclass__()
+        for cls, module, name in _deferred_bases:
+            _replace_placeholder(cls, module, name)
+        _replay_class_creation(Estimator)
         _in_place = True
+
+
+def replace_base_on_first_use(cls: type, module: str, name: str) -> None:
+    """Give ``cls`` scikit-learn's ``module.name`` as first base on first use, in its placeholder's place.
+
+    ``cls``'s only base is a placeholder: a subclass of :class:`Estimator`
+    (or of :class:`TransformerEstimator`) whose methods put scikit-learn in
+    place, then call ``getattr(super(cls, self), method)``. Its place is
+    taken by ``module.name`` followed by the placeholder's own bases, so
+    that ``cls`` then derives from scikit-learn's class (and still from
+    :class:`Estimator`).
+    """
+    with _lock:
+        _deferred_bases.append((cls, module, name))
+        if _in_place:  # scikit-learn was imported first
+            _replace_placeholder(cls, module, name)
+            _replay_class_creation(cls)
+
+
+def _replace_placeholder(cls: type, module: str, name: str) -> None:
+    (placeholder,) = cls.__bases__
+    cls.__bases__ = (getattr(importlib.import_module(module), name), *placeholder.__bases__)
+
+
+def _replay_class_creation(root: type) -> None:
+    """Run what class creation on scikit-learn's bases runs (``type.__new__`` calls the parent's
+    ``__init_subclass__``) for ``root`` and its subclasses, parents before children."""
+    subclasses, stack = set(), [root]
+    while stack:
+        for subclass in stack.pop().__subclasses__():
+            if subclass not in subclasses:
+                subclasses.add(subclass)
+                stack.append(subclass)
+    for cls in sorted(subclasses | {root}, key=lambda cls: len(cls.__mro__)):
+        super(cls, cls).__init_subclass__()
+
+
+class ScikitLearnConstraints:
+    """A class's ``_parameter_constraints``, built from scikit-learn's on first access.
+
+    Parameters
+    ----------
+    build : callable
+        Returns the constraints dict (it imports scikit-learn). On first
+        access the dict replaces this descriptor on the class.
+    """
+
+    def __init__(self, build):
+        self._build = build
+
+    def __set_name__(self, owner, name):
+        self._owner, self._name = owner, name
+
+    def __get__(self, instance, owner=None):
+        constraints = self._build()
+        setattr(self._owner, self._name, constraints)
+        return constraints
+
+
+def validate_params(estimator, accepted: dict) -> None:
+    """scikit-learn's ``estimator._validate_params()``, skipped when every value is one it accepts.
+
+    Parameters
+    ----------
+    estimator : Estimator
+        Its ``__init__`` parameters are checked.
+    accepted : dict
+        Parameter name -> predicate true only for values that scikit-learn's
+        constraints accept (a narrower test than scikit-learn's; a test
+        checks the inclusion). A parameter without predicate, or a value it
+        does not accept, runs scikit-learn's validation, which raises its
+        own errors.
+    """
+    parameters = constructor_parameters(estimator)
+    if not all(name in accepted and accepted[name](value) for name, value in parameters.items()):
+        estimator._validate_params()
+
+
+def is_bool(value) -> bool:
+    """``True``, ``False`` or a numpy bool (scikit-learn's ``"boolean"``)."""
+    return isinstance(value, (bool, np.bool_))
+
+
+def is_verbose(value) -> bool:
+    """A bool or an int >= 0 (scikit-learn's ``"verbose"``)."""
+    return is_bool(value) or is_int_at_least(0)(value)
+
+
+def is_int_at_least(low: int):
+    """Predicate: an integer (not a bool) >= ``low``."""
+    return lambda value: isinstance(value, Integral) and not is_bool(value) and value >= low
+
+
+def is_real_above(low: float, *, inclusive: bool):
+    """Predicate: a finite real (not a bool) above ``low`` (or equal, if ``inclusive``)."""
+
+    def accepted(value):
+        if not isinstance(value, Real) or is_bool(value) or not math.isfinite(value):
+            return False
+        return value >= low if inclusive else value > low
+
+    return accepted
+
+
+def is_one_of(*options):
+    """Predicate: one of ``options`` (strings and None, compared by equality and type)."""
+    return lambda value: any(value is option or (isinstance(value, str) and value == option) for option in options)
 
 
 def constructor_parameters(estimator) -> dict:

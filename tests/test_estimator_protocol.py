@@ -158,7 +158,8 @@ def _estimators():
         maskers.NiftiMapsMasker(), maskers.NiftiSpheresMasker(seeds=[(0, 0, 0)], radius=6.0),
         maskers.MultiNiftiLabelsMasker(), maskers.MultiNiftiMapsMasker(),
         connectome.ConnectivityMeasure(kind="tangent"), connectome.GroupSparseCovariance(alpha=0.2),
-        connectome.GroupSparseCovarianceCV(), decomposition.DictLearning(n_components=3),
+        connectome.GroupSparseCovarianceCV(), connectome.GraphicalLasso(alpha=0.2),
+        connectome.GraphicalLassoCV(cv=3), decomposition.DictLearning(n_components=3),
         decomposition.CanICA(n_components=3), decomposition.MultiPCA(),
     ]
 

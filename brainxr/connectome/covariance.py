@@ -23,13 +23,15 @@ import numpy as np
 __all__ = ["KernelCovariance", "empirical_covariance", "ledoit_wolf"]
 
 
-def empirical_covariance(X) -> np.ndarray:
+def empirical_covariance(X, *, assume_centered=False) -> np.ndarray:
     """Maximum-likelihood covariance of centered columns, as scikit-learn's ``empirical_covariance``.
 
     Parameters
     ----------
     X : array-like, shape (n_samples, n_features)
         Samples in rows.
+    assume_centered : bool, default=False
+        If True, the columns are not centered (``X.T @ X / n_samples``).
 
     Returns
     -------
@@ -37,6 +39,8 @@ def empirical_covariance(X) -> np.ndarray:
         ``(X - mean).T @ (X - mean) / n_samples``.
     """
     X = np.asarray(X, dtype=np.float64)
+    if assume_centered:
+        return np.dot(X.T, X) / X.shape[0]
     return np.atleast_2d(np.cov(X.T, bias=True))
 
 

@@ -33,6 +33,20 @@ differ, both documented on the class: folds can run in parallel threads
 (default) the alphas far past a fold's best held-out score are solved only
 until their held-out likelihood falls, which saves the slowest solves
 (dense, ill-conditioned) without touching the scores near the optimum.
+
+The estimators are scikit-learn estimators (``EmpiricalCovariance``
+subclasses, as scikit-learn's) that import scikit-learn on first use of its
+protocol, as every brainxr estimator (:mod:`brainxr._estimator`): importing
+``sklearn.covariance`` costs ~0.6 s, as much as the whole cross-validated
+fit of a few dozen regions. Constructing, fitting on a numpy array and
+reading the attributes need none of it: parameters that scikit-learn's
+constraints accept are checked here, other values go through scikit-learn's
+validation (its errors); ``cv=None`` or an int splits as scikit-learn's
+``KFold`` (:class:`_KFold`), other ``cv`` through its ``check_cv``; the
+unpenalized score of ``cv_results_`` is ``EmpiricalCovariance``'s, computed
+here. Before that first use, ``isinstance(estimator, EmpiricalCovariance)``
+is False (scikit-learn's methods, ``score``, ``mahalanobis``, ..., work and
+put it in place).
 """
 
 from __future__ import annotations
@@ -41,19 +55,29 @@ import contextlib
 import sys
 import time
 import warnings
+from numbers import Integral
 
 import numpy as np
-import sklearn.covariance
 from joblib import Parallel, delayed, effective_n_jobs
+from scipy.linalg import pinvh
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
-from sklearn.covariance import EmpiricalCovariance, empirical_covariance
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import check_cv, cross_val_score
-from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
 
+from brainxr._estimator import (
+    Estimator,
+    ScikitLearnConstraints,
+    is_bool,
+    is_int_at_least,
+    is_one_of,
+    is_real_above,
+    is_verbose,
+    replace_base_on_first_use,
+    use_scikit_learn,
+    validate_params,
+)
 from brainxr.connectome import _alpha_grid
+from brainxr.connectome.covariance import empirical_covariance
 from brainxr.connectome._quic import cholesky_logdet, inverse_from_cholesky, primal_objective, quic
 
 __all__ = [
@@ -241,6 +265,8 @@ def _warn_not_converged(status, n_iter, costs):
             if status == "max_iter"
             else f"stopped after {n_iter} iterations: no decrease above rounding errors"
         )
+        from sklearn.exceptions import ConvergenceWarning
+
         warnings.warn(
             f"graphical_lasso: {reason}: dual gap: {costs[-1][1]:.3e}",
             ConvergenceWarning,
@@ -315,7 +341,7 @@ def graphical_lasso(
     GraphicalLasso(
         alpha=alpha, mode=mode, tol=tol, enet_tol=enet_tol, max_iter=max_iter,
         verbose=verbose, eps=eps,
-    )._validate_params()
+    )._check_params()
     alpha = float(alpha)
     emp_cov = _check_emp_cov(emp_cov)
     with _blas_threads(emp_cov.shape[0]):
@@ -331,8 +357,53 @@ def graphical_lasso(
     return tuple(output)
 
 
-class _BaseGraphicalLasso(EmpiricalCovariance):
-    """Shared parameters; ``EmpiricalCovariance`` brings score, mahalanobis, ..."""
+class _EmpiricalCovariancePlaceholder(Estimator):
+    """Holds ``sklearn.covariance.EmpiricalCovariance``'s place in :class:`_BaseGraphicalLasso`'s bases.
+
+    Its ``__init__`` sets what ``EmpiricalCovariance``'s sets; each of
+    ``EmpiricalCovariance``'s methods puts scikit-learn in place (see
+    :mod:`brainxr._estimator`), then calls scikit-learn's.
+    """
+
+    def __init__(self, *, store_precision=True, assume_centered=False):
+        self.store_precision = store_precision
+        self.assume_centered = assume_centered
+
+    def get_precision(self):
+        return _empirical_covariance_method(self, "get_precision")()
+
+    def score(self, X_test, y=None):
+        return _empirical_covariance_method(self, "score")(X_test, y)
+
+    def error_norm(self, comp_cov, norm="frobenius", scaling=True, squared=True):
+        return _empirical_covariance_method(self, "error_norm")(comp_cov, norm=norm, scaling=scaling, squared=squared)
+
+    def mahalanobis(self, X):
+        return _empirical_covariance_method(self, "mahalanobis")(X)
+
+    def _set_covariance(self, covariance):
+        return _empirical_covariance_method(self, "_set_covariance")(covariance)
+
+
+def _empirical_covariance_method(estimator, name):
+    """scikit-learn's ``EmpiricalCovariance`` method ``name`` bound to ``estimator``, once in place."""
+    use_scikit_learn()
+    return getattr(super(_BaseGraphicalLasso, estimator), name)
+
+
+class _BaseGraphicalLasso(_EmpiricalCovariancePlaceholder):
+    """Shared parameters; ``EmpiricalCovariance`` (once in place) brings score, mahalanobis, ..."""
+
+    #: values that scikit-learn's constraints accept (see :func:`brainxr._estimator.validate_params`)
+    _accepted_parameters = {
+        "assume_centered": is_bool,
+        "tol": is_real_above(0, inclusive=False),
+        "enet_tol": is_real_above(0, inclusive=False),
+        "max_iter": is_int_at_least(0),
+        "mode": is_one_of("cd", "lars"),
+        "verbose": is_verbose,
+        "eps": is_real_above(0, inclusive=True),
+    }
 
     def __init__(
         self,
@@ -352,13 +423,43 @@ class _BaseGraphicalLasso(EmpiricalCovariance):
         self.verbose = verbose
         self.eps = eps
 
+    def _check_params(self):
+        validate_params(self, self._accepted_parameters)
+
     def _validate_X(self, X, ensure_min_samples):
+        """scikit-learn's ``validate_data`` (it sets ``n_features_in_``); imported only for
+        what is not a finite 2-D float numpy array of enough samples and features."""
         if hasattr(X, "dims") and hasattr(X, "data"):
             # xarray: one compute for dask-backed data, then plain numpy
             X = np.asarray(X)
+        if (
+            type(X) is np.ndarray and X.ndim == 2 and X.dtype.kind == "f"
+            and X.shape[0] >= ensure_min_samples and X.shape[1] >= 2 and np.isfinite(X).all()
+        ):
+            self.n_features_in_ = X.shape[1]
+            if hasattr(self, "feature_names_in_"):  # fitted before on a DataFrame
+                del self.feature_names_in_
+            return X
+        from sklearn.utils.validation import validate_data
+
         return validate_data(
             self, X, ensure_min_features=2, ensure_min_samples=ensure_min_samples
         )
+
+
+replace_base_on_first_use(_BaseGraphicalLasso, "sklearn.covariance", "EmpiricalCovariance")
+
+
+def _graphical_lasso_constraints():
+    import sklearn.covariance
+
+    return dict(sklearn.covariance.GraphicalLasso._parameter_constraints)
+
+
+def _graphical_lasso_cv_constraints():
+    import sklearn.covariance
+
+    return {**sklearn.covariance.GraphicalLassoCV._parameter_constraints, "early_stopping": ["boolean"]}
 
 
 class GraphicalLasso(_BaseGraphicalLasso):
@@ -404,7 +505,12 @@ class GraphicalLasso(_BaseGraphicalLasso):
         Number of features seen during fit.
     """
 
-    _parameter_constraints: dict = dict(sklearn.covariance.GraphicalLasso._parameter_constraints)
+    _parameter_constraints = ScikitLearnConstraints(_graphical_lasso_constraints)
+    _accepted_parameters = {
+        **_BaseGraphicalLasso._accepted_parameters,
+        "alpha": is_real_above(0, inclusive=True),
+        "covariance": is_one_of(None, "precomputed"),
+    }
 
     def __init__(
         self,
@@ -446,7 +552,7 @@ class GraphicalLasso(_BaseGraphicalLasso):
         self : object
             The fitted estimator.
         """
-        self._validate_params()
+        self._check_params()
         alpha = float(self.alpha)
         X = self._validate_X(X, ensure_min_samples=2)
         if self.covariance == "precomputed":
@@ -588,7 +694,7 @@ def graphical_lasso_path(
         GraphicalLasso(
             alpha=float(alpha), mode=mode, tol=tol, enet_tol=enet_tol, max_iter=max_iter,
             verbose=verbose, eps=eps,
-        )._validate_params()
+        )._check_params()
     X = np.asarray(X, dtype=np.float64)
     emp_cov = empirical_covariance(X)
     _check_variances(emp_cov)
@@ -644,12 +750,10 @@ def _fold_solve(fold, alpha, precision, from_alpha, tol, enet_tol, max_iter, pre
     train_cov, test_cov = fold
     if previous is not None:
         precision = _secant_start(train_cov, alpha, precision, from_alpha, *previous)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        _, precision, _, _, status = _solve_from(
-            train_cov, alpha, precision, from_alpha, tol=tol, enet_tol=enet_tol,
-            max_iter=max_iter, give_up=True,
-        )
+    _, precision, _, _, status = _solve_from(
+        train_cov, alpha, precision, from_alpha, tol=tol, enet_tol=enet_tol,
+        max_iter=max_iter, give_up=True,
+    )
     if status != "converged":
         return None, -np.inf
     return precision, _fold_score(test_cov, precision)
@@ -807,9 +911,14 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
     is the smallest one that converged.
     """
 
-    _parameter_constraints: dict = {
-        **sklearn.covariance.GraphicalLassoCV._parameter_constraints,
-        "early_stopping": ["boolean"],
+    _parameter_constraints = ScikitLearnConstraints(_graphical_lasso_cv_constraints)
+    _accepted_parameters = {
+        **_BaseGraphicalLasso._accepted_parameters,
+        "alphas": is_int_at_least(0),
+        "n_refinements": is_int_at_least(1),
+        "cv": lambda cv: cv is None or is_int_at_least(2)(cv),
+        "n_jobs": lambda n_jobs: n_jobs is None or (isinstance(n_jobs, Integral) and not is_bool(n_jobs)),
+        "early_stopping": is_bool,
     }
 
     def __init__(
@@ -859,12 +968,12 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
         self : object
             The fitted estimator.
         """
-        self._validate_params()
+        self._check_params()
         X = self._validate_X(X, ensure_min_samples=2)
         self.location_ = np.zeros(X.shape[1]) if self.assume_centered else X.mean(0)
         emp_cov = empirical_covariance(X, assume_centered=self.assume_centered)
         _check_variances(emp_cov)
-        cv = check_cv(self.cv, y, classifier=False)
+        cv = _check_cv(self.cv, y)
         alphas, n_refinements = _alpha_grid.initial_grid(
             self.alphas, self.n_refinements, alpha_max(emp_cov)
         )
@@ -919,9 +1028,7 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
             grid_alphas = explored_alphas + [0]
             grid_scores = [list(entry[1]) for entry in explored]
             # Finally, the score of the unpenalized empirical covariance, as scikit-learn.
-            grid_scores.append(
-                cross_val_score(EmpiricalCovariance(), X, cv=cv, verbose=max(0, verbose - 1))
-            )
+            grid_scores.append(_empirical_scores(X, cv.split(X, y)))
             grid_scores = np.array(grid_scores)
             self.cv_results_ = {"alphas": np.array(grid_alphas)}
             for i in range(grid_scores.shape[1]):
@@ -1033,6 +1140,62 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
         # scikit-learn's order: decreasing alpha, earlier entries first on ties
         explored.extend(new)
         explored.sort(key=lambda entry: entry[0], reverse=True)
+
+
+class _KFold:
+    """scikit-learn's ``KFold(n_splits)`` (no shuffling), ``check_cv``'s splitter for an int or None.
+
+    Without importing scikit-learn (a test checks the folds against
+    ``KFold``'s); more splits than samples raise ``KFold``'s error.
+    """
+
+    def __init__(self, n_splits):
+        self.n_splits = n_splits
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        return self.n_splits
+
+    def split(self, X, y=None, groups=None):
+        n_samples = len(X)
+        if self.n_splits > n_samples:
+            from sklearn.model_selection import KFold
+
+            yield from KFold(self.n_splits).split(X)
+            return
+        indices = np.arange(n_samples)
+        fold_sizes = np.full(self.n_splits, n_samples // self.n_splits, dtype=int)
+        fold_sizes[: n_samples % self.n_splits] += 1
+        stops = np.cumsum(fold_sizes)
+        for start, stop in zip(stops - fold_sizes, stops):
+            test = np.zeros(n_samples, dtype=bool)
+            test[start:stop] = True
+            yield indices[~test], indices[test]
+
+
+def _check_cv(cv, y):
+    """scikit-learn's ``check_cv(cv, y, classifier=False)``: :class:`_KFold` for None (5) or an int."""
+    if cv is None or is_int_at_least(2)(cv):
+        return _KFold(5 if cv is None else int(cv))
+    from sklearn.model_selection import check_cv
+
+    return check_cv(cv, y, classifier=False)
+
+
+def _empirical_scores(X, splits):
+    """The held-out scores of ``EmpiricalCovariance()`` fitted on each training fold
+    (scikit-learn's ``cross_val_score(EmpiricalCovariance(), X, cv=cv)``, a test checks it):
+    the test samples centered on the training mean, scored against the pseudo-inverse
+    of the training covariance."""
+    scores = []
+    for train, test in splits:
+        location = X[train].mean(0)
+        precision = pinvh(empirical_covariance(X[train]), check_finite=False)
+        test_cov = empirical_covariance(X[test] - location, assume_centered=True)
+        sign, logdet = np.linalg.slogdet(precision)
+        logdet = logdet if sign > 0 else -np.inf
+        score = -np.sum(test_cov * precision) + logdet - precision.shape[0] * np.log(2 * np.pi)
+        scores.append(score / 2.0)
+    return np.array(scores)
 
 
 #: Secant warm starts extrapolate at most this many times the last step of the path.
