@@ -349,34 +349,50 @@ print(sorted(name for name in ("distributed", "numba", "sklearn", "scipy.stats")
 
 
 @pytest.mark.integration  # fresh interpreter
-def test_the_labels_masker_on_files_imports_no_dask(tmp_path, atlas, bold_path):
-    """Start-up on small data: the labels masker's fit, reports and transform of files build no dask array.
+def test_the_maskers_on_files_import_no_dask(tmp_path, atlas, bold_path, brain_mask):
+    """Start-up on small data: the maskers' fit, reports and transform of files build no dask array.
 
-    The run is streamed and the atlas read whole, without a DataArray of
-    either: xarray imports ``dask.array`` (~0.3 s, with ``scipy.fft``) when it
-    builds its first variable. The signals are those of the same masker in
-    this process (where dask is imported).
+    The run is streamed and the atlas, maps or mask read whole, without a
+    DataArray of either: xarray imports ``dask.array`` (~0.3 s, with
+    ``scipy.fft``) when it builds its first variable. The signals are those
+    of the same maskers in this process (where dask is imported). The
+    templates a report draws on are prepared by their first use after
+    installation and kept on disk: the second process is the one checked.
     """
     import subprocess
     import sys
 
-    labels = tmp_path / "labels.nii.gz"
-    nib.save(atlas.maps, labels)
-    out = tmp_path / "signals.npy"
+    paths = {"labels": tmp_path / "labels.nii.gz", "maps": tmp_path / "maps.nii.gz", "mask": tmp_path / "mask.nii.gz"}
+    nib.save(atlas.maps, paths["labels"])
+    nib.save(load_synthetic_maps_atlas(resolution=4, n_maps=5).maps, paths["maps"])
+    nib.save(brain_mask, paths["mask"])
+    out = tmp_path / "signals.npz"
     script = f"""
 import sys
 import numpy as np
-from brainxr.maskers import NiftiLabelsMasker
-masker = NiftiLabelsMasker({str(labels)!r}, standardize="zscore_sample")
+from brainxr.maskers import NiftiLabelsMasker, NiftiMapsMasker, NiftiMasker
+bold = {str(bold_path)!r}
+masker = NiftiLabelsMasker({str(paths["labels"])!r}, standardize="zscore_sample")
 masker.fit().generate_report()
-masker.fit({str(bold_path)!r}).generate_report()
-np.save({str(out)!r}, masker.transform({str(bold_path)!r}))
+masker.fit(bold).generate_report()
+labels = masker.transform(bold)
+maps = NiftiMapsMasker({str(paths["maps"])!r}).fit(bold)
+maps.generate_report()
+voxels = NiftiMasker(mask_img={str(paths["mask"])!r}, detrend=True).fit(bold)
+voxels.generate_report()
+np.savez({str(out)!r}, labels=labels, maps=maps.transform(bold), voxels=voxels.transform(bold))
 print(sorted(name for name in sys.modules if name == "dask" or name.startswith("dask.")))
 """
-    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    for _ in range(2):
+        found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert found.strip().splitlines()[-1] == "[]"
-    expected = maskers.NiftiLabelsMasker(atlas.maps, standardize="zscore_sample").fit_transform(bold_path)
-    np.testing.assert_array_equal(np.load(out), expected)
+    signals = np.load(out)
+    expected = maskers.NiftiLabelsMasker(paths["labels"], standardize="zscore_sample").fit_transform(bold_path)
+    np.testing.assert_array_equal(signals["labels"], expected)
+    np.testing.assert_array_equal(signals["maps"], maskers.NiftiMapsMasker(paths["maps"]).fit_transform(bold_path))
+    np.testing.assert_array_equal(
+        signals["voxels"], maskers.NiftiMasker(mask_img=paths["mask"], detrend=True).fit_transform(bold_path)
+    )
 
 
 @pytest.mark.integration  # fresh interpreters
