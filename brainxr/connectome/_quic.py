@@ -481,14 +481,23 @@ def _symmetric_from_lower(lower, out):
     return out
 
 
+@njit(cache=True, nogil=True)
 def _free_set(emp_cov, precision, covariance, alpha):
     """QUIC's free set ``(i, j)``, ``i <= j``, sorted by column ``j``: the
-    diagonal, the non-zeros of ``X`` and the entries with ``|S - W| > alpha``."""
-    free = (precision != 0.0) | (np.abs(emp_cov - covariance) > alpha)
-    np.fill_diagonal(free, True)
-    # the lower triangle row by row is the upper triangle column by column
-    cols, rows = np.nonzero(np.tril(free))
-    return rows, cols
+    diagonal, the non-zeros of ``X`` and the entries with ``|S - W| > alpha``.
+    One pass over the lower triangle, row by row (the upper triangle column
+    by column), where numpy's masks take six."""
+    p = precision.shape[0]
+    rows = np.empty(p * (p + 1) // 2, dtype=np.int64)
+    cols = np.empty(p * (p + 1) // 2, dtype=np.int64)
+    n = 0
+    for j in range(p):
+        for i in range(j + 1):
+            if i == j or precision[j, i] != 0.0 or abs(emp_cov[j, i] - covariance[j, i]) > alpha:
+                rows[n] = i
+                cols[n] = j
+                n += 1
+    return rows[:n], cols[:n]
 
 
 def duality_gap(emp_cov, precision, covariance, alpha, objective):
