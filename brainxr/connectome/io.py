@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from brainxr import progress as brainxr_progress
 from brainxr.connectome.matrices import _is_dask
 
 __all__ = [
@@ -236,6 +235,8 @@ def write_relmats(
     directory = Path(directory)
     paths = []
     starts = np.cumsum((0,) + tuple(connectomes.chunks[0] if _is_dask(connectomes.data) else (connectomes.sizes[run_dim],)))
+    from brainxr import progress as brainxr_progress  # imports dask: not for what only reads or plots matrices
+
     written = brainxr_progress.bar(len(labels), desc="write relmats", unit="run", progress=progress)
     for start, stop in zip(starts[:-1], starts[1:]):
         (block,) = brainxr_progress.compute(connectomes.isel({run_dim: slice(start, stop)}), progress=False)
@@ -360,6 +361,8 @@ def write_connectomes(
     )
     if not compute:
         return delayed
+    from brainxr import progress as brainxr_progress
+
     brainxr_progress.compute(delayed, desc=f"write {name}", progress=progress)
     return group
 
