@@ -408,7 +408,7 @@ def open_connectomes(store, name: str, *, kind: str | None = None, group: str | 
         )
     except FileNotFoundError as error:
         raise FileNotFoundError(f"{store}: no connectome group {group!r} ({error}).") from None
-    variables = list(dataset.data_vars)
+    variables = sorted(dataset.data_vars)
     if kind is None:
         if len(variables) != 1:
             raise ValueError(
