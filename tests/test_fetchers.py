@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import io
 import socket
+import subprocess
+import sys
 import tarfile
 import threading
 import warnings
@@ -573,3 +575,36 @@ def test_basc_multiscale_2015(mirror):
     assert atlas.template == "MNI152asym" and atlas.maps.endswith("scale012.nii.gz")
     with pytest.raises(ValueError, match="Requested resolution=13 not available"):
         fetch_atlas_basc_multiscale_2015(resolution=13)
+
+
+def test_bunch_behaves_as_scikit_learns():
+    """The fetchers' Bunch (no scikit-learn import) does what ``sklearn.utils.Bunch`` does."""
+    import pickle
+
+    from sklearn.utils import Bunch as SklearnBunch
+
+    from brainxr.datasets._bunch import Bunch
+
+    for make in (Bunch, SklearnBunch):
+        bunch = make(maps="atlas.nii.gz", labels=["a", "b"])
+        bunch.description = "text"
+        bunch["extra"] = 1
+        assert (bunch.maps, bunch["description"], bunch.extra) == ("atlas.nii.gz", "text", 1)
+        assert sorted(dir(bunch)) == ["description", "extra", "labels", "maps"]
+        assert dict(bunch) == {"maps": "atlas.nii.gz", "labels": ["a", "b"], "description": "text", "extra": 1}
+        with pytest.raises(AttributeError, match="missing"):
+            bunch.missing
+        assert not hasattr(bunch, "missing")
+        copy = pickle.loads(pickle.dumps(bunch))
+        assert type(copy) is make and copy == bunch and copy.labels == ["a", "b"]
+
+
+@pytest.mark.integration  # a fresh interpreter
+def test_coordinate_fetchers_import_no_scikit_learn():
+    script = (
+        "import sys\nfrom brainxr import datasets\n"
+        "power = datasets.fetch_coords_power_2011(); dosenbach = datasets.fetch_coords_dosenbach_2010()\n"
+        "print(len(power.rois), len(dosenbach.rois), 'sklearn' in sys.modules)"
+    )
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert found.stdout.split() == ["264", "160", "False"]
