@@ -420,10 +420,11 @@ def _newton_direction(
     residual_norm0 = np.sqrt(np.sum(w_a * residual * residual))
     n_cg = 0
     if residual_norm0 > 0.0:
-        for _ in range(cg_max_iter):
+        while True:
             n_cg += 1
             denominator, residual_norm = _cg_step(values, residual, search, hessian(search), w_a, rho)
-            if denominator <= 0.0 or residual_norm <= cg_tol * residual_norm0:
+            converged = denominator <= 0.0 or residual_norm <= cg_tol * residual_norm0
+            if converged or n_cg == cg_max_iter:  # no next search direction to pay for
                 break
             rho = _cg_next_search(search, preconditioner(residual), residual, w_a, rho)
 
