@@ -246,17 +246,21 @@ def compute_background_mask(img, border_size: int = 2, connected: bool = False, 
         Boolean ``(i, j, k)`` mask on the image's grid.
     """
     data, affine = _mean_volume(img, "img")
-    border = _border_values(data, border_size)
+    return mask_to_dataarray(background_mask_of_mean(data, border_size, connected, opening), affine)
+
+
+def background_mask_of_mean(mean: np.ndarray, border_size: int = 2, connected: bool = False, opening=False) -> np.ndarray:
+    """The kernel of :func:`compute_background_mask`: the boolean mask of a mean image (numpy in, numpy out)."""
+    border = _border_values(mean, border_size)
     if np.isnan(border).any():
         # SPM-style images use NaN as background
-        mask = np.logical_not(np.isnan(data))
+        mask = np.logical_not(np.isnan(mean))
     else:
-        mask = data != np.median(border)
-    mask = _post_process_mask(
+        mask = mean != np.median(border)
+    return _post_process_mask(
         mask, opening=opening, connected=connected,
         warning_msg="Are you sure that input images have a homogeneous background.",
     )
-    return mask_to_dataarray(mask, affine)
 
 
 def compute_epi_mask(
@@ -297,12 +301,21 @@ def compute_epi_mask(
     xarray.DataArray
         Boolean ``(i, j, k)`` mask on the image's grid.
     """
+    mean, affine = _mean_volume(img, "img")
+    mask = epi_mask_of_mean(mean, lower_cutoff, upper_cutoff, connected, opening, exclude_zeros, ensure_finite)
+    return mask_to_dataarray(mask, affine)
+
+
+def epi_mask_of_mean(mean: np.ndarray, lower_cutoff: float = 0.2, upper_cutoff: float = 0.85, connected: bool = True,
+                     opening=2, exclude_zeros: bool = False, ensure_finite: bool = True) -> np.ndarray:
+    """The kernel of :func:`compute_epi_mask`: the boolean mask of a mean image (numpy in, numpy out; ``mean`` is
+    not modified)."""
     if not 0 <= lower_cutoff < upper_cutoff <= 1:
         raise ValueError(
             f"lower_cutoff and upper_cutoff must satisfy 0 <= lower_cutoff < upper_cutoff <= 1, "
             f"got {lower_cutoff} and {upper_cutoff}"
         )
-    mean, affine = _mean_volume(img, "img")
+    mean = np.array(mean)
     if opening:
         nan_mask = np.isnan(mean)
         mean = smooth_array(mean, np.eye(4), 1, ensure_finite=True, copy=False)
@@ -319,11 +332,10 @@ def compute_epi_mask(
         raise ValueError(f"img: too few voxels ({len(sorted_values)}) to find an EPI mask threshold")
     widest = delta.argmax()
     threshold = 0.5 * (sorted_values[widest + lower] + sorted_values[widest + lower + 1])
-    mask = _post_process_mask(
+    return _post_process_mask(
         mean >= threshold, opening=opening, connected=connected,
         warning_msg="Are you sure that input data are EPI images not detrended. ",
     )
-    return mask_to_dataarray(mask, affine)
 
 
 def compute_brain_mask(img, threshold: float = 0.5, connected: bool = True, opening=2, mask_type: str = "whole-brain") -> xr.DataArray:

@@ -352,8 +352,8 @@ print(sorted(name for name in ("distributed", "numba", "sklearn", "scipy.stats")
 def test_the_maskers_on_files_import_no_dask(tmp_path, atlas, bold_path, brain_mask):
     """Start-up on small data: the maskers' fit, reports and transform of files build no dask array.
 
-    The run is streamed and the atlas, maps or mask read whole, without a
-    DataArray of either: xarray imports ``dask.array`` (~0.3 s, with
+    The run is streamed and the atlas, maps or mask read whole (or computed
+    from the run's mean by the mask kernels), without a DataArray of either: xarray imports ``dask.array`` (~0.3 s, with
     ``scipy.fft``) when it builds its first variable. The signals are those
     of the same maskers in this process (where dask is imported). The
     templates a report draws on are prepared by their first use after
@@ -380,7 +380,8 @@ maps = NiftiMapsMasker({str(paths["maps"])!r}).fit(bold)
 maps.generate_report()
 voxels = NiftiMasker(mask_img={str(paths["mask"])!r}, detrend=True).fit(bold)
 voxels.generate_report()
-np.savez({str(out)!r}, labels=labels, maps=maps.transform(bold), voxels=voxels.transform(bold))
+epi = NiftiMasker(mask_strategy="epi").fit(bold)
+np.savez({str(out)!r}, labels=labels, maps=maps.transform(bold), voxels=voxels.transform(bold), epi=epi.transform(bold))
 print(sorted(name for name in sys.modules if name == "dask" or name.startswith("dask.")))
 """
     for _ in range(2):
@@ -393,6 +394,7 @@ print(sorted(name for name in sys.modules if name == "dask" or name.startswith("
     np.testing.assert_array_equal(
         signals["voxels"], maskers.NiftiMasker(mask_img=paths["mask"], detrend=True).fit_transform(bold_path)
     )
+    np.testing.assert_array_equal(signals["epi"], maskers.NiftiMasker(mask_strategy="epi").fit_transform(bold_path))
 
 
 @pytest.mark.integration  # fresh interpreters

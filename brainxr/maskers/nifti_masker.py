@@ -204,9 +204,12 @@ class NiftiMasker(BaseMasker):
     def _compute_mask(self, runs) -> tuple[np.ndarray, np.ndarray]:
         function = mask_strategy_function(self.mask_strategy)
         kwargs = supported_mask_args(function, self.mask_args, self.mask_strategy)
-        # background and EPI masks need the mean image only (one streaming pass); template masks the grid only
-        image = runs[0].mean_volume() if self.mask_strategy in ("background", "epi") else runs[0].volume
-        mask = function(image, **kwargs)
+        # background and EPI masks need the mean image only (one streaming pass; their numpy kernels: no
+        # DataArray, so a file's run builds no dask array); template masks the grid only
+        mean_kernels = {"background": masking.background_mask_of_mean, "epi": masking.epi_mask_of_mean}
+        if self.mask_strategy in mean_kernels:
+            return mean_kernels[self.mask_strategy](runs[0].mean_values(), **kwargs), runs[0].affine
+        mask = function(runs[0].volume, **kwargs)
         return np.asarray(mask.values), get_grid(mask, "mask").affine
 
     # -- transform ---------------------------------------------------------
