@@ -53,8 +53,9 @@ gives a lower bound ``log det W + p`` of the optimum, so ``f(X) - (log det W
 + p)`` bounds the suboptimality of ``X`` and vanishes at the optimum.
 
 Only loops are compiled (numba, cached on disk): the coordinate-descent
-sweeps, the ``W V W`` products' loops and the conjugate-gradient vector
-updates (one pass each instead of a dozen numpy temporaries). Dense
+sweeps, the ``W V W`` products' loops, the conjugate-gradient vector
+updates and the free set (one pass each instead of a dozen numpy
+temporaries). Dense
 products and factorisations go through BLAS and LAPACK, which keeps the
 first compilation after installation to about a second.
 
