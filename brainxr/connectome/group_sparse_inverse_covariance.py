@@ -18,6 +18,12 @@ rules (``tol`` on the largest change of a precision entry, early stopping on
 the held-out likelihood in cross-validation) stop them at the same point and
 the cross-validation selects the same ``alpha_``. Arrays follow nilearn's
 ``(n_features, n_features, n_subjects)`` layout.
+
+As the other brainxr estimators, they import scikit-learn at the first use
+of its protocol only (:mod:`brainxr._estimator`): fit checks parameters that
+scikit-learn's constraints accept, and finite float arrays, without it, and
+``cv`` None or an int splits as its ``KFold``
+(:mod:`brainxr.connectome._cross_validation`).
 """
 
 from __future__ import annotations
@@ -30,13 +36,19 @@ from numbers import Integral, Real
 import numpy as np
 from joblib import Memory, Parallel, delayed
 from scipy import linalg
-from sklearn.model_selection import check_cv
-from sklearn.utils import check_array
-from sklearn.utils._param_validation import Interval, Options
 from threadpoolctl import threadpool_limits
 
-from brainxr._estimator import Estimator
+from brainxr._estimator import (
+    Estimator,
+    ScikitLearnConstraints,
+    is_bool,
+    is_int_at_least,
+    is_real_above,
+    is_verbose,
+    validate_params,
+)
 from brainxr.connectome import _alpha_grid
+from brainxr.connectome._cross_validation import check_cv
 from brainxr.connectome._group_bcd import (
     DERIVATIVE_ZERO,
     NEWTON_NOT_CONVERGED,
@@ -61,10 +73,20 @@ __all__ = [
 
 
 def _as_signals(subject, index):
-    """One subject's ``(n_samples, n_features)`` array (xarray DataArrays too)."""
+    """One subject's ``(n_samples, n_features)`` float64 array (xarray DataArrays too): scikit-learn's
+    ``check_array``, imported only for what is not a finite 2-D float numpy array of at least 2 x 2."""
+    if hasattr(subject, "dims"):
+        subject = np.asarray(subject)
+    if (
+        type(subject) is np.ndarray and subject.ndim == 2 and subject.dtype.kind == "f"
+        and min(subject.shape) >= 2 and np.isfinite(subject).all()
+    ):
+        return np.asarray(subject, dtype=np.float64)
+    from sklearn.utils import check_array
+
     try:
         return check_array(
-            np.asarray(subject) if hasattr(subject, "dims") else subject,
+            subject,
             accept_sparse=False,
             ensure_2d=True,
             ensure_min_features=2,
@@ -88,14 +110,57 @@ def _check_subjects(subjects):
     return [_as_signals(subject, index) for index, subject in enumerate(subjects)]
 
 
-#: ``tol``: a positive number, or None or -1 (run ``max_iter`` iterations), as nilearn.
-_TOLERANCE = [Interval(Real, 0, None, closed="neither"), Options(Real, {-1}), None]
-_ITERATIONS = [Interval(Integral, 0, None, closed="left")]
+def _tolerance_and_iterations():
+    """scikit-learn's constraints of ``tol`` (a positive number, or None or -1: run ``max_iter``
+    iterations, as nilearn) and of ``max_iter``."""
+    from sklearn.utils._param_validation import Interval, Options
+
+    return [Interval(Real, 0, None, closed="neither"), Options(Real, {-1}), None], [
+        Interval(Integral, 0, None, closed="left")
+    ]
+
+
+def _is_tolerance(value):
+    return value is None or is_real_above(0, inclusive=False)(value) or (is_int_at_least(-1)(value) and value == -1)
+
+
+def _group_sparse_constraints():
+    from sklearn.utils._param_validation import Interval
+
+    tolerance, iterations = _tolerance_and_iterations()
+    return {
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "tol": tolerance,
+        "max_iter": iterations,
+        "verbose": ["verbose"],
+        "memory": [None, str, os.PathLike, Memory],
+        "memory_level": [Interval(Integral, 0, None, closed="left")],
+    }
+
+
+def _group_sparse_cv_constraints():
+    from sklearn.utils._param_validation import Interval
+
+    tolerance, iterations = _tolerance_and_iterations()
+    return {
+        "alphas": [Interval(Integral, 2, None, closed="left"), "array-like"],
+        "n_refinements": [Interval(Integral, 1, None, closed="left")],
+        "cv": ["cv_object"],
+        "tol_cv": tolerance,
+        "max_iter_cv": iterations,
+        "tol": tolerance,
+        "max_iter": iterations,
+        "verbose": ["verbose"],
+        "n_jobs": [Integral, None],
+        "debug": ["boolean"],
+        "early_stopping": ["boolean"],
+    }
 
 
 def _check_solver_params(alpha, max_iter, tol):
     """nilearn's parameters of one solve, with scikit-learn's checks and messages."""
-    GroupSparseCovariance(alpha=alpha, max_iter=max_iter, tol=tol)._validate_params()
+    estimator = GroupSparseCovariance(alpha=alpha, max_iter=max_iter, tol=tol)
+    validate_params(estimator, estimator._accepted_parameters)
 
 
 def empirical_covariances(subjects, assume_centered=False, standardize=False):
@@ -637,13 +702,15 @@ class GroupSparseCovariance(Estimator):
         Number of features seen during fit.
     """
 
-    _parameter_constraints: dict = {
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "tol": _TOLERANCE,
-        "max_iter": _ITERATIONS,
-        "verbose": ["verbose"],
-        "memory": [None, str, os.PathLike, Memory],
-        "memory_level": [Interval(Integral, 0, None, closed="left")],
+    _parameter_constraints = ScikitLearnConstraints(_group_sparse_constraints)
+    #: values that scikit-learn's constraints accept (see :func:`brainxr._estimator.validate_params`)
+    _accepted_parameters = {
+        "alpha": is_real_above(0, inclusive=True),
+        "tol": _is_tolerance,
+        "max_iter": is_int_at_least(0),
+        "verbose": is_verbose,
+        "memory": lambda memory: memory is None or isinstance(memory, (str, os.PathLike)),
+        "memory_level": is_int_at_least(0),
     }
 
     def __init__(self, alpha=0.1, tol=1e-3, max_iter=10, verbose=0, memory=None, memory_level=0):
@@ -670,7 +737,7 @@ class GroupSparseCovariance(Estimator):
             The fitted estimator.
         """
         del y
-        self._validate_params()
+        validate_params(self, self._accepted_parameters)
         subjects = _check_subjects(subjects)
         if isinstance(self.memory, Memory):
             self.memory_ = self.memory
@@ -770,18 +837,19 @@ class GroupSparseCovarianceCV(Estimator):
         Number of features seen during fit.
     """
 
-    _parameter_constraints: dict = {
-        "alphas": [Interval(Integral, 2, None, closed="left"), "array-like"],
-        "n_refinements": [Interval(Integral, 1, None, closed="left")],
-        "cv": ["cv_object"],
-        "tol_cv": _TOLERANCE,
-        "max_iter_cv": _ITERATIONS,
-        "tol": _TOLERANCE,
-        "max_iter": _ITERATIONS,
-        "verbose": ["verbose"],
-        "n_jobs": [Integral, None],
-        "debug": ["boolean"],
-        "early_stopping": ["boolean"],
+    _parameter_constraints = ScikitLearnConstraints(_group_sparse_cv_constraints)
+    _accepted_parameters = {
+        "alphas": is_int_at_least(2),
+        "n_refinements": is_int_at_least(1),
+        "cv": lambda cv: cv is None or is_int_at_least(2)(cv),
+        "tol_cv": _is_tolerance,
+        "max_iter_cv": is_int_at_least(0),
+        "tol": _is_tolerance,
+        "max_iter": is_int_at_least(0),
+        "verbose": is_verbose,
+        "n_jobs": lambda n_jobs: n_jobs is None or (isinstance(n_jobs, Integral) and not is_bool(n_jobs)),
+        "debug": is_bool,
+        "early_stopping": is_bool,
     }
 
     def __init__(
@@ -826,7 +894,7 @@ class GroupSparseCovarianceCV(Estimator):
             The fitted estimator.
         """
         del y
-        self._validate_params()
+        validate_params(self, self._accepted_parameters)
         subjects = _check_subjects(subjects)
         emp_covs, n_samples = empirical_covariances(subjects, assume_centered=False)
         self.n_features_in_ = subjects[0].shape[1]
@@ -835,7 +903,7 @@ class GroupSparseCovarianceCV(Estimator):
         # One split per subject (their numbers of samples may differ), zipped
         # into folds; nilearn replays the same folds at every refinement.
         splits = [
-            list(check_cv(self.cv, np.ones(s.shape[0]), classifier=False).split(s))
+            list(check_cv(self.cv, np.ones(s.shape[0])).split(s))
             for s in subjects
         ]
         folds = []

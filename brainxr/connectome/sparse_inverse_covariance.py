@@ -42,7 +42,8 @@ fit of a few dozen regions. Constructing, fitting on a numpy array and
 reading the attributes need none of it: parameters that scikit-learn's
 constraints accept are checked here, other values go through scikit-learn's
 validation (its errors); ``cv=None`` or an int splits as scikit-learn's
-``KFold`` (:class:`_KFold`), other ``cv`` through its ``check_cv``; the
+``KFold`` (:mod:`brainxr.connectome._cross_validation`), other ``cv``
+through its ``check_cv``; the
 unpenalized score of ``cv_results_`` is ``EmpiricalCovariance``'s, computed
 here. Before that first use, ``isinstance(estimator, EmpiricalCovariance)``
 is False (scikit-learn's methods, ``score``, ``mahalanobis``, ..., work and
@@ -77,6 +78,7 @@ from brainxr._estimator import (
     validate_params,
 )
 from brainxr.connectome import _alpha_grid
+from brainxr.connectome._cross_validation import check_cv
 from brainxr.connectome.covariance import empirical_covariance
 from brainxr.connectome._quic import cholesky_logdet, inverse_from_cholesky, primal_objective, quic
 
@@ -973,7 +975,7 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
         self.location_ = np.zeros(X.shape[1]) if self.assume_centered else X.mean(0)
         emp_cov = empirical_covariance(X, assume_centered=self.assume_centered)
         _check_variances(emp_cov)
-        cv = _check_cv(self.cv, y)
+        cv = check_cv(self.cv, y)
         alphas, n_refinements = _alpha_grid.initial_grid(
             self.alphas, self.n_refinements, alpha_max(emp_cov)
         )
@@ -1140,45 +1142,6 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
         # scikit-learn's order: decreasing alpha, earlier entries first on ties
         explored.extend(new)
         explored.sort(key=lambda entry: entry[0], reverse=True)
-
-
-class _KFold:
-    """scikit-learn's ``KFold(n_splits)`` (no shuffling), ``check_cv``'s splitter for an int or None.
-
-    Without importing scikit-learn (a test checks the folds against
-    ``KFold``'s); more splits than samples raise ``KFold``'s error.
-    """
-
-    def __init__(self, n_splits):
-        self.n_splits = n_splits
-
-    def get_n_splits(self, X=None, y=None, groups=None):
-        return self.n_splits
-
-    def split(self, X, y=None, groups=None):
-        n_samples = len(X)
-        if self.n_splits > n_samples:
-            from sklearn.model_selection import KFold
-
-            yield from KFold(self.n_splits).split(X)
-            return
-        indices = np.arange(n_samples)
-        fold_sizes = np.full(self.n_splits, n_samples // self.n_splits, dtype=int)
-        fold_sizes[: n_samples % self.n_splits] += 1
-        stops = np.cumsum(fold_sizes)
-        for start, stop in zip(stops - fold_sizes, stops):
-            test = np.zeros(n_samples, dtype=bool)
-            test[start:stop] = True
-            yield indices[~test], indices[test]
-
-
-def _check_cv(cv, y):
-    """scikit-learn's ``check_cv(cv, y, classifier=False)``: :class:`_KFold` for None (5) or an int."""
-    if cv is None or is_int_at_least(2)(cv):
-        return _KFold(5 if cv is None else int(cv))
-    from sklearn.model_selection import check_cv
-
-    return check_cv(cv, y, classifier=False)
 
 
 def _empirical_scores(X, splits):
