@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import warnings
 import sys
 
 import numpy as np
@@ -238,3 +239,15 @@ def test_dataframes_keep_scikit_learns_feature_names():
         GraphicalLasso().fit(np.where(X > 2, np.nan, X))
     np.testing.assert_array_equal(GraphicalLasso(alpha=0.1).fit(X.astype(np.float32)).location_,
                                   X.astype(np.float32).mean(0))
+
+
+@pytest.mark.parametrize("estimator", [GraphicalLasso(), GraphicalLassoCV()], ids=lambda e: type(e).__name__)
+def test_scikit_learns_estimator_checks_pass(estimator):
+    """scikit-learn's own estimator checks (fit, dtypes, NaN and inf, n_features_in_, pickling, ...)."""
+    from sklearn.utils.estimator_checks import check_estimator
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(estimator, on_fail=None)
+    failed = [(result["check_name"], str(result["exception"])) for result in results if result["status"] == "failed"]
+    assert len(results) > 30 and failed == []
