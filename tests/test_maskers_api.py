@@ -404,9 +404,10 @@ print(sorted(name for name in sys.modules if name == "dask" or name.startswith("
         # the maskers: not scikit-learn (imported at the first use of its estimator protocol), nor what
         # reports, filters or stores need
         # (nor scipy.interpolate / optimize / spatial, imported where censored volumes are interpolated and
-        # spheres are drawn)
+        # spheres are drawn; nor scipy.linalg, where confounds, trends or maps need it; nor dask, where a lazy
+        # array is built)
         ("brainxr.maskers", ("sklearn", "scipy.stats", "scipy.interpolate", "scipy.optimize", "scipy.spatial",
-                             "matplotlib", "numba", "distributed", "zarr", "flox")),
+                             "scipy.linalg", "dask", "matplotlib", "numba", "distributed", "zarr", "flox")),
         # the figures: matplotlib, not scikit-learn (whose import pulls scipy.stats, ~0.9 s) nor numba
         ("brainxr.plotting", ("sklearn", "scipy.stats", "numba", "distributed", "zarr")),
     ],

@@ -14,7 +14,6 @@ rank-deficient maps alike.
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
 import xarray as xr
 
 from brainxr._arrays import array_module, is_dask_array
@@ -28,6 +27,8 @@ from brainxr.regions.labels import _mask_on_grid
 
 def _solve_least_squares(sums: np.ndarray, invalid_gram: np.ndarray, gram: np.ndarray, out_dtype) -> np.ndarray:
     """``(time, map)`` signals from ``Y M`` and the Gram matrix of the valid voxels."""
+    import scipy.linalg  # on first use (~30 ms of a fresh process): the labels maskers import this module
+
     solution = scipy.linalg.lstsq(gram - invalid_gram, np.asarray(sums).T, lapack_driver="gelsd")[0]
     return solution.T.astype(out_dtype, copy=False)
 

@@ -8,7 +8,6 @@ image) use this function.
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
 
 
 def _detrend(signals: np.ndarray) -> np.ndarray:
@@ -51,6 +50,8 @@ def high_variance_confounds(signals: np.ndarray, n_confounds: int = 5, percentil
     mean_square = (signals**2).mean(axis=0)
     threshold = np.nanpercentile(mean_square, 100.0 - percentile)
     selected = signals[:, mean_square > threshold]
+    import scipy.linalg  # on first use (~30 ms of a fresh process)
+
     eigenvalues, eigenvectors = scipy.linalg.eigh(selected @ selected.T / selected.shape[0])
     order = np.argsort(eigenvalues)[::-1]
     return eigenvectors[:, order[:n_confounds]].copy()

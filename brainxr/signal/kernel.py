@@ -16,7 +16,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.linalg import blas
 
 from brainxr.signal.filters import filtfilt_buffer, padded_buffer
 
@@ -55,6 +54,8 @@ def output_dtype(dtype) -> np.dtype:
 def subtract_product(values: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """``values -= left @ right`` in place, without a temporary when BLAS can write in place."""
     if values.dtype == np.float64 and values.flags.c_contiguous and values.size:
+        from scipy.linalg import blas  # on first use: a script that only standardizes never imports scipy.linalg
+
         # (left @ right).T = right.T @ left.T, accumulated into the Fortran-ordered values.T
         result = blas.dgemm(-1.0, right, left, beta=1.0, c=values.T, trans_a=1, trans_b=1, overwrite_c=1)
         if not np.shares_memory(result, values):  # the wrapper had to copy
@@ -100,8 +101,7 @@ def zscore_columns(values: np.ndarray, out: np.ndarray | None = None) -> np.ndar
             out[...] = values
         return values if out is None else out
     n_time = values.shape[0]
-    mean = np.full(n_time, 1.0 / n_time) @ values
-    subtract_product(values, np.ones((n_time, 1)), mean[None, :])
+    values -= np.full(n_time, 1.0 / n_time) @ values  # in place, broadcast over rows
     std = np.sqrt(np.einsum("ij,ij->j", values, values) / (n_time - 1))
     std[std < EPS] = 1.0
     return np.divide(values, std, out=values if out is None else out)

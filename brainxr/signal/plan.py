@@ -26,7 +26,6 @@ import warnings
 from dataclasses import dataclass, fields
 
 import numpy as np
-from scipy import linalg
 
 from brainxr.signal.filters import ButterworthFilter, cosine_drift, design_butterworth, filtfilt_columns
 from brainxr.signal.kernel import EPS, detrend_columns, zscore_columns
@@ -156,6 +155,8 @@ def _confound_basis(confounds: np.ndarray, standardize_confounds: bool) -> np.nd
         largest = np.max(np.abs(confounds), axis=0)
         largest[largest == 0] = 1
         confounds = confounds / largest
+    from scipy import linalg  # on first use (~30 ms of a fresh process): a script without confounds skips it
+
     q, r, _ = linalg.qr(confounds, mode="economic", pivoting=True)
     diagonal = np.abs(np.diag(r))
     # nilearn keeps |R_ii| > 100 eps; a column that depends on the others
