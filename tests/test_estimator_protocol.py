@@ -59,7 +59,7 @@ FIRST_USES = {
         "from sklearn.svm import LinearSVC\n"
         "rng = np.random.default_rng(0)\n"
         "X = [rng.normal(size=(30, 5)) for _ in range(12)]; y = [0, 1] * 6\n"
-        "pipe = Pipeline([('connectivity', ConnectivityMeasure(vectorize=True)), ('svc', LinearSVC())])\n"
+        "pipe = Pipeline([('connectivity', ConnectivityMeasure(vectorize=True)), ('svc', LinearSVC(random_state=0))])\n"
         "search = GridSearchCV(pipe, {'connectivity__kind': ['correlation', 'tangent']}, cv=3).fit(X, y)\n"
         "out = [search.best_params_, np.round(search.cv_results_['mean_test_score'], 8).tolist()]"
     ),
