@@ -72,9 +72,7 @@ def check_niimg(img, name: str = "img", ndim: int | None = None, chunks="auto", 
         get_grid(img, name)
         volume = img
     elif isinstance(img, (str, os.PathLike)):
-        dtype = None
-        if scaled_dtype is not None and read_layout(img).is_scaled:
-            dtype = scaled_dtype
+        dtype = None if scaled_dtype is None else read_layout(img).scaled_as(scaled_dtype)
         volume = open_nifti(img, chunks=chunks, dtype=dtype)
     elif isinstance(img, nib.spatialimages.SpatialImage):
         volume = from_nibabel(img, scaled_dtype=scaled_dtype or np.float32)
@@ -114,8 +112,7 @@ def image_values(img, name: str = "img", scaled_dtype=None) -> tuple[np.ndarray,
     """
     if isinstance(img, (str, os.PathLike)):
         layout = read_layout(img)
-        dtype = scaled_dtype if scaled_dtype is not None and layout.is_scaled else None
-        return read_values(img, dtype, layout), Grid(layout.shape[:3], layout.header.get_best_affine())
+        return read_values(img, layout.scaled_as(scaled_dtype), layout), Grid(layout.shape[:3], layout.header.get_best_affine())
     if isinstance(img, nib.spatialimages.SpatialImage):
         return nibabel_values(img, scaled_dtype or np.float32), Grid(img.shape[:3], img.affine)
     volume = check_niimg(img, name, chunks=None)

@@ -86,6 +86,11 @@ class NiftiLayout:
     def is_scaled(self) -> bool:
         return self.slope is not None
 
+    def scaled_as(self, scaled_dtype) -> np.dtype | None:
+        """The ``dtype`` to read this file in when scaled data are wanted as ``scaled_dtype``:
+        ``scaled_dtype`` for scaled data, None (the stored dtype) otherwise."""
+        return scaled_dtype if self.is_scaled else None
+
     def value_dtype(self, dtype=None) -> np.dtype:
         """The dtype of the values a reader returns: given, or the natural one."""
         if dtype is not None:

@@ -103,13 +103,14 @@ class Run:
             self.shape = tuple(layout.shape[:3])
             self.affine = layout.header.get_best_affine()
             self.n_volumes = layout.n_volumes
-            self.dtype = layout.value_dtype(_scaled_dtype(layout))
+            self.dtype = self.source_dtype  # a file is read in the dtype nilearn sees
 
     @classmethod
     def of_file(cls, path: Path, name: str) -> Run:
         """A run of a 3D or 4D NIfTI file, of which only the header is read now."""
         layout = read_layout(path)
-        return cls(None, len(layout.shape) == 3, layout.value_dtype(_scaled_dtype(layout)), name, path, layout)
+        dtype = layout.value_dtype(layout.scaled_as(np.float64))  # nilearn reads scaled integers as float64
+        return cls(None, len(layout.shape) == 3, dtype, name, path, layout)
 
     def __repr__(self) -> str:
         return f"Run({self.description}, shape={self.shape}, n_volumes={self.n_volumes})"
@@ -264,11 +265,6 @@ def load_volume(img, name: str = "imgs") -> tuple[xr.DataArray, np.dtype]:
     return volume, volume.dtype
 
 
-def _scaled_dtype(layout):
-    """The dtype nilearn's maskers read a file in: float64 for scaled integers, as stored otherwise."""
-    return np.float64 if layout.is_scaled else None
-
-
 def load_whole(img, name: str) -> tuple[np.ndarray, Grid]:
     """An image a masker holds whole (an atlas, maps, a mask): its values (``i, j, k[, ...]``) and grid.
 
@@ -392,7 +388,7 @@ def masked_values_of(run: Run, volume: xr.DataArray | None, support: np.ndarray,
     """``(time, voxel)`` values of ``support`` in ``volume`` (None: the run itself; or the run resampled).
 
     The run itself is streamed (:meth:`Run.masked_values`); a resampled run
-    (of :meth:`Run.volume_blocks`) is computed block by block.
+    (a lazy volume) is computed block by block.
     """
     if volume is None:
         return run.masked_values(support, smoothing_fwhm)
