@@ -28,14 +28,20 @@ def _brain_mask_function(mask_type: str):
     return compute
 
 
-def mask_strategy_function(strategy: str):
-    """The mask computation of a NiftiMasker ``mask_strategy``."""
+def mask_strategy_function(strategy: str) -> tuple:
+    """The mask computation of a NiftiMasker ``mask_strategy``: ``(function, mean_kernel)``.
+
+    ``function`` takes the image (its signature says which ``mask_args`` are
+    supported); ``mean_kernel``, for the strategies that need only the mean
+    image, is its numpy kernel, given the run's mean (one streaming pass, no
+    DataArray of the run), else None.
+    """
     functions = {
-        "background": masking.compute_background_mask,
-        "epi": masking.compute_epi_mask,
-        "whole-brain-template": _brain_mask_function("whole-brain"),
-        "gm-template": _brain_mask_function("gm"),
-        "wm-template": _brain_mask_function("wm"),
+        "background": (masking.compute_background_mask, masking.background_mask_of_mean),
+        "epi": (masking.compute_epi_mask, masking.epi_mask_of_mean),
+        "whole-brain-template": (_brain_mask_function("whole-brain"), None),
+        "gm-template": (_brain_mask_function("gm"), None),
+        "wm-template": (_brain_mask_function("wm"), None),
     }
     if strategy not in functions:
         raise ValueError(
@@ -202,14 +208,11 @@ class NiftiMasker(BaseMasker):
         return [load_run(imgs)]
 
     def _compute_mask(self, runs) -> tuple[np.ndarray, np.ndarray]:
-        function = mask_strategy_function(self.mask_strategy)
+        function, mean_kernel = mask_strategy_function(self.mask_strategy)
         kwargs = supported_mask_args(function, self.mask_args, self.mask_strategy)
-        # background and EPI masks need the mean image only (one streaming pass; their numpy kernels: no
-        # DataArray, so a file's run builds no dask array); template masks the grid only
-        mean_kernels = {"background": masking.background_mask_of_mean, "epi": masking.epi_mask_of_mean}
-        if self.mask_strategy in mean_kernels:
-            return mean_kernels[self.mask_strategy](runs[0].mean_values(), **kwargs), runs[0].affine
-        mask = function(runs[0].volume, **kwargs)
+        if mean_kernel is not None:
+            return mean_kernel(runs[0].mean_values(), **kwargs), runs[0].affine
+        mask = function(runs[0].volume, **kwargs)  # template masks: the run's grid only
         return np.asarray(mask.values), get_grid(mask, "mask").affine
 
     # -- transform ---------------------------------------------------------
