@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-__all__ = ["array_module", "is_dask_array"]
+__all__ = ["array_module", "is_dask_array", "is_finite_float_matrix"]
 
 
 def is_dask_array(data) -> bool:
@@ -25,3 +25,12 @@ def is_dask_array(data) -> bool:
 def array_module(data):
     """The array module of ``data``: ``dask.array`` for a dask array, ``numpy`` otherwise."""
     return sys.modules["dask.array"] if is_dask_array(data) else np
+
+
+def is_finite_float_matrix(data, min_rows: int = 2, min_columns: int = 2) -> bool:
+    """Whether ``data`` is a plain 2-D numpy float array, finite, of at least ``min_rows x min_columns``:
+    an input the estimators take as it is, without scikit-learn's validation (imported for anything else)."""
+    return (
+        type(data) is np.ndarray and data.ndim == 2 and data.dtype.kind == "f"
+        and data.shape[0] >= min_rows and data.shape[1] >= min_columns and bool(np.isfinite(data).all())
+    )

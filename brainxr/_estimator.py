@@ -218,20 +218,20 @@ class ScikitLearnConstraints:
         return constraints
 
 
-def validate_params(estimator, accepted: dict) -> None:
+def validate_params(estimator) -> None:
     """scikit-learn's ``estimator._validate_params()``, skipped when every value is one it accepts.
 
     Parameters
     ----------
     estimator : Estimator
-        Its ``__init__`` parameters are checked.
-    accepted : dict
-        Parameter name -> predicate true only for values that scikit-learn's
-        constraints accept (a narrower test than scikit-learn's; a test
-        checks the inclusion). A parameter without predicate, or a value it
-        does not accept, runs scikit-learn's validation, which raises its
-        own errors.
+        Its ``__init__`` parameters are checked against its class's
+        ``_accepted_parameters``: parameter name -> predicate true only for
+        values that scikit-learn's constraints accept (a narrower test than
+        scikit-learn's; a test checks the inclusion). A parameter without
+        predicate, or a value it does not accept, runs scikit-learn's
+        validation, which raises its own errors.
     """
+    accepted = estimator._accepted_parameters
     parameters = constructor_parameters(estimator)
     if not all(name in accepted and accepted[name](value) for name, value in parameters.items()):
         estimator._validate_params()
@@ -247,9 +247,19 @@ def is_verbose(value) -> bool:
     return is_bool(value) or is_int_at_least(0)(value)
 
 
+def is_int(value) -> bool:
+    """An integer, not a bool."""
+    return isinstance(value, Integral) and not is_bool(value)
+
+
 def is_int_at_least(low: int):
     """Predicate: an integer (not a bool) >= ``low``."""
-    return lambda value: isinstance(value, Integral) and not is_bool(value) and value >= low
+    return lambda value: is_int(value) and value >= low
+
+
+def is_none_or(predicate):
+    """Predicate: None, or a value ``predicate`` accepts."""
+    return lambda value: value is None or predicate(value)
 
 
 def is_real_above(low: float, *, inclusive: bool):

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from brainxr._estimator import is_int_at_least
+from brainxr._estimator import is_int_at_least, is_none_or
 
-__all__ = ["KFold", "check_cv"]
+__all__ = ["KFold", "check_cv", "splits_as_kfold"]
+
+#: the ``cv`` values that split as :class:`KFold` (None: 5 folds, an int >= 2: that many)
+splits_as_kfold = is_none_or(is_int_at_least(2))
 
 
 class KFold:
@@ -48,7 +51,7 @@ class KFold:
 
 def check_cv(cv, y=None):
     """scikit-learn's ``check_cv(cv, y, classifier=False)``: :class:`KFold` for None (5) or an int."""
-    if cv is None or is_int_at_least(2)(cv):
+    if splits_as_kfold(cv):
         return KFold(5 if cv is None else int(cv))
     from sklearn.model_selection import check_cv as sklearn_check_cv
 

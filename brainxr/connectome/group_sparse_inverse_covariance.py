@@ -38,17 +38,20 @@ from joblib import Memory, Parallel, delayed
 from scipy import linalg
 from threadpoolctl import threadpool_limits
 
+from brainxr._arrays import is_finite_float_matrix
 from brainxr._estimator import (
     Estimator,
     ScikitLearnConstraints,
     is_bool,
+    is_int,
     is_int_at_least,
+    is_none_or,
     is_real_above,
     is_verbose,
     validate_params,
 )
 from brainxr.connectome import _alpha_grid
-from brainxr.connectome._cross_validation import check_cv
+from brainxr.connectome._cross_validation import check_cv, splits_as_kfold
 from brainxr.connectome._group_bcd import (
     DERIVATIVE_ZERO,
     NEWTON_NOT_CONVERGED,
@@ -77,10 +80,7 @@ def _as_signals(subject, index):
     ``check_array``, imported only for what is not a finite 2-D float numpy array of at least 2 x 2."""
     if hasattr(subject, "dims"):
         subject = np.asarray(subject)
-    if (
-        type(subject) is np.ndarray and subject.ndim == 2 and subject.dtype.kind == "f"
-        and min(subject.shape) >= 2 and np.isfinite(subject).all()
-    ):
+    if is_finite_float_matrix(subject):
         return np.asarray(subject, dtype=np.float64)
     from sklearn.utils import check_array
 
@@ -159,8 +159,7 @@ def _group_sparse_cv_constraints():
 
 def _check_solver_params(alpha, max_iter, tol):
     """nilearn's parameters of one solve, with scikit-learn's checks and messages."""
-    estimator = GroupSparseCovariance(alpha=alpha, max_iter=max_iter, tol=tol)
-    validate_params(estimator, estimator._accepted_parameters)
+    validate_params(GroupSparseCovariance(alpha=alpha, max_iter=max_iter, tol=tol))
 
 
 def empirical_covariances(subjects, assume_centered=False, standardize=False):
@@ -737,7 +736,7 @@ class GroupSparseCovariance(Estimator):
             The fitted estimator.
         """
         del y
-        validate_params(self, self._accepted_parameters)
+        validate_params(self)
         subjects = _check_subjects(subjects)
         if isinstance(self.memory, Memory):
             self.memory_ = self.memory
@@ -841,13 +840,13 @@ class GroupSparseCovarianceCV(Estimator):
     _accepted_parameters = {
         "alphas": is_int_at_least(2),
         "n_refinements": is_int_at_least(1),
-        "cv": lambda cv: cv is None or is_int_at_least(2)(cv),
+        "cv": splits_as_kfold,
         "tol_cv": _is_tolerance,
         "max_iter_cv": is_int_at_least(0),
         "tol": _is_tolerance,
         "max_iter": is_int_at_least(0),
         "verbose": is_verbose,
-        "n_jobs": lambda n_jobs: n_jobs is None or (isinstance(n_jobs, Integral) and not is_bool(n_jobs)),
+        "n_jobs": is_none_or(is_int),
         "debug": is_bool,
         "early_stopping": is_bool,
     }
@@ -894,7 +893,7 @@ class GroupSparseCovarianceCV(Estimator):
             The fitted estimator.
         """
         del y
-        validate_params(self, self._accepted_parameters)
+        validate_params(self)
         subjects = _check_subjects(subjects)
         emp_covs, n_samples = empirical_covariances(subjects, assume_centered=False)
         self.n_features_in_ = subjects[0].shape[1]

@@ -56,7 +56,6 @@ import contextlib
 import sys
 import time
 import warnings
-from numbers import Integral
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
@@ -65,11 +64,14 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 from threadpoolctl import threadpool_limits
 
+from brainxr._arrays import is_finite_float_matrix
 from brainxr._estimator import (
     Estimator,
     ScikitLearnConstraints,
     is_bool,
+    is_int,
     is_int_at_least,
+    is_none_or,
     is_one_of,
     is_real_above,
     is_verbose,
@@ -78,7 +80,7 @@ from brainxr._estimator import (
     validate_params,
 )
 from brainxr.connectome import _alpha_grid
-from brainxr.connectome._cross_validation import check_cv
+from brainxr.connectome._cross_validation import check_cv, splits_as_kfold
 from brainxr.connectome.covariance import empirical_covariance
 from brainxr.connectome._quic import cholesky_logdet, inverse_from_cholesky, primal_objective, quic
 
@@ -340,10 +342,10 @@ def graphical_lasso(
     computed separately on each connected component of ``|emp_cov| > alpha``.
     """
     # scikit-learn's checks and messages, as its graphical_lasso does
-    GraphicalLasso(
+    validate_params(GraphicalLasso(
         alpha=alpha, mode=mode, tol=tol, enet_tol=enet_tol, max_iter=max_iter,
         verbose=verbose, eps=eps,
-    )._check_params()
+    ))
     alpha = float(alpha)
     emp_cov = _check_emp_cov(emp_cov)
     with _blas_threads(emp_cov.shape[0]):
@@ -425,19 +427,13 @@ class _BaseGraphicalLasso(_EmpiricalCovariancePlaceholder):
         self.verbose = verbose
         self.eps = eps
 
-    def _check_params(self):
-        validate_params(self, self._accepted_parameters)
-
     def _validate_X(self, X, ensure_min_samples):
         """scikit-learn's ``validate_data`` (it sets ``n_features_in_``); imported only for
         what is not a finite 2-D float numpy array of enough samples and features."""
         if hasattr(X, "dims") and hasattr(X, "data"):
             # xarray: one compute for dask-backed data, then plain numpy
             X = np.asarray(X)
-        if (
-            type(X) is np.ndarray and X.ndim == 2 and X.dtype.kind == "f"
-            and X.shape[0] >= ensure_min_samples and X.shape[1] >= 2 and np.isfinite(X).all()
-        ):
+        if is_finite_float_matrix(X, min_rows=ensure_min_samples):
             self.n_features_in_ = X.shape[1]
             if hasattr(self, "feature_names_in_"):  # fitted before on a DataFrame
                 del self.feature_names_in_
@@ -554,7 +550,7 @@ class GraphicalLasso(_BaseGraphicalLasso):
         self : object
             The fitted estimator.
         """
-        self._check_params()
+        validate_params(self)
         alpha = float(self.alpha)
         X = self._validate_X(X, ensure_min_samples=2)
         if self.covariance == "precomputed":
@@ -693,10 +689,10 @@ def graphical_lasso_path(
     """
     alphas = np.asarray(alphas, dtype=np.float64).ravel()
     for alpha in alphas:
-        GraphicalLasso(
+        validate_params(GraphicalLasso(
             alpha=float(alpha), mode=mode, tol=tol, enet_tol=enet_tol, max_iter=max_iter,
             verbose=verbose, eps=eps,
-        )._check_params()
+        ))
     X = np.asarray(X, dtype=np.float64)
     emp_cov = empirical_covariance(X)
     _check_variances(emp_cov)
@@ -918,8 +914,8 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
         **_BaseGraphicalLasso._accepted_parameters,
         "alphas": is_int_at_least(0),
         "n_refinements": is_int_at_least(1),
-        "cv": lambda cv: cv is None or is_int_at_least(2)(cv),
-        "n_jobs": lambda n_jobs: n_jobs is None or (isinstance(n_jobs, Integral) and not is_bool(n_jobs)),
+        "cv": splits_as_kfold,
+        "n_jobs": is_none_or(is_int),
         "early_stopping": is_bool,
     }
 
@@ -970,7 +966,7 @@ class GraphicalLassoCV(_BaseGraphicalLasso):
         self : object
             The fitted estimator.
         """
-        self._check_params()
+        validate_params(self)
         X = self._validate_X(X, ensure_min_samples=2)
         self.location_ = np.zeros(X.shape[1]) if self.assume_centered else X.mean(0)
         emp_cov = empirical_covariance(X, assume_centered=self.assume_centered)
